@@ -1,0 +1,158 @@
+//! Starknet addresses. A wallet may spell the same account as `0x49d3…`, `0x049D3…` or with
+//! all 64 digits; identity must not depend on the spelling, so every address is parsed into
+//! its 32-byte value and printed one way only: `0x` followed by 64 lower-case hex digits.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The Stark field prime `2^251 + 17·2^192 + 1`, big-endian. A felt is strictly below it.
+const FIELD_PRIME: [u8; 32] = {
+    let mut p = [0u8; 32];
+    p[0] = 0x08;
+    p[7] = 0x11;
+    p[31] = 0x01;
+    p
+};
+
+/// A non-zero field element used as an account or contract address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address([u8; 32]);
+
+/// Why a string is not an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("an address starts with 0x")]
+    MissingPrefix,
+    #[error("an address has 1 to 64 hex digits after 0x")]
+    BadLength,
+    #[error("an address contains only hex digits after 0x")]
+    NotHex,
+    #[error("the value is not below the Stark field prime")]
+    OutOfRange,
+    #[error("the zero address is not an account")]
+    Zero,
+}
+
+impl Address {
+    /// The address as 32 big-endian bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// Builds an address from 32 big-endian bytes, as Torii sends felts.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, AddressError> {
+        if bytes >= FIELD_PRIME {
+            return Err(AddressError::OutOfRange);
+        }
+        if bytes == [0u8; 32] {
+            return Err(AddressError::Zero);
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let digits = input
+            .strip_prefix("0x")
+            .or_else(|| input.strip_prefix("0X"))
+            .ok_or(AddressError::MissingPrefix)?;
+        if digits.is_empty() {
+            return Err(AddressError::BadLength);
+        }
+        let digits = digits.trim_start_matches('0');
+        if digits.len() > 64 {
+            return Err(AddressError::BadLength);
+        }
+        let mut bytes = [0u8; 32];
+        // Fill from the least significant digit so short spellings land right-aligned.
+        for (i, c) in digits.bytes().rev().enumerate() {
+            let nibble = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return Err(AddressError::NotHex),
+            };
+            bytes[31 - i / 2] |= if i % 2 == 0 { nibble } else { nibble << 4 };
+        }
+        Self::from_bytes(bytes)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("0x")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({self})")
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANON: &str = "0x049d36570d4e46f48e99674bd3fcc84644ddd6b96f7c741b1562b82f9e004dc7";
+
+    #[test]
+    fn every_spelling_is_one_identity() {
+        for s in [
+            CANON,
+            "0x49d36570d4e46f48e99674bd3fcc84644ddd6b96f7c741b1562b82f9e004dc7",
+            "0X049D36570D4E46F48E99674BD3FCC84644DDD6B96F7C741B1562B82F9E004DC7",
+            "0x00049d36570d4e46f48e99674bd3fcc84644ddd6b96f7c741b1562b82f9e004dc7",
+        ] {
+            let a: Address = s.parse().unwrap();
+            assert_eq!(a.to_string(), CANON, "{s}");
+        }
+        let short: Address = "0x1".parse().unwrap();
+        assert_eq!(short.to_string(), format!("0x{}1", "0".repeat(63)));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_felt() {
+        assert_eq!("49d3".parse::<Address>(), Err(AddressError::MissingPrefix));
+        assert_eq!("0x".parse::<Address>(), Err(AddressError::BadLength));
+        assert_eq!("0xzz".parse::<Address>(), Err(AddressError::NotHex));
+        assert_eq!("0x0".parse::<Address>(), Err(AddressError::Zero));
+        assert_eq!(
+            format!("0x1{}", "0".repeat(64)).parse::<Address>(),
+            Err(AddressError::BadLength)
+        );
+        // The prime itself and anything above it are out of range; P - 1 is fine.
+        let p = "0x800000000000011000000000000000000000000000000000000000000000001";
+        assert_eq!(p.parse::<Address>(), Err(AddressError::OutOfRange));
+        let p_minus_1 = "0x800000000000011000000000000000000000000000000000000000000000000";
+        assert!(p_minus_1.parse::<Address>().is_ok());
+    }
+
+    #[test]
+    fn serde_round_trip_uses_canonical_form() {
+        let a: Address = serde_json::from_str("\"0x49D3\"").unwrap();
+        assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"0x{}49d3\"", "0".repeat(60)));
+    }
+}

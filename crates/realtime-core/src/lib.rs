@@ -1,0 +1,27 @@
+//! Domain of torii-realtime, free of IO so every rule can be unit tested and shared by the
+//! server, the clients and the benchmark.
+//!
+//! - [`address`]: Starknet addresses (felts) and their one canonical spelling.
+//! - [`channel`]: channel names and their grammar.
+//! - [`text`]: what a message body may contain, after Unicode normalisation.
+//! - [`message`]: a stored chat message as every layer sees it.
+//! - [`error`]: the closed set of error codes clients program against.
+//! - [`rate`]: token-bucket maths for per-connection publish limits.
+//! - [`time`]: millisecond timestamps and their RFC 3339 spelling.
+//! - [`duration`]: durations as operators write them in config (`25s`, `500ms`, `2m`).
+
+pub mod address;
+pub mod channel;
+pub mod duration;
+pub mod error;
+pub mod message;
+pub mod rate;
+pub mod text;
+pub mod time;
+
+pub use address::{Address, AddressError};
+pub use channel::{ChannelName, ChannelNameError};
+pub use error::ErrorCode;
+pub use message::Message;
+pub use rate::TokenBucket;
+pub use text::{ClientMsgIdError, TextError, TextLimits};

@@ -1,0 +1,77 @@
+//! Close codes. 4000–4099: the server or network had a problem; reconnect (with backoff) and
+//! resubscribe with the last seen seq. 4400–4499: reconnecting as before will fail the same
+//! way; the client must act first (sign in again, close other tabs, upgrade).
+
+/// A close code the server sends, with its documented meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CloseCode {
+    /// The server is shutting down or restarting.
+    Shutdown = 4000,
+    /// The connection could not keep up with its messages; its send queue overflowed.
+    SlowConsumer = 4001,
+    /// No frame (nor pong) arrived within the heartbeat timeout.
+    HeartbeatTimeout = 4002,
+    /// The server failed unexpectedly while serving this connection.
+    InternalError = 4003,
+    /// No valid credentials: missing, malformed, or not sent within the auth timeout.
+    Unauthorized = 4401,
+    /// The session token expired: sign in again (or refresh before expiry).
+    TokenExpired = 4402,
+    /// The client asked only for protocol versions this server does not speak.
+    UnsupportedProtocol = 4426,
+    /// This address already has the maximum number of connections open.
+    TooManyConnections = 4429,
+}
+
+impl CloseCode {
+    /// Every code, in documentation order.
+    pub const ALL: [CloseCode; 8] = [
+        CloseCode::Shutdown,
+        CloseCode::SlowConsumer,
+        CloseCode::HeartbeatTimeout,
+        CloseCode::InternalError,
+        CloseCode::Unauthorized,
+        CloseCode::TokenExpired,
+        CloseCode::UnsupportedProtocol,
+        CloseCode::TooManyConnections,
+    ];
+
+    /// The numeric code.
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The short reason sent with the close frame.
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseCode::Shutdown => "shutdown",
+            CloseCode::SlowConsumer => "slow_consumer",
+            CloseCode::HeartbeatTimeout => "heartbeat_timeout",
+            CloseCode::InternalError => "internal",
+            CloseCode::Unauthorized => "unauthorized",
+            CloseCode::TokenExpired => "token_expired",
+            CloseCode::UnsupportedProtocol => "unsupported_protocol",
+            CloseCode::TooManyConnections => "too_many_connections",
+        }
+    }
+
+    /// Whether a client should reconnect by itself after this code.
+    pub fn should_reconnect(code: u16) -> bool {
+        (4000..4100).contains(&code) || code == 1001 || code == 1006 || code == 1011
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_split_reconnect_from_act_first() {
+        for c in CloseCode::ALL {
+            let reconnect = CloseCode::should_reconnect(c.code());
+            assert_eq!(reconnect, c.code() < 4100, "{c:?}");
+            assert!((4000..4500).contains(&c.code()));
+        }
+    }
+}

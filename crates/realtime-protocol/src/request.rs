@@ -1,0 +1,317 @@
+//! Client → server frames: `{"id": <u64>, "op": "<name>", ...arguments}`.
+//!
+//! Decoding distinguishes the cases a client must be told apart: not JSON or no usable `id`
+//! (`bad_request`, answered with `"id": null`), an op this version does not know
+//! (`unknown_op`), missing or mistyped arguments (`bad_request`), a bad channel name
+//! (`invalid_channel`). Unknown argument names are refused so typos are caught early.
+
+use realtime_core::{ChannelName, ErrorCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// A decoded request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: u64,
+    pub op: Op,
+}
+
+/// The operations of protocol v1.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Authenticate a connection opened without a token.
+    Auth { token: String },
+    /// Start receiving a channel; `since` is the last seq the client saw.
+    Subscribe {
+        channel: ChannelName,
+        since: Option<u64>,
+    },
+    Unsubscribe {
+        channel: ChannelName,
+    },
+    /// Post a message; `client_msg_id` makes retries idempotent.
+    Publish {
+        channel: ChannelName,
+        body: String,
+        client_msg_id: String,
+    },
+    /// A page of stored messages, ascending by seq.
+    History {
+        channel: ChannelName,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<u32>,
+    },
+    Ping,
+}
+
+impl Op {
+    /// The op's wire name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Auth { .. } => "auth",
+            Op::Subscribe { .. } => "subscribe",
+            Op::Unsubscribe { .. } => "unsubscribe",
+            Op::Publish { .. } => "publish",
+            Op::History { .. } => "history",
+            Op::Ping => "ping",
+        }
+    }
+}
+
+/// Why a frame is not a request, and the id to answer it with when one could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub id: Option<u64>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl DecodeError {
+    fn new(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthArgs {
+    token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeArgs {
+    channel: String,
+    #[serde(default)]
+    since: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelArgs {
+    channel: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishArgs {
+    channel: String,
+    body: String,
+    client_msg_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryArgs {
+    channel: String,
+    #[serde(default)]
+    before: Option<u64>,
+    #[serde(default)]
+    after: Option<u64>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+/// Decodes one text frame.
+pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
+    let mut map: Map<String, Value> = serde_json::from_str(text).map_err(|e| {
+        DecodeError::new(
+            None,
+            ErrorCode::BadRequest,
+            format!("the frame is not a JSON object: {e}"),
+        )
+    })?;
+    let id = match map.remove("id") {
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+            DecodeError::new(None, ErrorCode::BadRequest, "id is a non-negative integer")
+        })?,
+        Some(_) => {
+            return Err(DecodeError::new(
+                None,
+                ErrorCode::BadRequest,
+                "id is a non-negative integer",
+            ));
+        }
+        None => {
+            return Err(DecodeError::new(
+                None,
+                ErrorCode::BadRequest,
+                "every request carries an id",
+            ));
+        }
+    };
+    let op = match map.remove("op") {
+        Some(Value::String(op)) => op,
+        _ => {
+            return Err(DecodeError::new(
+                Some(id),
+                ErrorCode::BadRequest,
+                "every request carries an op string",
+            ));
+        }
+    };
+    let args = Value::Object(map);
+    let op = match op.as_str() {
+        "auth" => {
+            let a: AuthArgs = args_of(id, &op, args)?;
+            Op::Auth { token: a.token }
+        }
+        "subscribe" => {
+            let a: SubscribeArgs = args_of(id, &op, args)?;
+            Op::Subscribe {
+                channel: channel(id, &a.channel)?,
+                since: a.since,
+            }
+        }
+        "unsubscribe" => {
+            let a: ChannelArgs = args_of(id, &op, args)?;
+            Op::Unsubscribe {
+                channel: channel(id, &a.channel)?,
+            }
+        }
+        "publish" => {
+            let a: PublishArgs = args_of(id, &op, args)?;
+            Op::Publish {
+                channel: channel(id, &a.channel)?,
+                body: a.body,
+                client_msg_id: a.client_msg_id,
+            }
+        }
+        "history" => {
+            let a: HistoryArgs = args_of(id, &op, args)?;
+            Op::History {
+                channel: channel(id, &a.channel)?,
+                before: a.before,
+                after: a.after,
+                limit: a.limit,
+            }
+        }
+        "ping" => {
+            let _: NoArgs = args_of(id, &op, args)?;
+            Op::Ping
+        }
+        other => {
+            return Err(DecodeError::new(
+                Some(id),
+                ErrorCode::UnknownOp,
+                format!("unknown op {other:?}"),
+            ));
+        }
+    };
+    Ok(Request { id, op })
+}
+
+fn args_of<T: DeserializeOwned>(id: u64, op: &str, args: Value) -> Result<T, DecodeError> {
+    serde_json::from_value(args).map_err(|e| {
+        DecodeError::new(
+            Some(id),
+            ErrorCode::BadRequest,
+            format!("bad arguments for {op}: {e}"),
+        )
+    })
+}
+
+fn channel(id: u64, name: &str) -> Result<ChannelName, DecodeError> {
+    ChannelName::new(name).map_err(|e| {
+        DecodeError::new(
+            Some(id),
+            ErrorCode::InvalidChannel,
+            format!("invalid channel {name:?}: {e}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> ChannelName {
+        ChannelName::new("world").unwrap()
+    }
+
+    #[test]
+    fn decodes_every_op() {
+        let cases = [
+            (
+                r#"{"id":1,"op":"auth","token":"t"}"#,
+                Op::Auth { token: "t".into() },
+            ),
+            (
+                r#"{"id":1,"op":"subscribe","channel":"world","since":41}"#,
+                Op::Subscribe {
+                    channel: world(),
+                    since: Some(41),
+                },
+            ),
+            (
+                r#"{"id":1,"op":"subscribe","channel":"world"}"#,
+                Op::Subscribe {
+                    channel: world(),
+                    since: None,
+                },
+            ),
+            (
+                r#"{"id":1,"op":"unsubscribe","channel":"world"}"#,
+                Op::Unsubscribe { channel: world() },
+            ),
+            (
+                r#"{"id":1,"op":"publish","channel":"world","body":"hi","client_msg_id":"m1"}"#,
+                Op::Publish {
+                    channel: world(),
+                    body: "hi".into(),
+                    client_msg_id: "m1".into(),
+                },
+            ),
+            (
+                r#"{"id":1,"op":"history","channel":"world","before":10,"limit":20}"#,
+                Op::History {
+                    channel: world(),
+                    before: Some(10),
+                    after: None,
+                    limit: Some(20),
+                },
+            ),
+            (r#"{"id":1,"op":"ping"}"#, Op::Ping),
+        ];
+        for (text, op) in cases {
+            assert_eq!(decode_request(text), Ok(Request { id: 1, op }), "{text}");
+        }
+    }
+
+    #[test]
+    fn tells_bad_frames_apart() {
+        let e = decode_request("{not json").unwrap_err();
+        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
+        let e = decode_request("[1,2]").unwrap_err();
+        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
+        let e = decode_request(r#"{"op":"ping"}"#).unwrap_err();
+        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
+        let e = decode_request(r#"{"id":-1,"op":"ping"}"#).unwrap_err();
+        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
+        let e = decode_request(r#"{"id":4}"#).unwrap_err();
+        assert_eq!((e.id, e.code), (Some(4), ErrorCode::BadRequest));
+        let e = decode_request(r#"{"id":5,"op":"dance"}"#).unwrap_err();
+        assert_eq!((e.id, e.code), (Some(5), ErrorCode::UnknownOp));
+        let e = decode_request(r#"{"id":6,"op":"publish","channel":"world"}"#).unwrap_err();
+        assert_eq!((e.id, e.code), (Some(6), ErrorCode::BadRequest));
+        assert!(e.message.contains("body"), "{}", e.message);
+        let e = decode_request(r#"{"id":7,"op":"subscribe","channel":"world","sinse":3}"#)
+            .unwrap_err();
+        assert_eq!((e.id, e.code), (Some(7), ErrorCode::BadRequest));
+        let e = decode_request(r#"{"id":8,"op":"subscribe","channel":"No Way"}"#).unwrap_err();
+        assert_eq!((e.id, e.code), (Some(8), ErrorCode::InvalidChannel));
+        let e = decode_request(r#"{"id":9,"op":"history","channel":"w","limit":"x"}"#)
+            .unwrap_err();
+        assert_eq!((e.id, e.code), (Some(9), ErrorCode::BadRequest));
+    }
+}

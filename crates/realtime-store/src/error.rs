@@ -1,0 +1,41 @@
+//! Storage errors, split by what a caller can do about them.
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or the pool is exhausted: retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// The URL names no supported backend or is malformed.
+    #[error("storage url {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    /// Applying or reverting migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row is not what this version expects (a bug or a foreign write).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("storage error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// True when retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}

@@ -1,0 +1,22 @@
+//! SQL storage for torii-realtime: one API, two backends (Postgres and SQLite) that behave
+//! the same, proven by one test suite run against both.
+//!
+//! - [`config`]: the `[storage]` section.
+//! - [`Store`]: connect, migrate, publish (gap-free per-channel seq, idempotent by client
+//!   message id), replay ranges and history pages.
+//! - `sql`: the statements, shared by both backends (sqlx binds `$N` on SQLite too).
+//! - `migrate`: embedded up/down migrations from `migrations/postgres` and `migrations/sqlite`.
+//!
+//! The database is the log: a message exists once its transaction commits, and everything
+//! a client can miss on the live path is read back from here.
+
+pub mod config;
+mod error;
+mod migrate;
+mod sql;
+mod store;
+
+pub use config::StorageConfig;
+pub use error::StoreError;
+pub use migrate::MigrationStatus;
+pub use store::{Backend, ChannelHead, HistoryPage, HistoryQuery, NewMessage, Published, Store};

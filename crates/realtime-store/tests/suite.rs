@@ -1,0 +1,242 @@
+//! One storage suite, run against SQLite and Postgres: both backends must behave the same.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use realtime_core::{Address, ChannelName};
+use realtime_store::{Backend, HistoryQuery, NewMessage, Store};
+
+fn ch(name: &str) -> ChannelName {
+    ChannelName::new(name).unwrap()
+}
+
+fn addr(n: u32) -> Address {
+    format!("0x{n:x}").parse().unwrap()
+}
+
+async fn post(store: &Store, channel: &ChannelName, sender: u32, body: &str, id: &str) -> u64 {
+    store
+        .publish(NewMessage {
+            channel,
+            sender: addr(sender),
+            body,
+            client_msg_id: id,
+            now_ms: 1_000,
+        })
+        .await
+        .expect("publish")
+        .message
+        .seq
+}
+
+async fn seq_is_gap_free_per_channel(store: &Store) {
+    let world = ch("world");
+    let guild = ch("guild:7");
+    assert_eq!(post(store, &world, 1, "a", "w1").await, 1);
+    assert_eq!(post(store, &world, 2, "b", "w2").await, 2);
+    assert_eq!(post(store, &guild, 1, "c", "g1").await, 1);
+    assert_eq!(post(store, &world, 1, "d", "w3").await, 3);
+    let head = store.channel_head(&world).await.unwrap();
+    assert_eq!((head.last_seq, head.first_seq), (3, Some(1)));
+    let empty = store.channel_head(&ch("nobody")).await.unwrap();
+    assert_eq!((empty.last_seq, empty.first_seq), (0, None));
+}
+on_each_backend!(seq_is_gap_free_per_channel);
+
+async fn retry_with_same_client_id_is_stored_once(store: &Store) {
+    let world = ch("world");
+    let first = store
+        .publish(NewMessage {
+            channel: &world,
+            sender: addr(1),
+            body: "hello",
+            client_msg_id: "m-1",
+            now_ms: 5,
+        })
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    let retry = store
+        .publish(NewMessage {
+            channel: &world,
+            sender: addr(1),
+            body: "hello",
+            client_msg_id: "m-1",
+            now_ms: 99,
+        })
+        .await
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.message, first.message, "the retry returns the original");
+    // The retry consumed no seq.
+    assert_eq!(post(store, &world, 1, "next", "m-2").await, 2);
+    // The same id from another sender, or in another channel, is another message.
+    assert_eq!(post(store, &world, 2, "other sender", "m-1").await, 3);
+    assert_eq!(post(store, &ch("elsewhere"), 1, "x", "m-1").await, 1);
+}
+on_each_backend!(retry_with_same_client_id_is_stored_once);
+
+async fn concurrent_publishers_get_distinct_gap_free_seqs(store: &Store) {
+    let world = ch("world");
+    let mut tasks = Vec::new();
+    for sender in 1..=8u32 {
+        let store = store.clone();
+        let world = world.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..25 {
+                seqs.push(post(&store, &world, sender, "x", &format!("s{sender}-{i}")).await);
+            }
+            seqs
+        }));
+    }
+    let mut all = BTreeSet::new();
+    for t in tasks {
+        let seqs = t.await.unwrap();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "one sender's seqs rise");
+        all.extend(seqs);
+    }
+    assert_eq!(all, (1..=200).collect::<BTreeSet<u64>>());
+}
+on_each_backend!(concurrent_publishers_get_distinct_gap_free_seqs);
+
+async fn concurrent_identical_retries_store_one(store: &Store) {
+    let world = ch("world");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let world = world.clone();
+        tasks.push(tokio::spawn(async move {
+            post(&store, &world, 3, "once", "same-id").await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 1);
+    }
+    assert_eq!(store.channel_head(&world).await.unwrap().last_seq, 1);
+}
+on_each_backend!(concurrent_identical_retries_store_one);
+
+async fn history_pages_both_ways(store: &Store) {
+    let world = ch("world");
+    for i in 1..=250u32 {
+        post(store, &world, 1 + i % 3, &format!("m{i}"), &format!("id{i}")).await;
+    }
+    let seqs = |p: &realtime_store::HistoryPage| -> Vec<u64> {
+        p.messages.iter().map(|m| m.seq).collect()
+    };
+    // Newest page.
+    let newest = store
+        .history(&world, HistoryQuery { before: None, after: None, limit: 100 })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&newest), (151..=250).collect::<Vec<_>>());
+    assert!(newest.has_more);
+    assert_eq!(newest.messages[0].body, "m151");
+    // Walk backwards to the start.
+    let older = store
+        .history(&world, HistoryQuery { before: Some(151), after: None, limit: 100 })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&older), (51..=150).collect::<Vec<_>>());
+    assert!(older.has_more);
+    let oldest = store
+        .history(&world, HistoryQuery { before: Some(51), after: None, limit: 100 })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&oldest), (1..=50).collect::<Vec<_>>());
+    assert!(!oldest.has_more);
+    // Forward from a point.
+    let fwd = store
+        .history(&world, HistoryQuery { before: None, after: Some(200), limit: 30 })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&fwd), (201..=230).collect::<Vec<_>>());
+    assert!(fwd.has_more);
+    let tail = store
+        .history(&world, HistoryQuery { before: None, after: Some(230), limit: 30 })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&tail), (231..=250).collect::<Vec<_>>());
+    assert!(!tail.has_more);
+    // Between two bounds.
+    let window = store
+        .history(&world, HistoryQuery { before: Some(15), after: Some(10), limit: 100 })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&window), vec![11, 12, 13, 14]);
+    // Unknown channel: an empty page.
+    let none = store
+        .history(&ch("void"), HistoryQuery { before: None, after: None, limit: 10 })
+        .await
+        .unwrap();
+    assert!(none.messages.is_empty() && !none.has_more);
+}
+on_each_backend!(history_pages_both_ways);
+
+async fn range_reads_a_bounded_slice(store: &Store) {
+    let world = ch("world");
+    for i in 1..=20u32 {
+        post(store, &world, 1, "r", &format!("r{i}")).await;
+    }
+    let r = store.range(&world, 5, 12, 100).await.unwrap();
+    assert_eq!(r.iter().map(|m| m.seq).collect::<Vec<_>>(), (6..=12).collect::<Vec<_>>());
+    let capped = store.range(&world, 0, 20, 4).await.unwrap();
+    assert_eq!(capped.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert!(store.range(&world, 20, 20, 10).await.unwrap().is_empty());
+}
+on_each_backend!(range_reads_a_bounded_slice);
+
+async fn text_round_trips_exactly(store: &Store) {
+    let world = ch("world");
+    let body = "gm 🦀 — ünïcödé\nsecond line\t'quotes' \"and\" \\ backslash; DROP TABLE x;";
+    post(store, &world, 9, body, "u1").await;
+    let page = store
+        .history(&world, HistoryQuery { before: None, after: None, limit: 1 })
+        .await
+        .unwrap();
+    let m = &page.messages[0];
+    assert_eq!(m.body, body);
+    assert_eq!(m.sender, addr(9));
+    assert_eq!(m.client_msg_id.as_deref(), Some("u1"));
+    assert_eq!(m.created_at_ms, 1_000);
+    assert_eq!((m.edited_at_ms, m.deleted_at_ms), (None, None));
+}
+on_each_backend!(text_round_trips_exactly);
+
+async fn migrations_go_down_and_up(store: &Store) {
+    let status = store.migration_status().await.unwrap();
+    assert!(status.pending().is_empty());
+    assert_eq!(status.applied, vec![1]);
+    assert_eq!(store.migrate_down(1).await.unwrap(), vec![1]);
+    assert_eq!(store.migration_status().await.unwrap().pending(), vec![1]);
+    // The tables are gone: publishing fails.
+    let world = ch("world");
+    let failed = store
+        .publish(NewMessage {
+            channel: &world,
+            sender: addr(1),
+            body: "x",
+            client_msg_id: "x",
+            now_ms: 0,
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(store.migrate_up().await.unwrap(), vec![1]);
+    assert_eq!(post(store, &world, 1, "back", "b").await, 1);
+    // Nothing to do twice.
+    assert!(store.migrate_up().await.unwrap().is_empty());
+}
+on_each_backend!(migrations_go_down_and_up);
+
+/// History paging must be a range scan on the primary key, whatever the table's size.
+async fn history_reads_use_the_primary_key(store: &Store) {
+    let plan = store.history_plan().await.unwrap();
+    match store.backend() {
+        Backend::Sqlite => assert!(plan.contains("PRIMARY KEY"), "plan: {plan}"),
+        Backend::Postgres => assert!(plan.contains("messages_pkey"), "plan: {plan}"),
+    }
+}
+on_each_backend!(history_reads_use_the_primary_key);
+
