@@ -64,6 +64,13 @@ impl ChannelName {
     }
 }
 
+// Hash and Eq of `Arc<str>` are those of `str`, so maps keyed by name can be read by `&str`.
+impl std::borrow::Borrow<str> for ChannelName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ChannelName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -1,0 +1,134 @@
+//! Chat operations shared by the WebSocket session and the HTTP API: publishing (validate,
+//! commit, then announce on the bus) and reading history. Transport code only decodes
+//! requests and encodes these results.
+
+use bytes::Bytes;
+use realtime_bus::Publication;
+use realtime_core::text::{self, TextError};
+use realtime_core::time::{now_ms, rfc3339_ms};
+use realtime_core::{Address, ChannelName, ErrorCode};
+use realtime_protocol::reply::{HistoryPage, MessageData, PublishOk, encode_message_push};
+use realtime_protocol::{ErrorBody, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT};
+use realtime_store::{HistoryQuery, NewMessage, StoreError};
+
+use crate::state::AppState;
+
+/// Maps a storage failure to what the client is told; internal details stay in the log.
+pub fn store_error(e: &StoreError) -> ErrorBody {
+    if e.is_unavailable() {
+        tracing::warn!(error = %e, "storage unavailable");
+        ErrorBody::new(ErrorCode::Unavailable, "storage is unavailable; retry shortly")
+    } else {
+        tracing::error!(error = %e, "storage failure");
+        ErrorBody::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+/// Checks a body against the configured limits and returns the text to store.
+pub fn validate_body(app: &AppState, body: &str) -> Result<String, ErrorBody> {
+    let limits = text::TextLimits {
+        max_chars: app.config.limits.max_message_chars,
+    };
+    text::validate_body(body, limits).map_err(|e| {
+        let code = match e {
+            TextError::Empty => ErrorCode::EmptyMessage,
+            TextError::TooLong { .. } => ErrorCode::MessageTooLong,
+            TextError::ControlCharacter(_) => ErrorCode::InvalidText,
+        };
+        ErrorBody::new(code, e.to_string())
+    })
+}
+
+/// Stores a validated message. Returns once it is committed, with the publication to
+/// [`announce`] (none for a retry of an already stored message), so the caller can
+/// acknowledge the sender before subscribers see the push.
+pub async fn publish(
+    app: &AppState,
+    channel: &ChannelName,
+    sender: Address,
+    body: String,
+    client_msg_id: &str,
+) -> Result<(PublishOk, Option<Publication>), ErrorBody> {
+    text::validate_client_msg_id(client_msg_id)
+        .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
+    let published = app
+        .store
+        .publish(NewMessage {
+            channel,
+            sender,
+            body: &body,
+            client_msg_id,
+            now_ms: now_ms(),
+        })
+        .await
+        .map_err(|e| store_error(&e))?;
+    let m = &published.message;
+    if published.duplicate && m.body != body {
+        return Err(ErrorBody::new(
+            ErrorCode::Conflict,
+            format!(
+                "client_msg_id {client_msg_id:?} was already used for another message (seq {})",
+                m.seq
+            ),
+        ));
+    }
+    let publication = (!published.duplicate).then(|| Publication {
+        channel: std::sync::Arc::from(channel.as_str()),
+        seq: m.seq,
+        frame: Bytes::from(encode_message_push(m)),
+    });
+    let ok = PublishOk {
+        channel: channel.to_string(),
+        seq: m.seq,
+        ts: rfc3339_ms(m.created_at_ms),
+        duplicate: published.duplicate,
+    };
+    Ok((ok, publication))
+}
+
+/// Hands a committed message to the bus for every subscriber.
+pub async fn announce(app: &AppState, publication: Publication) {
+    let (channel, seq) = (publication.channel.clone(), publication.seq);
+    if let Err(e) = app.broker.publish(publication).await {
+        // Committed already: subscribers catch up from storage on the next message.
+        tracing::warn!(%channel, seq, error = %e, "bus publish failed");
+    }
+}
+
+/// A page of history (see `HistoryQuery`); `limit` defaults to 50, at most 100.
+pub async fn history(
+    app: &AppState,
+    channel: &ChannelName,
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<HistoryPage, ErrorBody> {
+    let limit = limit.unwrap_or(HISTORY_DEFAULT_LIMIT);
+    if limit == 0 || limit > HISTORY_MAX_LIMIT {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("limit must be between 1 and {HISTORY_MAX_LIMIT}"),
+        ));
+    }
+    let page = app
+        .store
+        .history(
+            channel,
+            HistoryQuery {
+                before,
+                after,
+                limit,
+            },
+        )
+        .await
+        .map_err(|e| store_error(&e))?;
+    Ok(HistoryPage {
+        channel: channel.to_string(),
+        messages: page
+            .messages
+            .iter()
+            .map(|m| MessageData::from_message(m, true))
+            .collect(),
+        has_more: page.has_more,
+    })
+}

@@ -1,0 +1,114 @@
+//! What each command does. Exit codes: 0 success, 1 failure (the message names the cause),
+//! 2 bad usage (from the argument parser).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use realtime_core::Address;
+use realtime_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, ConfigAction, MigrateAction};
+use crate::config::{Config, Loaded};
+use crate::token::Tokens;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve { config } => load(config.config.as_deref()).and_then(|loaded| {
+            crate::logging::init(&loaded.config.log);
+            runtime()?.block_on(crate::serve::serve(loaded, CancellationToken::new()))
+        }),
+        Command::Migrate { action, config } => {
+            load(config.config.as_deref()).and_then(|loaded| migrate(action, loaded))
+        }
+        Command::Config {
+            action: ConfigAction::Check { file, print },
+        } => load(Some(&file)).map(|loaded| {
+            println!("{}: ok", file.display());
+            if print {
+                print!("{}", loaded.config.to_redacted_toml());
+            }
+        }),
+        Command::Token {
+            address,
+            ttl,
+            config,
+        } => load(config.config.as_deref()).and_then(|loaded| token(&loaded.config, &address, ttl)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(file: Option<&std::path::Path>) -> Result<Loaded, String> {
+    Config::load(file).map_err(|e| e.to_string())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), String> {
+    let storage = loaded.config.storage;
+    runtime()?.block_on(async move {
+        let store = Store::connect(&storage)
+            .await
+            .map_err(|e| format!("storage {}: {e}", storage.redacted_url()))?;
+        let outcome = match action {
+            MigrateAction::Up => store.migrate_up().await.map(|applied| {
+                if applied.is_empty() {
+                    println!("nothing to apply");
+                }
+                for v in applied {
+                    println!("applied {v}");
+                }
+            }),
+            MigrateAction::Down { n } => store.migrate_down(n).await.map(|reverted| {
+                if reverted.is_empty() {
+                    println!("nothing to revert");
+                }
+                for v in reverted {
+                    println!("reverted {v}");
+                }
+            }),
+            MigrateAction::Status => store.migration_status().await.map(|status| {
+                for (version, description) in &status.known {
+                    let state = if status.applied.contains(version) {
+                        "applied"
+                    } else {
+                        "pending"
+                    };
+                    println!("{version:>4}  {state:<8} {description}");
+                }
+            }),
+        };
+        store.close().await;
+        outcome.map_err(|e| e.to_string())
+    })
+}
+
+fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), String> {
+    if !config.auth.dev_tokens {
+        return Err("development tokens are disabled; set `[auth] dev_tokens = true` \
+             (or TORII_REALTIME__AUTH__DEV_TOKENS=true) on a development server"
+            .into());
+    }
+    let address: Address = address
+        .parse()
+        .map_err(|e| format!("--address {address:?}: {e}"))?;
+    let ttl: Duration = match ttl {
+        Some(t) => realtime_core::duration::parse(&t).map_err(|e| format!("--ttl: {e}"))?,
+        None => config.auth.session_ttl,
+    };
+    let tokens = Tokens::from_config(&config.auth)?;
+    println!("{}", tokens.mint(address, ttl, true)?);
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The config sections owned by the server. `[storage]` belongs to the store crate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+type Check = Result<(), (String, String)>;
+
+fn fail(key: &str, reason: impl Into<String>) -> Check {
+    Err((key.to_owned(), reason.into()))
+}
+
+/// `[server]`: the listener, connection lifecycle and HTTP behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Origins allowed by CORS and for browser WebSockets; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// Most WebSocket connections this instance holds at once.
+    pub max_connections: usize,
+    /// How long SIGTERM waits for connections to drain before exiting.
+    #[serde(with = "realtime_core::duration::serde")]
+    pub shutdown_timeout: Duration,
+    /// How often the server pings each WebSocket.
+    #[serde(with = "realtime_core::duration::serde")]
+    pub ping_interval: Duration,
+    /// A connection silent for `ping_interval + pong_timeout` is closed (4002).
+    #[serde(with = "realtime_core::duration::serde")]
+    pub pong_timeout: Duration,
+    /// How long a connection opened without a token may take to send `auth` (4401).
+    #[serde(with = "realtime_core::duration::serde")]
+    pub auth_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            cors_origins: vec!["*".into()],
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(25),
+            pong_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(crate) fn validate(&self) -> Check {
+        for origin in &self.cors_origins {
+            let ok = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/')
+                    && origin.parse::<axum::http::HeaderValue>().is_ok());
+            if !ok {
+                return fail(
+                    "server.cors_origins",
+                    format!("{origin:?} is not \"*\" or an origin like \"https://game.example\""),
+                );
+            }
+        }
+        if self.max_connections == 0 {
+            return fail("server.max_connections", "must be at least 1");
+        }
+        if self.ping_interval < Duration::from_secs(1) {
+            return fail("server.ping_interval", "must be at least 1s");
+        }
+        if self.pong_timeout < Duration::from_millis(100) {
+            return fail("server.pong_timeout", "must be at least 100ms");
+        }
+        if self.auth_timeout.is_zero() {
+            return fail("server.auth_timeout", "must be more than 0");
+        }
+        Ok(())
+    }
+
+    /// True when any origin is allowed.
+    pub fn any_origin(&self) -> bool {
+        self.cors_origins.iter().any(|o| o == "*")
+    }
+}
+
+/// Which fan-out implementation to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// In-process: one instance.
+    Memory,
+}
+
+/// `[bus]`: fan-out between instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    pub kind: BusKind,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: BusKind::Memory,
+        }
+    }
+}
+
+/// `[auth]`: session tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret for session tokens, at least 32 bytes. Prefer `session_secret_file` or
+    /// the `TORII_REALTIME__AUTH__SESSION_SECRET` variable to writing it here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_secret: Option<String>,
+    /// File holding the secret; created with a random secret (mode 0600) when missing and
+    /// `session_secret` is not set.
+    pub session_secret_file: PathBuf,
+    /// Lifetime of tokens minted by the `token` command.
+    #[serde(with = "realtime_core::duration::serde")]
+    pub session_ttl: Duration,
+    /// Allow development tokens: the `token` command mints them, and the server accepts them.
+    /// Never enable in production: anyone with the secret file can speak as any address.
+    pub dev_tokens: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_secret: None,
+            session_secret_file: PathBuf::from("./data/session.key"),
+            session_ttl: Duration::from_secs(24 * 3600),
+            dev_tokens: false,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub(crate) fn validate(&self) -> Check {
+        if let Some(secret) = &self.session_secret {
+            if secret.len() < 32 {
+                return fail(
+                    "auth.session_secret",
+                    "must be at least 32 bytes (e.g. `openssl rand -hex 32`)",
+                );
+            }
+        }
+        if self.session_ttl < Duration::from_secs(1) {
+            return fail("auth.session_ttl", "must be at least 1s");
+        }
+        Ok(())
+    }
+}
+
+/// `[limits]`: what one connection may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest text frame answered normally; larger ones get `too_large`. Frames over
+    /// `max(4 × this, 1 MiB)` close the connection (1009).
+    pub max_frame_bytes: usize,
+    /// Largest message body, in characters after Unicode normalisation.
+    pub max_message_chars: usize,
+    /// Most channels one connection may subscribe to.
+    pub max_subscriptions: usize,
+    /// Most connections one address may hold on this instance.
+    pub max_connections_per_address: usize,
+    /// Bytes a connection may have queued for sending before it is closed as a slow
+    /// consumer (4001).
+    pub send_queue_bytes: usize,
+    /// Publishes a connection may make in a burst.
+    pub publish_burst: u32,
+    /// Sustained publishes per second per connection.
+    pub publish_per_second: f64,
+    /// On subscribe with `since`, replay at most this many missed messages; beyond it the
+    /// reply says `recovered: false` and the client pages history instead.
+    pub recovery_max_messages: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            max_message_chars: 2000,
+            max_subscriptions: 100,
+            max_connections_per_address: 10,
+            send_queue_bytes: 1024 * 1024,
+            publish_burst: 10,
+            publish_per_second: 1.0,
+            recovery_max_messages: 1000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub(crate) fn validate(&self) -> Check {
+        if self.max_frame_bytes < 1024 {
+            return fail("limits.max_frame_bytes", "must be at least 1024");
+        }
+        if self.max_message_chars == 0 {
+            return fail("limits.max_message_chars", "must be at least 1");
+        }
+        if self.max_subscriptions == 0 {
+            return fail("limits.max_subscriptions", "must be at least 1");
+        }
+        if self.max_connections_per_address == 0 {
+            return fail("limits.max_connections_per_address", "must be at least 1");
+        }
+        if self.send_queue_bytes < self.max_frame_bytes {
+            return fail(
+                "limits.send_queue_bytes",
+                format!(
+                    "must be at least limits.max_frame_bytes ({})",
+                    self.max_frame_bytes
+                ),
+            );
+        }
+        if self.publish_burst == 0 {
+            return fail("limits.publish_burst", "must be at least 1");
+        }
+        if !(self.publish_per_second > 0.0 && self.publish_per_second.is_finite()) {
+            return fail("limits.publish_per_second", "must be a number above 0");
+        }
+        Ok(())
+    }
+
+    /// The hard transport limit: frames above it close the connection.
+    pub fn transport_max_bytes(&self) -> usize {
+        (self.max_frame_bytes.saturating_mul(4)).max(1024 * 1024)
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line for log collectors.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `info,realtime_server=debug`. `RUST_LOG`, when set,
+    /// takes precedence.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+impl LogConfig {
+    pub(crate) fn validate(&self) -> Check {
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.level) {
+            return fail("log.level", format!("not a valid filter: {e}"));
+        }
+        Ok(())
+    }
+}

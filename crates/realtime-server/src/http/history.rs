@@ -1,0 +1,55 @@
+//! `GET /v1/channels/{channel}/messages?before=&after=&limit=` with a Bearer token: the same
+//! pages as the WebSocket `history` op, for clients that load history before connecting.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use realtime_core::{ChannelName, ErrorCode};
+use realtime_protocol::reply::HistoryPage;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::chat;
+use crate::state::App;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "send Authorization: Bearer <session token>",
+            )
+        })?;
+    app.tokens
+        .verify(token)
+        .map_err(|e| ApiError::new(e.code, e.message))?;
+    let channel = ChannelName::new(&channel).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidChannel,
+            format!("invalid channel {channel:?}: {e}"),
+        )
+    })?;
+    let Query(params) =
+        query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let page = chat::history(&app, &channel, params.before, params.after, params.limit).await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,45 @@
+//! HTTP routes: the WebSocket endpoint, history, health and readiness, with CORS from config.
+
+pub mod error;
+mod health;
+mod history;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::session;
+use crate::state::App;
+
+/// Every route of the server.
+pub fn router(app: App) -> Router {
+    let cors = cors(&app);
+    Router::new()
+        .route("/v1/ws", get(session::upgrade))
+        .route("/v1/channels/{channel}/messages", get(history::list))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(error::not_found)
+        .layer(cors)
+        .with_state(app)
+}
+
+fn cors(app: &App) -> CorsLayer {
+    let server = &app.config.server;
+    let origins = if server.any_origin() {
+        AllowOrigin::from(Any)
+    } else {
+        // Validated at config load: every entry is a valid header value.
+        AllowOrigin::list(
+            server
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}

@@ -1,0 +1,155 @@
+//! One channel's delivery state on this instance: the last seq delivered, publications
+//! waiting behind a gap, and the subscribers (live or pending recovery).
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::ws::Utf8Bytes;
+use realtime_core::ChannelName;
+use realtime_protocol::CloseCode;
+
+use super::ConnId;
+use crate::session::queue::SendQueue;
+
+/// Live pushes held for a subscriber while its recovery replay is read from storage.
+#[derive(Debug)]
+struct Pending {
+    frames: Vec<(u64, Utf8Bytes)>,
+    bytes: usize,
+    budget: usize,
+}
+
+#[derive(Debug)]
+pub(super) struct Subscriber {
+    queue: SendQueue,
+    pending: Option<Pending>,
+    /// The seq the subscriber's replay goes up to; buffered pushes at or below it are not
+    /// sent again.
+    floor: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct ChannelState {
+    pub name: ChannelName,
+    /// Last seq delivered; `None` until the first joiner has read the head from storage.
+    pub last: Option<u64>,
+    pub subscribers: HashMap<ConnId, Subscriber>,
+    /// Publications ahead of `last + 1`, waiting for the ones before them.
+    early: BTreeMap<u64, Utf8Bytes>,
+    /// A gap fill is scheduled or running.
+    pub filling: bool,
+    /// Removed from the hub's map: joiners must start over.
+    pub removed: bool,
+}
+
+impl ChannelState {
+    pub fn new(name: ChannelName) -> Self {
+        Self {
+            name,
+            last: None,
+            subscribers: HashMap::new(),
+            early: BTreeMap::new(),
+            filling: false,
+            removed: false,
+        }
+    }
+
+    pub fn add_pending(&mut self, conn: ConnId, queue: SendQueue, budget: usize) {
+        self.subscribers.insert(
+            conn,
+            Subscriber {
+                queue,
+                pending: Some(Pending {
+                    frames: Vec::new(),
+                    bytes: 0,
+                    budget,
+                }),
+                floor: 0,
+            },
+        );
+    }
+
+    pub fn set_floor(&mut self, conn: ConnId, floor: u64) {
+        if let Some(sub) = self.subscribers.get_mut(&conn) {
+            sub.floor = floor;
+        }
+    }
+
+    pub fn activate(&mut self, conn: ConnId) {
+        let Some(sub) = self.subscribers.get_mut(&conn) else {
+            return;
+        };
+        let Some(pending) = sub.pending.take() else {
+            return;
+        };
+        for (seq, frame) in pending.frames {
+            if seq > sub.floor && sub.queue.push(frame).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Accepts a publication; returns true when publications wait behind a gap.
+    pub fn offer(&mut self, seq: u64, frame: Utf8Bytes) -> bool {
+        match self.last {
+            Some(last) if seq <= last => false,
+            _ => {
+                self.early.insert(seq, frame);
+                self.drain_ready()
+            }
+        }
+    }
+
+    /// Delivers every publication that is next in line; returns true if some still wait.
+    pub fn drain_ready(&mut self) -> bool {
+        let Some(mut last) = self.last else {
+            return false;
+        };
+        while let Some(entry) = self.early.first_entry() {
+            if *entry.key() > last {
+                break;
+            }
+            entry.remove();
+        }
+        while let Some(frame) = self.early.remove(&(last + 1)) {
+            last += 1;
+            self.fan_out(last, &frame);
+        }
+        self.last = Some(last);
+        !self.early.is_empty()
+    }
+
+    /// The missing range `(after, up_to]` before the earliest waiting publication.
+    pub fn gap(&self) -> Option<(u64, u64)> {
+        let last = self.last?;
+        let first = *self.early.keys().next()?;
+        (first > last + 1).then(|| (last, first - 1))
+    }
+
+    /// Gives up on the missing range and continues with the earliest waiting publication.
+    pub fn skip_gap(&mut self) {
+        if let Some(first) = self.early.keys().next() {
+            self.last = Some(first - 1);
+        }
+    }
+
+    fn fan_out(&mut self, seq: u64, frame: &Utf8Bytes) {
+        for sub in self.subscribers.values_mut() {
+            match &mut sub.pending {
+                Some(p) => {
+                    p.bytes += frame.len();
+                    if p.bytes > p.budget {
+                        // Same rule as the send queue: too far behind, reconnect and recover.
+                        sub.pending = None;
+                        sub.queue.close(CloseCode::SlowConsumer);
+                    } else {
+                        p.frames.push((seq, frame.clone()));
+                    }
+                }
+                None => {
+                    // On overflow the queue closes the connection itself (4001).
+                    let _ = sub.queue.push(frame.clone());
+                }
+            }
+        }
+    }
+}

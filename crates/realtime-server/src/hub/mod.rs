@@ -1,0 +1,263 @@
+//! The local hub: which connections of this instance subscribe to which channel, and the
+//! per-channel order of delivery.
+//!
+//! Publications reach the hub from the bus, which may drop or reorder them. The hub delivers
+//! each channel strictly in seq order: a publication ahead of the next expected seq waits,
+//! and if the missing ones do not arrive shortly they are read from storage (where they are
+//! already committed, since seqs are assigned under the channel's row lock). A publication
+//! at or below the last delivered seq is a duplicate and is dropped.
+//!
+//! Subscribing with recovery is race-free: the subscriber is registered first in a pending
+//! state that buffers live pushes, the session replays from storage up to the seq returned by
+//! [`Hub::join`], then [`Hub::activate`] releases the buffered pushes after that seq.
+
+mod channel;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use realtime_bus::{Broker, Publication, PublicationHandler};
+use realtime_core::ChannelName;
+use realtime_protocol::reply::encode_message_push;
+use realtime_store::{Store, StoreError};
+
+use crate::session::queue::SendQueue;
+use channel::ChannelState;
+
+/// Identifies one WebSocket connection on this instance.
+pub type ConnId = u64;
+
+/// How long a seq gap may stay open before the hub reads the missing messages from storage.
+/// Concurrent publishers' notices usually arrive within microseconds of each other, so this
+/// mostly saves storage reads; it bounds the extra latency when a notice is really lost.
+const GAP_FILL_DELAY: Duration = Duration::from_millis(50);
+/// Most messages read per gap-fill query.
+const GAP_FILL_BATCH: u32 = 500;
+
+/// Channel → local subscribers, with ordered delivery.
+pub struct Hub {
+    me: Weak<Hub>,
+    channels: Mutex<HashMap<ChannelName, Arc<Mutex<ChannelState>>>>,
+    store: Store,
+    broker: OnceLock<Arc<dyn Broker>>,
+    /// Budget of a subscriber's pending buffer during recovery (the send queue budget).
+    pending_budget: usize,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("channels", &self.channel_count())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // State behind these locks stays consistent at every unlock point; survive a panic.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hub {
+    pub fn new(store: Store, pending_budget: usize) -> Arc<Self> {
+        Arc::new_cyclic(|me| Hub {
+            me: me.clone(),
+            channels: Mutex::new(HashMap::new()),
+            store,
+            broker: OnceLock::new(),
+            pending_budget,
+        })
+    }
+
+    /// Connects the hub to the bus it subscribes channels on. Called once at start.
+    pub fn set_broker(&self, broker: Arc<dyn Broker>) {
+        let _ = self.broker.set(broker);
+    }
+
+    /// Channels with at least one local subscriber.
+    pub fn channel_count(&self) -> usize {
+        lock(&self.channels).len()
+    }
+
+    /// Registers `conn` on `channel` in the pending state and returns the seq up to which the
+    /// caller replays from storage; live pushes after it are buffered until [`Hub::activate`].
+    pub async fn join(
+        &self,
+        channel: &ChannelName,
+        conn: ConnId,
+        queue: SendQueue,
+    ) -> Result<u64, StoreError> {
+        loop {
+            let (state, created) = {
+                let mut map = lock(&self.channels);
+                match map.get(channel) {
+                    Some(s) => (s.clone(), false),
+                    None => {
+                        let s = Arc::new(Mutex::new(ChannelState::new(channel.clone())));
+                        map.insert(channel.clone(), s.clone());
+                        (s, true)
+                    }
+                }
+            };
+            {
+                let mut st = lock(&state);
+                if st.removed {
+                    continue; // The last subscriber left meanwhile; start over.
+                }
+                st.add_pending(conn, queue.clone(), self.pending_budget);
+                if let Some(last) = st.last {
+                    st.set_floor(conn, last);
+                    return Ok(last);
+                }
+            }
+            if created {
+                // Subscribe to the bus before reading the head, so nothing committed after
+                // the read can be missed.
+                if let Some(broker) = self.broker.get() {
+                    if let Err(e) = broker.subscribe(channel.as_str()).await {
+                        tracing::warn!(%channel, error = %e, "bus subscribe failed; live delivery degraded");
+                    }
+                }
+            }
+            let head = match self.store.channel_head(channel).await {
+                Ok(h) => h,
+                Err(e) => {
+                    self.leave(channel, conn);
+                    return Err(e);
+                }
+            };
+            let mut st = lock(&state);
+            if st.last.is_none() {
+                st.last = Some(head.last_seq);
+                if st.drain_ready() {
+                    self.schedule_gap_fill(&mut st);
+                }
+            }
+            let last = st.last.unwrap_or(head.last_seq);
+            st.set_floor(conn, last);
+            return Ok(last);
+        }
+    }
+
+    /// Ends the pending state of `conn` on `channel`: buffered pushes after the join seq go
+    /// to its queue, and later ones follow directly.
+    pub fn activate(&self, channel: &ChannelName, conn: ConnId) {
+        let state = lock(&self.channels).get(channel).cloned();
+        if let Some(state) = state {
+            lock(&state).activate(conn);
+        }
+    }
+
+    /// Removes `conn` from `channel`; the channel is forgotten when its last subscriber goes.
+    pub fn leave(&self, channel: &ChannelName, conn: ConnId) {
+        let mut map = lock(&self.channels);
+        let Some(state) = map.get(channel).cloned() else {
+            return;
+        };
+        let mut st = lock(&state);
+        st.subscribers.remove(&conn);
+        if st.subscribers.is_empty() {
+            st.removed = true;
+            map.remove(channel);
+            drop(st);
+            drop(map);
+            if let (Some(broker), Some(me)) = (self.broker.get().cloned(), self.me.upgrade()) {
+                let name = channel.clone();
+                tokio::spawn(async move {
+                    // A channel re-joined meanwhile is subscribed again by its joiner.
+                    if me.channels_has(&name) {
+                        return;
+                    }
+                    if let Err(e) = broker.unsubscribe(name.as_str()).await {
+                        tracing::debug!(channel = %name, error = %e, "bus unsubscribe failed");
+                    }
+                });
+            }
+        }
+    }
+
+    fn channels_has(&self, channel: &ChannelName) -> bool {
+        lock(&self.channels).contains_key(channel)
+    }
+
+    /// Delivers one publication to local subscribers, in seq order.
+    fn deliver(&self, channel: &str, seq: u64, frame: Utf8Bytes) {
+        let state = lock(&self.channels).get(channel).cloned();
+        let Some(state) = state else {
+            return; // No local subscriber.
+        };
+        let mut st = lock(&state);
+        if st.offer(seq, frame) {
+            self.schedule_gap_fill(&mut st);
+        }
+    }
+
+    /// Reads the messages missing before the earliest waiting publication, after a delay.
+    fn schedule_gap_fill(&self, st: &mut ChannelState) {
+        if st.filling {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        st.filling = true;
+        let channel = st.name.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(GAP_FILL_DELAY).await;
+            me.fill_gap(channel).await;
+        });
+    }
+
+    async fn fill_gap(&self, channel: ChannelName) {
+        let state = lock(&self.channels).get(&channel).cloned();
+        let Some(state) = state else {
+            return;
+        };
+        let gap = lock(&state).gap();
+        let Some((after, up_to)) = gap else {
+            lock(&state).filling = false;
+            return;
+        };
+        tracing::debug!(%channel, after, up_to, "filling a seq gap from storage");
+        let result = self
+            .store
+            .range(&channel, after, up_to, GAP_FILL_BATCH)
+            .await;
+        let mut st = lock(&state);
+        st.filling = false;
+        match result {
+            Ok(messages) => {
+                for m in &messages {
+                    st.offer(m.seq, Utf8Bytes::from(encode_message_push(m)));
+                }
+                if st.gap().is_some() {
+                    if messages.is_empty() {
+                        // Storage no longer has them (retention): skip ahead rather than stall.
+                        tracing::warn!(%channel, after, up_to, "missing messages are gone from storage; skipping");
+                        st.skip_gap();
+                    }
+                    if st.drain_ready() {
+                        self.schedule_gap_fill(&mut st);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "gap fill failed; retrying");
+                self.schedule_gap_fill(&mut st);
+            }
+        }
+    }
+}
+
+impl PublicationHandler for Hub {
+    fn on_publication(&self, p: Publication) {
+        match Utf8Bytes::try_from(p.frame) {
+            Ok(frame) => self.deliver(&p.channel, p.seq, frame),
+            Err(_) => tracing::error!(channel = %p.channel, seq = p.seq, "publication is not UTF-8; dropped"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+use std::time::Duration;
+
+use realtime_core::{Address, ChannelName};
+use realtime_store::{NewMessage, StorageConfig, Store};
+
+use super::*;
+use crate::session::queue::Next;
+
+struct Fixture {
+    hub: Arc<Hub>,
+    store: Store,
+    dir: std::path::PathBuf,
+    world: ChannelName,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "rt-hub-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let store = Store::connect(&StorageConfig {
+            url: format!("sqlite://{}/hub.db", dir.display()),
+            ..StorageConfig::default()
+        })
+        .await
+        .unwrap();
+        store.migrate_up().await.unwrap();
+        Self {
+            hub: Hub::new(store.clone(), 1 << 20),
+            store,
+            dir,
+            world: ChannelName::new("world").unwrap(),
+        }
+    }
+
+    /// Commits a message and returns its publication (not yet delivered).
+    async fn commit(&self, body: &str) -> Publication {
+        let sender: Address = "0x1".parse().unwrap();
+        let p = self
+            .store
+            .publish(NewMessage {
+                channel: &self.world,
+                sender,
+                body,
+                client_msg_id: body,
+                now_ms: 0,
+            })
+            .await
+            .unwrap();
+        Publication {
+            channel: Arc::from("world"),
+            seq: p.message.seq,
+            frame: encode_message_push(&p.message).into(),
+        }
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        let _ = std::fs::remove_dir_all(self.dir);
+    }
+}
+
+async fn seqs(queue: &SendQueue, n: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let next = tokio::time::timeout(Duration::from_secs(2), queue.next())
+            .await
+            .expect("a frame arrives");
+        let Next::Frame(f) = next else {
+            panic!("unexpected {next:?}")
+        };
+        let v: serde_json::Value = serde_json::from_str(f.as_str()).unwrap();
+        out.push(v["seq"].as_u64().unwrap());
+    }
+    out
+}
+
+async fn nothing_more(queue: &SendQueue) {
+    let r = tokio::time::timeout(Duration::from_millis(200), queue.next()).await;
+    assert!(r.is_err(), "unexpected frame {r:?}");
+}
+
+#[tokio::test]
+async fn delivers_in_seq_order_and_drops_duplicates() {
+    let f = Fixture::new().await;
+    let q = SendQueue::new(1 << 20);
+    assert_eq!(f.hub.join(&f.world, 1, q.clone()).await.unwrap(), 0);
+    f.hub.activate(&f.world, 1);
+    let p1 = f.commit("a").await;
+    let p2 = f.commit("b").await;
+    let p3 = f.commit("c").await;
+    // Out of order, with a duplicate.
+    f.hub.on_publication(p2.clone());
+    f.hub.on_publication(p1.clone());
+    f.hub.on_publication(p1);
+    f.hub.on_publication(p3);
+    f.hub.on_publication(p2);
+    assert_eq!(seqs(&q, 3).await, vec![1, 2, 3]);
+    nothing_more(&q).await;
+    f.finish().await;
+}
+
+#[tokio::test]
+async fn a_lost_publication_is_read_from_storage() {
+    let f = Fixture::new().await;
+    let q = SendQueue::new(1 << 20);
+    f.hub.join(&f.world, 1, q.clone()).await.unwrap();
+    f.hub.activate(&f.world, 1);
+    let _lost = f.commit("a").await;
+    let _lost_too = f.commit("b").await;
+    let p3 = f.commit("c").await;
+    f.hub.on_publication(p3);
+    assert_eq!(seqs(&q, 3).await, vec![1, 2, 3]);
+    nothing_more(&q).await;
+    f.finish().await;
+}
+
+#[tokio::test]
+async fn pending_subscribers_get_only_pushes_after_their_floor() {
+    let f = Fixture::new().await;
+    let early = f.commit("before join").await;
+    let live = SendQueue::new(1 << 20);
+    f.hub.join(&f.world, 1, live.clone()).await.unwrap();
+    f.hub.activate(&f.world, 1);
+    let late = SendQueue::new(1 << 20);
+    // Joins at seq 1: the replay covers 1, pending holds what comes after.
+    assert_eq!(f.hub.join(&f.world, 2, late.clone()).await.unwrap(), 1);
+    f.hub.on_publication(early); // duplicate of an already-stored seq: dropped
+    let p2 = f.commit("during replay").await;
+    f.hub.on_publication(p2);
+    assert_eq!(seqs(&live, 1).await, vec![2]);
+    nothing_more(&late).await; // still pending
+    f.hub.activate(&f.world, 2);
+    assert_eq!(seqs(&late, 1).await, vec![2]);
+    f.finish().await;
+}
+
+#[tokio::test]
+async fn the_last_subscriber_leaving_forgets_the_channel() {
+    let f = Fixture::new().await;
+    let q = SendQueue::new(1 << 20);
+    f.hub.join(&f.world, 1, q.clone()).await.unwrap();
+    f.hub.activate(&f.world, 1);
+    assert_eq!(f.hub.channel_count(), 1);
+    f.hub.leave(&f.world, 1);
+    assert_eq!(f.hub.channel_count(), 0);
+    let p = f.commit("nobody listens").await;
+    f.hub.on_publication(p);
+    nothing_more(&q).await;
+    f.finish().await;
+}

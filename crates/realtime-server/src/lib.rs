@@ -1,0 +1,26 @@
+//! torii-realtime server: the composition root.
+//!
+//! - [`cli`]: the `torii-realtime` command line (`serve`, `migrate`, `config check`, `token`).
+//! - [`config`]: the TOML file, defaults, environment overrides, validation.
+//! - [`serve`]: start-up, the listener, and graceful shutdown.
+//! - [`http`]: routes, CORS, JSON errors, health and history endpoints.
+//! - [`session`]: one WebSocket connection: reader, writer, bounded send queue, requests.
+//! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
+//! - [`chat`]: publish and history, shared by WebSocket and HTTP.
+//! - [`token`]: session tokens (HS256 JWT).
+//! - [`connections`]: connection limits per instance and per address.
+//! - [`state`]: what routes and sessions share.
+//! - [`logging`]: tracing setup, human or JSON.
+
+pub mod chat;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod connections;
+pub mod http;
+pub mod hub;
+pub mod logging;
+pub mod serve;
+pub mod session;
+pub mod state;
+pub mod token;

@@ -1,0 +1,123 @@
+//! `serve`: open storage (migrating if configured), wire hub and bus, bind the listener,
+//! serve until a signal, then shut down gracefully: stop accepting, tell every WebSocket to
+//! reconnect (4000), wait for sessions to drain up to `server.shutdown_timeout`, close
+//! storage.
+
+use std::sync::Arc;
+
+use realtime_bus::{Broker, MemoryBroker};
+use realtime_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{BusKind, Loaded};
+use crate::hub::Hub;
+use crate::state::AppState;
+use crate::token::Tokens;
+
+/// Runs the server until `shutdown` is cancelled or a termination signal arrives.
+pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), String> {
+    let config = loaded.config;
+    match &loaded.file {
+        Some(f) => tracing::info!(file = %f.display(), "configuration loaded"),
+        None => tracing::info!("no config file; using built-in defaults"),
+    }
+    for var in &loaded.env_overrides {
+        tracing::info!(%var, "configuration overridden from the environment");
+    }
+    let store = Store::connect(&config.storage)
+        .await
+        .map_err(|e| format!("storage {}: {e}", config.storage.redacted_url()))?;
+    tracing::info!(url = %config.storage.redacted_url(), backend = ?store.backend(), "storage connected");
+    if config.storage.migrate_on_start {
+        let applied = store.migrate_up().await.map_err(|e| e.to_string())?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+    } else {
+        let pending = store
+            .migration_status()
+            .await
+            .map_err(|e| e.to_string())?
+            .pending();
+        if !pending.is_empty() {
+            return Err(format!(
+                "migrations {pending:?} are pending and storage.migrate_on_start is false; run `torii-realtime migrate up`"
+            ));
+        }
+    }
+    let tokens = Tokens::from_config(&config.auth)?;
+    if config.auth.dev_tokens {
+        tracing::warn!("development tokens are enabled: do not run this configuration in production");
+    }
+    let hub = Hub::new(store.clone(), config.limits.send_queue_bytes);
+    let broker: Arc<dyn Broker> = match config.bus.kind {
+        BusKind::Memory => Arc::new(MemoryBroker::new(hub.clone())),
+    };
+    hub.set_broker(broker.clone());
+
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let shutdown_timeout = config.server.shutdown_timeout;
+    let app = Arc::new(AppState::new(
+        config,
+        store.clone(),
+        hub,
+        broker,
+        tokens,
+        shutdown.clone(),
+    ));
+    // The one line scripts and tests wait for; keep its wording stable.
+    tracing::info!(addr = %local, "listening");
+
+    let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    let router = crate::http::router(app.clone());
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let result = server.await.map_err(|e| format!("server error: {e}"));
+    shutdown.cancel();
+    signals.abort();
+
+    let open = app.sessions.len();
+    tracing::info!(open, "shutting down: asking connections to reconnect");
+    app.sessions.close();
+    if tokio::time::timeout(shutdown_timeout, app.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = app.sessions.len(),
+            "shutdown timeout reached; dropping remaining connections"
+        );
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    result
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("interrupt received"),
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    shutdown.cancel();
+}

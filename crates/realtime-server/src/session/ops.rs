@@ -1,0 +1,293 @@
+//! What each request of protocol v1 does on a connection.
+
+use axum::extract::ws::Utf8Bytes;
+use realtime_core::time::rfc3339_ms;
+use realtime_core::{ChannelName, ErrorCode};
+use realtime_protocol::reply::{
+    Connected, Empty, Limits, SubscribeOk, UnsubscribeOk, encode_error, encode_message_push,
+    encode_ok, encode_push,
+};
+use realtime_protocol::request::decode_request;
+use realtime_protocol::{CloseCode, ErrorBody, HISTORY_MAX_LIMIT, Op, PROTOCOL_VERSION};
+use serde::Serialize;
+
+use super::{Session, close_code_for};
+use crate::chat;
+
+impl Session {
+    fn send(&self, text: String) {
+        // On overflow the queue closes the connection as a slow consumer by itself.
+        let _ = self.queue.push(Utf8Bytes::from(text));
+    }
+
+    fn reply_ok<T: Serialize>(&self, id: u64, ok: &T) {
+        self.send(encode_ok(id, ok));
+    }
+
+    pub(super) fn reply_error(&self, id: Option<u64>, error: ErrorBody) {
+        tracing::debug!(code = %error.code, message = %error.message, "request refused");
+        self.send(encode_error(id, &error));
+    }
+
+    pub(super) async fn on_text(&mut self, text: &str) {
+        let max = self.app.config.limits.max_frame_bytes;
+        if text.len() > max {
+            self.reply_error(
+                None,
+                ErrorBody::new(
+                    ErrorCode::TooLarge,
+                    format!("the frame has {} bytes; at most {max} are allowed", text.len()),
+                ),
+            );
+            return;
+        }
+        let request = match decode_request(text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.reply_error(e.id, ErrorBody::new(e.code, e.message));
+                return;
+            }
+        };
+        let id = request.id;
+        if self.identity.is_none() && !matches!(request.op, Op::Auth { .. }) {
+            self.reply_error(
+                Some(id),
+                ErrorBody::new(
+                    ErrorCode::Unauthorized,
+                    "sign in first: send {\"op\":\"auth\",\"token\":…} or connect with a token",
+                ),
+            );
+            return;
+        }
+        let result = match request.op {
+            Op::Auth { token } => self.auth(id, &token),
+            Op::Subscribe { channel, since } => self.subscribe(id, channel, since).await,
+            Op::Unsubscribe { channel } => self.unsubscribe(id, &channel),
+            Op::Publish {
+                channel,
+                body,
+                client_msg_id,
+            } => self.publish(id, &channel, &body, &client_msg_id).await,
+            Op::History {
+                channel,
+                before,
+                after,
+                limit,
+            } => chat::history(&self.app, &channel, before, after, limit)
+                .await
+                .map(|page| self.reply_ok(id, &page)),
+            Op::Ping => {
+                self.reply_ok(id, &Empty {});
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.reply_error(Some(id), e);
+        }
+    }
+
+    fn auth(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
+        if self.identity.is_some() {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "this connection is already signed in",
+            ));
+        }
+        match self.authenticate(token, Some(id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.code == ErrorCode::TooManyConnections => {
+                self.reply_error(Some(id), e.clone());
+                self.queue.close(close_code_for(e.code));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Verifies `token`, takes a connection slot for its address, and announces the session:
+    /// a `connected` push, and an ok reply to `reply_to` when the token came in an `auth` op.
+    pub(super) fn authenticate(
+        &mut self,
+        token: &str,
+        reply_to: Option<u64>,
+    ) -> Result<(), ErrorBody> {
+        let identity = self
+            .app
+            .tokens
+            .verify(token)
+            .map_err(|e| ErrorBody::new(e.code, e.message))?;
+        let slot = self
+            .app
+            .connections
+            .claim(identity.address)
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::TooManyConnections,
+                    format!(
+                        "this address already has {} connections open",
+                        self.app.config.limits.max_connections_per_address
+                    ),
+                )
+            })?;
+        tracing::Span::current().record("address", tracing::field::display(identity.address));
+        let limits = &self.app.config.limits;
+        let connected = Connected {
+            address: identity.address.to_string(),
+            expires_at: rfc3339_ms(i64::try_from(identity.expires_at).unwrap_or(i64::MAX / 1000) * 1000),
+            protocol: PROTOCOL_VERSION,
+            limits: Limits {
+                max_frame_bytes: limits.max_frame_bytes,
+                max_message_chars: limits.max_message_chars,
+                max_subscriptions: limits.max_subscriptions,
+                history_max_limit: HISTORY_MAX_LIMIT,
+            },
+        };
+        if let Some(id) = reply_to {
+            self.reply_ok(id, &connected);
+        }
+        self.send(encode_push("connected", &connected));
+        tracing::info!("authenticated");
+        self.identity = Some(identity);
+        self._address_slot = Some(slot);
+        Ok(())
+    }
+
+    /// The session token ran out on a live socket: say so, then close with 4402.
+    pub(super) fn on_expired(&mut self) {
+        #[derive(Serialize)]
+        struct Expired {
+            message: &'static str,
+        }
+        self.send(encode_push(
+            "token_expired",
+            &Expired {
+                message: "the session token expired; sign in again and reconnect",
+            },
+        ));
+        self.queue.close(CloseCode::TokenExpired);
+    }
+
+    async fn subscribe(
+        &mut self,
+        id: u64,
+        channel: ChannelName,
+        since: Option<u64>,
+    ) -> Result<(), ErrorBody> {
+        if self.subscriptions.contains(&channel) {
+            return Err(ErrorBody::new(
+                ErrorCode::AlreadySubscribed,
+                format!("already subscribed to {channel}"),
+            ));
+        }
+        let max = self.app.config.limits.max_subscriptions;
+        if self.subscriptions.len() >= max {
+            return Err(ErrorBody::new(
+                ErrorCode::TooManySubscriptions,
+                format!("a connection may hold at most {max} subscriptions"),
+            ));
+        }
+        let last = self
+            .app
+            .hub
+            .join(&channel, self.id, self.queue.clone())
+            .await
+            .map_err(|e| chat::store_error(&e))?;
+        self.subscriptions.insert(channel.clone());
+        let (recovered, replay) = match self.recover(&channel, since, last).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.subscriptions.remove(&channel);
+                self.app.hub.leave(&channel, self.id);
+                return Err(e);
+            }
+        };
+        self.reply_ok(
+            id,
+            &SubscribeOk {
+                channel: channel.to_string(),
+                last_seq: last,
+                recovered,
+                replayed: replay.len() as u64,
+            },
+        );
+        for m in &replay {
+            self.send(encode_message_push(m));
+        }
+        self.app.hub.activate(&channel, self.id);
+        Ok(())
+    }
+
+    /// The messages after `since` up to `last`, all or none: `(Some(false), [])` when some
+    /// are no longer stored or there are more than the configured replay limit.
+    async fn recover(
+        &self,
+        channel: &ChannelName,
+        since: Option<u64>,
+        last: u64,
+    ) -> Result<(Option<bool>, Vec<realtime_core::Message>), ErrorBody> {
+        let Some(since) = since else {
+            return Ok((None, Vec::new()));
+        };
+        if since == last {
+            return Ok((Some(true), Vec::new()));
+        }
+        // A client ahead of the server saw a log that no longer exists (storage was reset).
+        let missed = last.saturating_sub(since);
+        if since > last || missed > self.app.config.limits.recovery_max_messages {
+            return Ok((Some(false), Vec::new()));
+        }
+        let limit = u32::try_from(missed).unwrap_or(u32::MAX);
+        let messages = self
+            .app
+            .store
+            .range(channel, since, last, limit)
+            .await
+            .map_err(|e| chat::store_error(&e))?;
+        if messages.len() as u64 != missed {
+            return Ok((Some(false), Vec::new()));
+        }
+        Ok((Some(true), messages))
+    }
+
+    fn unsubscribe(&mut self, id: u64, channel: &ChannelName) -> Result<(), ErrorBody> {
+        if !self.subscriptions.remove(channel) {
+            return Err(ErrorBody::new(
+                ErrorCode::NotSubscribed,
+                format!("not subscribed to {channel}"),
+            ));
+        }
+        self.app.hub.leave(channel, self.id);
+        self.reply_ok(
+            id,
+            &UnsubscribeOk {
+                channel: channel.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn publish(
+        &mut self,
+        id: u64,
+        channel: &ChannelName,
+        body: &str,
+        client_msg_id: &str,
+    ) -> Result<(), ErrorBody> {
+        let Some(sender) = self.identity.as_ref().map(|i| i.address) else {
+            return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
+        };
+        let body = chat::validate_body(&self.app, body)?;
+        if let Err(wait) = self.bucket.try_take(std::time::Instant::now()) {
+            let mut e = ErrorBody::new(ErrorCode::RateLimited, "too many messages; slow down");
+            e.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+            return Err(e);
+        }
+        let (ok, publication) =
+            chat::publish(&self.app, channel, sender, body, client_msg_id).await?;
+        self.reply_ok(id, &ok);
+        if let Some(publication) = publication {
+            chat::announce(&self.app, publication).await;
+        }
+        Ok(())
+    }
+}

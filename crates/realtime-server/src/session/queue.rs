@@ -1,0 +1,219 @@
+//! A connection's outbound queue, bounded by bytes. Replies and pushes wait here for the
+//! writer task. When a push would take the queue past its budget, the connection is a slow
+//! consumer: the queue drops what it holds (so memory is freed at once), records the close
+//! code, and wakes the writer, which abandons the frame it is stuck on and closes with 4001.
+//! Nothing is skipped silently: the client is told to reconnect and recover from its last seq.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+use realtime_protocol::CloseCode;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What the writer should do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Frame(Utf8Bytes),
+    /// Send a close frame with this code, then stop.
+    Close(CloseCode),
+    /// The peer is gone: stop without a close frame.
+    Stop,
+}
+
+#[derive(Debug)]
+enum Ending {
+    Close(CloseCode),
+    Stop,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Utf8Bytes>,
+    bytes: usize,
+    ending: Option<Ending>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    notify: Notify,
+    budget: usize,
+    /// Cancelled when the writer must stop at once, even mid-frame (slow consumer).
+    abort: CancellationToken,
+    /// Cancelled when the connection is over for whatever reason.
+    done: CancellationToken,
+}
+
+/// Cheap to clone; every clone is the same queue.
+#[derive(Debug, Clone)]
+pub struct SendQueue {
+    inner: Arc<Inner>,
+}
+
+/// The queue overflowed; the connection is being closed as a slow consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+impl SendQueue {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                notify: Notify::new(),
+                budget,
+                abort: CancellationToken::new(),
+                done: CancellationToken::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock leaves plain data behind; keep serving.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame. Frames pushed after the connection started closing are dropped.
+    pub fn push(&self, frame: Utf8Bytes) -> Result<(), Overflow> {
+        let mut state = self.lock();
+        if state.ending.is_some() {
+            return Ok(());
+        }
+        let len = frame.len();
+        if state.bytes + len > self.inner.budget {
+            state.frames.clear();
+            state.bytes = 0;
+            state.ending = Some(Ending::Close(CloseCode::SlowConsumer));
+            drop(state);
+            self.inner.abort.cancel();
+            self.inner.notify.notify_one();
+            return Err(Overflow);
+        }
+        state.bytes += len;
+        state.frames.push_back(frame);
+        drop(state);
+        self.inner.notify.notify_one();
+        Ok(())
+    }
+
+    /// Asks the writer to send what is queued, then close with `code`. The first ending wins.
+    pub fn close(&self, code: CloseCode) {
+        self.end(Ending::Close(code));
+    }
+
+    /// The peer went away: the writer stops without sending anything more.
+    pub fn stop(&self) {
+        self.end(Ending::Stop);
+        self.inner.abort.cancel();
+    }
+
+    fn end(&self, ending: Ending) {
+        let mut state = self.lock();
+        if state.ending.is_none() {
+            state.ending = Some(ending);
+        }
+        drop(state);
+        self.inner.notify.notify_one();
+    }
+
+    /// Whether the connection is closing.
+    pub fn is_closing(&self) -> bool {
+        self.lock().ending.is_some()
+    }
+
+    /// The close code recorded, if the connection is closing with one.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self.lock().ending {
+            Some(Ending::Close(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Waits for the next thing the writer must do.
+    pub async fn next(&self) -> Next {
+        loop {
+            let notified = self.inner.notify.notified();
+            {
+                let mut state = self.lock();
+                if let Some(frame) = state.frames.pop_front() {
+                    state.bytes -= frame.len();
+                    return Next::Frame(frame);
+                }
+                match state.ending {
+                    Some(Ending::Close(code)) => return Next::Close(code),
+                    Some(Ending::Stop) => return Next::Stop,
+                    None => {}
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves when the writer must abandon the frame it is writing.
+    pub async fn aborted(&self) {
+        self.inner.abort.cancelled().await;
+    }
+
+    /// Marks the connection finished (called by the writer when it exits).
+    pub fn finish(&self) {
+        self.inner.done.cancel();
+    }
+
+    /// Resolves once the writer has finished.
+    pub async fn finished(&self) {
+        self.inner.done.cancelled().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Utf8Bytes {
+        Utf8Bytes::from("x".repeat(n))
+    }
+
+    #[tokio::test]
+    async fn frames_come_out_in_order_then_the_close() {
+        let q = SendQueue::new(100);
+        q.push(frame(10)).unwrap();
+        q.push(frame(20)).unwrap();
+        q.close(CloseCode::Shutdown);
+        q.push(frame(5)).unwrap(); // dropped: closing
+        assert_eq!(q.next().await, Next::Frame(frame(10)));
+        assert_eq!(q.next().await, Next::Frame(frame(20)));
+        assert_eq!(q.next().await, Next::Close(CloseCode::Shutdown));
+    }
+
+    #[tokio::test]
+    async fn overflow_frees_memory_and_closes_as_slow_consumer() {
+        let q = SendQueue::new(100);
+        q.push(frame(60)).unwrap();
+        assert_eq!(q.queued_bytes(), 60);
+        assert_eq!(q.push(frame(41)), Err(Overflow));
+        assert_eq!(q.queued_bytes(), 0);
+        assert_eq!(q.close_code(), Some(CloseCode::SlowConsumer));
+        // A later close does not override the first reason.
+        q.close(CloseCode::Shutdown);
+        assert_eq!(q.next().await, Next::Close(CloseCode::SlowConsumer));
+        tokio::time::timeout(std::time::Duration::from_secs(1), q.aborted())
+            .await
+            .expect("the writer is told to abandon its frame");
+    }
+
+    #[tokio::test]
+    async fn the_writer_wakes_for_new_frames() {
+        let q = SendQueue::new(100);
+        let q2 = q.clone();
+        let waiter = tokio::spawn(async move { q2.next().await });
+        tokio::task::yield_now().await;
+        q.push(frame(3)).unwrap();
+        assert_eq!(waiter.await.unwrap(), Next::Frame(frame(3)));
+    }
+}

@@ -1,0 +1,73 @@
+//! Shared state of a running server, handed to every route and session.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use realtime_bus::Broker;
+use realtime_store::Store;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::connections::Connections;
+use crate::hub::{ConnId, Hub};
+use crate::token::Tokens;
+
+/// Everything a request or a connection needs.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub broker: Arc<dyn Broker>,
+    pub tokens: Tokens,
+    pub connections: Arc<Connections>,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Tracks WebSocket sessions so shutdown can wait for them to drain.
+    pub sessions: TaskTracker,
+    next_conn: AtomicU64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("broker", &self.broker.kind())
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handle routes receive.
+pub type App = Arc<AppState>;
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Store,
+        hub: Arc<Hub>,
+        broker: Arc<dyn Broker>,
+        tokens: Tokens,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let connections = Arc::new(Connections::new(
+            config.server.max_connections,
+            config.limits.max_connections_per_address,
+        ));
+        Self {
+            config,
+            store,
+            hub,
+            broker,
+            tokens,
+            connections,
+            shutdown,
+            sessions: TaskTracker::new(),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh connection id.
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
