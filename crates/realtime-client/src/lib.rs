@@ -1,1 +1,311 @@
-//! stub
+//! Rust client for the torii-realtime WebSocket protocol v1.
+//!
+//! [`Client::connect`] opens a socket (with the token in a header, the subprotocol list, the
+//! query string, or none, to send `auth` later). Requests get ids and resolve with their one
+//! reply; everything else (pushes, errors for frames the server could not read, the close)
+//! arrives in order through [`Client::next_event`].
+//!
+//! Reconnection with backoff is not part of this version; the close code tells whether to
+//! reconnect ([`realtime_protocol::CloseCode::should_reconnect`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use realtime_protocol::reply::decode_server_frame;
+pub use realtime_protocol::ErrorCode;
+use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorBody, SUBPROTOCOL, ServerFrame};
+use serde_json::{Map, Value};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, ErrorBody>>>>>;
+
+/// How long a request waits for its reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events buffered before the reader stops reading the socket.
+const EVENT_BUFFER: usize = 65_536;
+
+/// How to present the session token when connecting.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No token: send [`Client::auth`] after connecting.
+    None,
+    /// `Authorization: Bearer …` header.
+    Header(String),
+    /// `Sec-WebSocket-Protocol: realtime.v1, bearer.…`, as browsers do.
+    Subprotocol(String),
+    /// `?token=…` in the URL.
+    Query(String),
+}
+
+/// A server push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Push {
+    pub push: String,
+    pub channel: Option<String>,
+    pub seq: Option<u64>,
+    pub data: Value,
+}
+
+/// The close frame the server sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// Something that arrived other than a reply to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Push(Push),
+    /// An error reply with no id: the server could not read a frame we sent.
+    Error(ErrorBody),
+    /// The connection ended; `None` when it ended without a close frame.
+    Closed(Option<CloseInfo>),
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("the server answered with an error: {0:?}")]
+    Server(ErrorBody),
+    #[error("the connection is closed")]
+    Closed,
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+impl ClientError {
+    /// The server's error code, when the server refused the request.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Server(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// A connected client.
+#[derive(Debug)]
+pub struct Client {
+    sink: Mutex<SplitSink<Socket, Message>>,
+    pending: Pending,
+    events: mpsc::Receiver<Event>,
+    next_id: AtomicU64,
+}
+
+impl Client {
+    /// Connects to `url` (`ws://host:port/v1/ws`).
+    pub async fn connect(url: &str, auth: Auth) -> Result<Self, ClientError> {
+        let mut target = url.to_owned();
+        if let Auth::Query(token) = &auth {
+            let sep = if target.contains('?') { '&' } else { '?' };
+            target = format!("{target}{sep}token={token}");
+        }
+        let mut request = target.into_client_request()?;
+        let headers = request.headers_mut();
+        let header = |v: String| {
+            HeaderValue::from_str(&v).map_err(|e| ClientError::Invalid(e.to_string()))
+        };
+        match &auth {
+            Auth::Header(token) => {
+                headers.insert("authorization", header(format!("Bearer {token}"))?);
+                headers.insert("sec-websocket-protocol", header(SUBPROTOCOL.into())?);
+            }
+            Auth::Subprotocol(token) => {
+                headers.insert(
+                    "sec-websocket-protocol",
+                    header(format!("{SUBPROTOCOL}, {BEARER_SUBPROTOCOL_PREFIX}{token}"))?,
+                );
+            }
+            Auth::None | Auth::Query(_) => {
+                headers.insert("sec-websocket-protocol", header(SUBPROTOCOL.into())?);
+            }
+        }
+        let (socket, _response) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self::from_socket(socket))
+    }
+
+    fn from_socket(socket: Socket) -> Self {
+        let (sink, stream) = socket.split();
+        let pending: Pending = Arc::default();
+        let (tx, events) = mpsc::channel(EVENT_BUFFER);
+        tokio::spawn(read(stream, pending.clone(), tx));
+        Self {
+            sink: Mutex::new(sink),
+            pending,
+            events,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Sends `{"id": …, "op": op, …args}` and waits for its reply.
+    pub async fn request(&self, op: &str, args: Value) -> Result<Value, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut frame = match args {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => return Err(ClientError::Invalid(format!("args must be an object: {other}"))),
+        };
+        frame.insert("id".into(), id.into());
+        frame.insert("op".into(), op.into());
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        self.send_raw(Value::Object(frame).to_string()).await?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err(e))) => Err(ClientError::Server(e)),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::Timeout(REQUEST_TIMEOUT)),
+        }
+    }
+
+    /// Sends a text frame as is (for tools and tests of bad input).
+    pub async fn send_raw(&self, text: String) -> Result<(), ClientError> {
+        self.sink
+            .lock()
+            .await
+            .send(Message::text(text))
+            .await
+            .map_err(ClientError::from)
+    }
+
+    /// Sends a frame that is not text.
+    pub async fn send_message(&self, message: Message) -> Result<(), ClientError> {
+        self.sink
+            .lock()
+            .await
+            .send(message)
+            .await
+            .map_err(ClientError::from)
+    }
+
+    pub async fn auth(&self, token: &str) -> Result<Value, ClientError> {
+        self.request("auth", serde_json::json!({ "token": token })).await
+    }
+
+    pub async fn subscribe(&self, channel: &str, since: Option<u64>) -> Result<Value, ClientError> {
+        let mut args = serde_json::json!({ "channel": channel });
+        if let Some(s) = since {
+            args["since"] = s.into();
+        }
+        self.request("subscribe", args).await
+    }
+
+    pub async fn unsubscribe(&self, channel: &str) -> Result<Value, ClientError> {
+        self.request("unsubscribe", serde_json::json!({ "channel": channel }))
+            .await
+    }
+
+    pub async fn publish(
+        &self,
+        channel: &str,
+        body: &str,
+        client_msg_id: &str,
+    ) -> Result<Value, ClientError> {
+        self.request(
+            "publish",
+            serde_json::json!({ "channel": channel, "body": body, "client_msg_id": client_msg_id }),
+        )
+        .await
+    }
+
+    pub async fn history(&self, channel: &str, args: Value) -> Result<Value, ClientError> {
+        let mut args = match args {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        args.insert("channel".into(), channel.into());
+        self.request("history", Value::Object(args)).await
+    }
+
+    /// The next push, error or close, waiting up to `timeout`.
+    pub async fn next_event_within(&mut self, timeout: Duration) -> Option<Event> {
+        tokio::time::timeout(timeout, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The next push, error or close; `None` after the close was delivered.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Sends a close frame.
+    pub async fn close(&self) -> Result<(), ClientError> {
+        self.sink
+            .lock()
+            .await
+            .send(Message::Close(None))
+            .await
+            .map_err(ClientError::from)
+    }
+}
+
+async fn read(mut stream: SplitStream<Socket>, pending: Pending, events: mpsc::Sender<Event>) {
+    let mut close = None;
+    while let Some(message) = stream.next().await {
+        let text = match message {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(frame)) => {
+                close = frame.map(|f| CloseInfo {
+                    code: f.code.into(),
+                    reason: f.reason.to_string(),
+                });
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        let event = match decode_server_frame(text.as_str()) {
+            Ok(ServerFrame::Reply { id: Some(id), result }) => {
+                let waiter = pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                if let Some(w) = waiter {
+                    let _ = w.send(result);
+                }
+                continue;
+            }
+            Ok(ServerFrame::Reply { id: None, result }) => match result {
+                Err(e) => Event::Error(e),
+                Ok(_) => continue,
+            },
+            Ok(ServerFrame::Push {
+                push,
+                channel,
+                seq,
+                data,
+            }) => Event::Push(Push {
+                push,
+                channel,
+                seq,
+                data,
+            }),
+            Err(_) => continue,
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+    pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    let _ = events.send(Event::Closed(close)).await;
+}

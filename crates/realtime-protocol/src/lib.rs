@@ -24,5 +24,6 @@ pub const HISTORY_MAX_LIMIT: u32 = 100;
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
 
 pub use close::CloseCode;
+pub use realtime_core::ErrorCode;
 pub use reply::{ErrorBody, MessageData, ServerFrame};
 pub use request::{DecodeError, Op, Request};

@@ -1,0 +1,159 @@
+//! World chat end to end: fan-out, ordering, idempotent publish, auth methods.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use e2e::{Server, addr, messages, next_push, quiet};
+use realtime_client::{Auth, Client, ErrorCode, Event};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_message_reaches_every_subscriber_once() {
+    let server = Server::start().await;
+    let mut subscribers = Vec::new();
+    for i in 0..40 {
+        let c = server.client(&addr(i)).await;
+        let ok = c.subscribe("world", None).await.unwrap();
+        assert_eq!(ok["channel"], "world");
+        subscribers.push(c);
+    }
+    let sender = server.client(&addr(100)).await;
+    let ack = sender.publish("world", "gm everyone", "m-1").await.unwrap();
+    assert_eq!(ack["seq"], 1);
+    assert_eq!(ack["duplicate"], false);
+    for c in &mut subscribers {
+        let p = next_push(c).await;
+        assert_eq!(p.push, "message");
+        assert_eq!(p.channel.as_deref(), Some("world"));
+        assert_eq!(p.seq, Some(1));
+        assert_eq!(p.data["body"], "gm everyone");
+        assert_eq!(p.data["client_msg_id"], "m-1");
+        // The sender is the canonical form of the address it signed in with.
+        assert_eq!(
+            p.data["sender"],
+            format!("0x{:0>64}", format!("{:x}", 0x1000 + 100))
+        );
+        assert!(p.data["ts"].as_str().unwrap().ends_with('Z'));
+    }
+    for c in &mut subscribers {
+        quiet(c).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_publishers_are_seen_in_one_order_by_all() {
+    let server = Server::start().await;
+    let mut watchers = Vec::new();
+    for i in 0..3 {
+        let c = server.client(&addr(i)).await;
+        c.subscribe("world", None).await.unwrap();
+        watchers.push(c);
+    }
+    let mut tasks = Vec::new();
+    for p in 0..5u32 {
+        let client = server.client(&addr(10 + p)).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let ack = client
+                    .publish("world", &format!("p{p}-{i}"), &format!("p{p}-{i}"))
+                    .await
+                    .unwrap();
+                assert_eq!(ack["duplicate"], false);
+            }
+            client
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut orders = Vec::new();
+    for c in &mut watchers {
+        let got = messages(c, 100).await;
+        let seqs: Vec<u64> = got.iter().map(|m| m.1).collect();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "gap-free, in order");
+        // Each publisher's own messages keep their order.
+        let mut last: HashMap<String, u32> = HashMap::new();
+        for (_, _, body) in &got {
+            let (p, i) = body.split_once('-').unwrap();
+            let i: u32 = i.parse().unwrap();
+            if let Some(prev) = last.insert(p.to_owned(), i) {
+                assert!(i > prev, "{body} after {p}-{prev}");
+            }
+        }
+        orders.push(got);
+        quiet(c).await;
+    }
+    assert!(orders.windows(2).all(|w| w[0] == w[1]), "every subscriber sees one order");
+}
+
+#[tokio::test]
+async fn a_retried_publish_is_stored_once_and_gets_the_original_ack() {
+    let server = Server::start().await;
+    let mut watcher = server.client(&addr(1)).await;
+    watcher.subscribe("world", None).await.unwrap();
+    let sender = server.client(&addr(2)).await;
+    let first = sender.publish("world", "only once", "retry-1").await.unwrap();
+    let retry = sender.publish("world", "only once", "retry-1").await.unwrap();
+    assert_eq!(retry["seq"], first["seq"]);
+    assert_eq!(retry["ts"], first["ts"]);
+    assert_eq!(retry["duplicate"], true);
+    // Even from a new connection of the same address (a retry after a reconnect).
+    let reconnected = server.client(&addr(2)).await;
+    let again = reconnected.publish("world", "only once", "retry-1").await.unwrap();
+    assert_eq!(again["seq"], first["seq"]);
+    assert_eq!(messages(&mut watcher, 1).await[0].2, "only once");
+    quiet(&mut watcher).await;
+    // Reusing the id for other text is a conflict, not a silent success.
+    let err = sender
+        .publish("world", "different text", "retry-1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Conflict));
+    let next = sender.publish("world", "next", "retry-2").await.unwrap();
+    assert_eq!(next["seq"], 2, "retries consumed no seq");
+}
+
+#[tokio::test]
+async fn every_way_of_presenting_a_token_works() {
+    let server = Server::start().await;
+    let token = server.token("0xABC");
+    for auth in [
+        Auth::Header(token.clone()),
+        Auth::Subprotocol(token.clone()),
+        Auth::Query(token.clone()),
+    ] {
+        let mut c = Client::connect(&server.ws_url(), auth.clone()).await.unwrap();
+        let p = next_push(&mut c).await;
+        assert_eq!(p.push, "connected", "{auth:?}");
+        assert_eq!(p.data["address"], format!("0x{:0>64}", "abc"));
+        assert_eq!(p.data["protocol"], 1);
+        assert_eq!(p.data["limits"]["history_max_limit"], 100);
+        c.request("ping", json!({})).await.unwrap();
+    }
+    // And the auth op, for a socket opened without one.
+    let mut c = Client::connect(&server.ws_url(), Auth::None).await.unwrap();
+    let ok = c.auth(&token).await.unwrap();
+    assert_eq!(ok["address"], format!("0x{:0>64}", "abc"));
+    assert!(matches!(
+        c.next_event_within(Duration::from_secs(2)).await,
+        Some(Event::Push(p)) if p.push == "connected"
+    ));
+    c.subscribe("world", None).await.unwrap();
+}
+
+#[tokio::test]
+async fn unsubscribe_stops_delivery() {
+    let server = Server::start().await;
+    let mut c = server.client(&addr(1)).await;
+    c.subscribe("world", None).await.unwrap();
+    c.subscribe("guild:7", None).await.unwrap();
+    let sender = server.client(&addr(2)).await;
+    sender.publish("world", "one", "a").await.unwrap();
+    assert_eq!(messages(&mut c, 1).await[0].1, 1);
+    c.unsubscribe("world").await.unwrap();
+    sender.publish("world", "two", "b").await.unwrap();
+    sender.publish("guild:7", "guild only", "c").await.unwrap();
+    let got = messages(&mut c, 1).await;
+    assert_eq!(got[0].0, "guild:7");
+    quiet(&mut c).await;
+}
