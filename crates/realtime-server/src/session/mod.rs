@@ -89,7 +89,16 @@ pub async fn upgrade(
         .or(query.token);
     let max = app.config.limits.transport_max_bytes();
     let sessions = app.sessions.clone();
-    ws.protocols([SUBPROTOCOL])
+    let mut ws = ws.protocols([SUBPROTOCOL]);
+    if unsupported {
+        // Complete the handshake with the version asked for, so the client (a browser too)
+        // receives the 4426 close and its reason instead of a failed handshake.
+        let asked = offered.iter().find(|p| p.starts_with("realtime."));
+        if let Some(v) = asked.and_then(|p| axum::http::HeaderValue::from_str(p).ok()) {
+            ws.set_selected_protocol(v);
+        }
+    }
+    ws
         .max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
@@ -174,6 +183,15 @@ async fn run(
     }
 }
 
+/// Whether a read failed because a frame exceeded the transport limit (the socket is still
+/// usable for the close frame), as opposed to the peer going away.
+fn is_capacity_error(e: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    std::error::Error::source(e)
+        .and_then(|inner| inner.downcast_ref::<Error>())
+        .is_some_and(|inner| matches!(inner, Error::Capacity(_)))
+}
+
 /// The close code for an authentication failure.
 fn close_code_for(code: ErrorCode) -> CloseCode {
     match code {
@@ -193,9 +211,22 @@ impl Session {
             let expiry = self.expiry();
             tokio::select! {
                 frame = stream.next() => {
-                    let Some(Ok(frame)) = frame else {
-                        queue.stop();
-                        break;
+                    let frame = match frame {
+                        Some(Ok(frame)) => frame,
+                        Some(Err(e)) if !closing && is_capacity_error(&e) => {
+                            tracing::info!("frame over the transport limit");
+                            queue.close(CloseCode::FrameTooLarge);
+                            continue;
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "read failed");
+                            queue.stop();
+                            break;
+                        }
+                        None => {
+                            queue.stop();
+                            break;
+                        }
                     };
                     activity.touch();
                     if closing {

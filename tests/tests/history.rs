@@ -1,0 +1,94 @@
+//! History paging over the WebSocket and HTTP.
+
+use e2e::{Server, addr, http};
+use realtime_client::ErrorCode;
+use serde_json::json;
+
+fn seqs(page: &serde_json::Value) -> Vec<u64> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_walk_back_and_forth_over_websocket_and_http() {
+    let server = Server::start().await;
+    let c = server.client(&addr(1)).await;
+    for i in 1..=130 {
+        c.publish("world", &format!("h{i}"), &format!("h{i}")).await.unwrap();
+    }
+    let newest = c.history("world", json!({})).await.unwrap();
+    assert_eq!(seqs(&newest), (81..=130).collect::<Vec<_>>(), "default limit 50");
+    assert_eq!(newest["has_more"], true);
+    assert_eq!(newest["messages"][0]["body"], "h81");
+    let older = c.history("world", json!({"before": 81, "limit": 100})).await.unwrap();
+    assert_eq!(seqs(&older), (1..=80).collect::<Vec<_>>());
+    assert_eq!(older["has_more"], false);
+    let forward = c.history("world", json!({"after": 120, "limit": 5})).await.unwrap();
+    assert_eq!(seqs(&forward), vec![121, 122, 123, 124, 125]);
+    assert_eq!(forward["has_more"], true);
+
+    let token = server.token(&addr(1));
+    let bearer = format!("Bearer {token}");
+    let r = http::get(
+        server.addr,
+        "/v1/channels/world/messages?before=11&limit=3",
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let page = r.json();
+    assert_eq!(seqs(&page), vec![8, 9, 10]);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["channel"], "world");
+    // The same page both ways.
+    let ws = c.history("world", json!({"before": 11, "limit": 3})).await.unwrap();
+    assert_eq!(ws, page);
+}
+
+#[tokio::test]
+async fn history_refuses_bad_requests_with_codes() {
+    let server = Server::start().await;
+    let c = server.client(&addr(1)).await;
+    let e = c.history("world", json!({"limit": 101})).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::BadRequest));
+    let e = c.history("world", json!({"limit": 0})).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::BadRequest));
+
+    let token = server.token(&addr(1));
+    let bearer = format!("Bearer {token}");
+    let auth = [("Authorization", bearer.as_str())];
+    let r = http::get(server.addr, "/v1/channels/world/messages", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "unauthorized");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    let r = http::get(server.addr, "/v1/channels/world/messages", &[("Authorization", "Bearer nope")]).await;
+    assert_eq!(r.status, 401);
+    let r = http::get(server.addr, "/v1/channels/Bad%20Name/messages", &auth).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "invalid_channel");
+    let r = http::get(server.addr, "/v1/channels/world/messages?limit=500", &auth).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "bad_request");
+    let r = http::get(server.addr, "/v1/channels/world/messages?limit=x", &auth).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "bad_request");
+    let r = http::get(server.addr, "/v1/nowhere", &auth).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let server = Server::start().await;
+    let r = http::get(server.addr, "/healthz", &[]).await;
+    assert_eq!((r.status, r.json()["status"].clone()), (200, "ok".into()));
+    let r = http::get(server.addr, "/readyz", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["storage"], "ok");
+    let r = http::get(server.addr, "/healthz", &[("Origin", "https://game.example")]).await;
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+}

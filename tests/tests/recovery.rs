@@ -1,0 +1,133 @@
+//! Recovery after a disconnect: exactly once, in order, or an explicit "not recovered".
+
+use std::time::Duration;
+
+use e2e::{Options, Server, addr, messages, quiet};
+
+#[tokio::test]
+async fn a_reconnecting_client_gets_what_it_missed_exactly_once_in_order() {
+    let server = Server::start().await;
+    let sender = server.client(&addr(2)).await;
+    let mut reader = server.client(&addr(1)).await;
+    reader.subscribe("world", None).await.unwrap();
+    for i in 1..=3 {
+        sender.publish("world", &format!("m{i}"), &format!("id{i}")).await.unwrap();
+    }
+    let seen = messages(&mut reader, 3).await;
+    let last_seen = seen.last().unwrap().1;
+    drop(reader); // The connection drops.
+
+    for i in 4..=10 {
+        sender.publish("world", &format!("m{i}"), &format!("id{i}")).await.unwrap();
+    }
+    let mut back = server.client(&addr(1)).await;
+    let ok = back.subscribe("world", Some(last_seen)).await.unwrap();
+    assert_eq!(ok["recovered"], true);
+    assert_eq!(ok["last_seq"], 10);
+    assert_eq!(ok["replayed"], 7);
+    sender.publish("world", "m11", "id11").await.unwrap();
+    let got = messages(&mut back, 8).await;
+    let seqs: Vec<u64> = got.iter().map(|m| m.1).collect();
+    assert_eq!(seqs, (4..=11).collect::<Vec<_>>());
+    assert_eq!(got[0].2, "m4");
+    quiet(&mut back).await;
+}
+
+#[tokio::test]
+async fn messages_committed_during_the_replay_are_neither_lost_nor_doubled() {
+    let server = Server::start().await;
+    let sender = server.client(&addr(2)).await;
+    for i in 1..=200 {
+        sender.publish("world", "before", &format!("b{i}")).await.unwrap();
+    }
+    // A publisher keeps writing while clients resubscribe from an old seq.
+    let writer = tokio::spawn(async move {
+        for i in 1..=150 {
+            sender.publish("world", "during", &format!("d{i}")).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        sender
+    });
+    let mut readers = Vec::new();
+    let mut heads = Vec::new();
+    for n in 0..5u64 {
+        let c = server.client(&addr(10 + n as u32)).await;
+        let since = n * 30;
+        let ok = c.subscribe("world", Some(since)).await.unwrap();
+        assert_eq!(ok["recovered"], true, "{ok}");
+        heads.push(ok["last_seq"].as_u64().unwrap());
+        readers.push((since, c));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.await.unwrap();
+    assert!(
+        heads.iter().any(|h| *h > 200 && *h < 350),
+        "some subscription started while messages were being committed: {heads:?}"
+    );
+    for (since, c) in &mut readers {
+        let expected = 350 - *since as usize;
+        let got = messages(c, expected).await;
+        let seqs: Vec<u64> = got.iter().map(|m| m.1).collect();
+        assert_eq!(seqs, ((*since + 1)..=350).collect::<Vec<_>>());
+        quiet(c).await;
+    }
+}
+
+#[tokio::test]
+async fn too_large_a_gap_is_reported_not_partly_replayed() {
+    let server = Server::start_with(Options {
+        limits: "recovery_max_messages = 5\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let sender = server.client(&addr(2)).await;
+    for i in 1..=20 {
+        sender.publish("world", "x", &format!("x{i}")).await.unwrap();
+    }
+    let mut c = server.client(&addr(1)).await;
+    let ok = c.subscribe("world", Some(3)).await.unwrap();
+    assert_eq!(ok["recovered"], false);
+    assert_eq!(ok["replayed"], 0);
+    assert_eq!(ok["last_seq"], 20);
+    // Live delivery continues after last_seq; the client pages history for the rest.
+    sender.publish("world", "live", "live").await.unwrap();
+    assert_eq!(messages(&mut c, 1).await[0].1, 21);
+    c.unsubscribe("world").await.unwrap();
+    // Within the limit, it is replayed.
+    let ok = c.subscribe("world", Some(17)).await.unwrap();
+    assert_eq!((ok["recovered"].clone(), ok["replayed"].clone()), (true.into(), 4.into()));
+    assert_eq!(
+        messages(&mut c, 4).await.iter().map(|m| m.1).collect::<Vec<_>>(),
+        vec![18, 19, 20, 21]
+    );
+    // A client claiming a seq the server never had (storage was reset) is not recovered.
+    c.unsubscribe("world").await.unwrap();
+    let ok = c.subscribe("world", Some(999)).await.unwrap();
+    assert_eq!(ok["recovered"], false);
+    // Up to date: recovered with nothing to replay.
+    c.unsubscribe("world").await.unwrap();
+    let ok = c.subscribe("world", Some(21)).await.unwrap();
+    assert_eq!((ok["recovered"].clone(), ok["replayed"].clone()), (true.into(), 0.into()));
+    quiet(&mut c).await;
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_a_restart() {
+    let server = Server::start().await;
+    let sender = server.client(&addr(2)).await;
+    for i in 1..=5 {
+        sender.publish("world", &format!("kept {i}"), &format!("k{i}")).await.unwrap();
+    }
+    drop(sender);
+    let dir = server.keep_dir(); // killed hard, no graceful shutdown
+    let server = Server::start_with(Options {
+        dir: Some(dir),
+        ..Options::default()
+    })
+    .await;
+    let mut c = server.client(&addr(1)).await;
+    let ok = c.subscribe("world", Some(0)).await.unwrap();
+    assert_eq!(ok["last_seq"], 5);
+    let got = messages(&mut c, 5).await;
+    assert_eq!(got[4].2, "kept 5");
+}
