@@ -4,7 +4,7 @@
 //! The binary is found at `TORII_REALTIME_BIN`, or next to this test executable's
 //! `deps/` directory (`cargo build -p realtime-server` puts it there; scripts/test.sh does).
 
-#![allow(missing_debug_implementations)]
+#![allow(missing_debug_implementations, clippy::unwrap_used)]
 
 pub mod http;
 pub mod raw;
@@ -98,12 +98,17 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}/realtime.db", dir.display()));
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"5s\"\n{server}\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n{default_server}{server}\n\
              [storage]\nurl = \"{storage}\"\n\n\
              [auth]\ndev_tokens = true\nsession_secret_file = \"{dir}/session.key\"\n\n\
              [limits]\n{default_limits}{limits}\n\
              [log]\nformat = \"json\"\nlevel = \"info,realtime_server=debug\"\n\n{toml}",
             server = options.server,
+            default_server = if options.server.contains("shutdown_timeout") {
+                ""
+            } else {
+                "shutdown_timeout = \"5s\"\n"
+            },
             limits = options.limits,
             // Tests publish fast; a test about rate limits sets its own.
             default_limits = if options.limits.contains("publish_") {
@@ -136,19 +141,19 @@ impl Server {
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["message"] == "listening" {
-                        if let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok()) {
-                            let _ = addr_tx.send(addr);
-                        }
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "listening"
+                    && let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok())
+                {
+                    let _ = addr_tx.send(addr);
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = tokio::task::spawn_blocking(move || addr_rx.recv_timeout(Duration::from_secs(30)))
-            .await
-            .expect("join");
+        let addr =
+            tokio::task::spawn_blocking(move || addr_rx.recv_timeout(Duration::from_secs(30)))
+                .await
+                .expect("join");
         let addr: SocketAddr = match addr {
             Ok(a) => a,
             Err(_) => {
@@ -192,7 +197,10 @@ impl Server {
             "token command failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
     }
 
     /// The session secret the server signs with.
@@ -258,7 +266,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -1,6 +1,8 @@
 //! Each kind of bad input gets its documented answer, and the connection (and server) stay
 //! up where the protocol allows.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use e2e::{Options, Server, addr, close_code, http, next_event, next_push};
@@ -17,7 +19,9 @@ async fn error_event(c: &mut Client) -> ErrorBody {
 }
 
 async fn still_works(c: &Client) {
-    c.request("ping", json!({})).await.expect("the connection still works");
+    c.request("ping", json!({}))
+        .await
+        .expect("the connection still works");
 }
 
 #[tokio::test]
@@ -29,15 +33,23 @@ async fn malformed_frames_get_errors_and_the_connection_stays() {
     assert_eq!(e.code, ErrorCode::BadRequest);
     c.send_raw(r#"{"op":"ping"}"#.into()).await.unwrap();
     assert_eq!(error_event(&mut c).await.code, ErrorCode::BadRequest);
-    c.send_message(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    c.send_message(Message::binary(vec![1u8, 2, 3]))
+        .await
+        .unwrap();
     assert_eq!(error_event(&mut c).await.code, ErrorCode::BadRequest);
     still_works(&c).await;
 
     let e = c.request("dance", json!({})).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::UnknownOp));
-    let e = c.request("publish", json!({"channel": "world"})).await.unwrap_err();
+    let e = c
+        .request("publish", json!({"channel": "world"}))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::BadRequest));
-    let e = c.request("subscribe", json!({"channel": "world", "sinse": 4})).await.unwrap_err();
+    let e = c
+        .request("subscribe", json!({"channel": "world", "sinse": 4}))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::BadRequest));
     let e = c.subscribe("Not A Channel", None).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::InvalidChannel));
@@ -79,14 +91,23 @@ async fn message_bodies_are_checked() {
         code(c.publish("world", "eleven char", "a").await),
         Some(ErrorCode::MessageTooLong)
     );
-    assert_eq!(code(c.publish("world", "  \n ", "b").await), Some(ErrorCode::EmptyMessage));
-    assert_eq!(code(c.publish("world", "bell\u{7}", "c").await), Some(ErrorCode::InvalidText));
+    assert_eq!(
+        code(c.publish("world", "  \n ", "b").await),
+        Some(ErrorCode::EmptyMessage)
+    );
+    assert_eq!(
+        code(c.publish("world", "bell\u{7}", "c").await),
+        Some(ErrorCode::InvalidText)
+    );
     assert_eq!(
         code(c.publish("world", "ok", "has space").await),
         Some(ErrorCode::BadRequest)
     );
     // Ten characters, counted after normalisation, even as 40 bytes of emoji.
-    let ok = c.publish("world", "🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀", "d").await.unwrap();
+    let ok = c
+        .publish("world", "🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀", "d")
+        .await
+        .unwrap();
     assert_eq!(ok["seq"], 1, "refused messages consumed no seq");
     let ok = c.publish("world", "e\u{301}", "e").await.unwrap();
     let page = c.history("world", json!({"after": 1})).await.unwrap();
@@ -163,7 +184,12 @@ async fn a_socket_that_never_signs_in_is_closed() {
 }
 
 fn forge(secret: &[u8], claims: Value, alg: Algorithm) -> String {
-    jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 fn now() -> u64 {
@@ -182,39 +208,63 @@ async fn bad_tokens_at_connect_close_with_act_first_codes() {
         ("garbage", "not-a-jwt".to_owned(), 4401),
         (
             "expired",
-            forge(&secret, json!({"sub": sub, "iss": "torii-realtime", "iat": now() - 100, "exp": now() - 10, "jti": "x", "dev": true}), Algorithm::HS256),
+            forge(
+                &secret,
+                json!({"sub": sub, "iss": "torii-realtime", "iat": now() - 100, "exp": now() - 10, "jti": "x", "dev": true}),
+                Algorithm::HS256,
+            ),
             4402,
         ),
         (
             "other secret",
-            forge(b"some other secret that is long enough", json!({"sub": sub, "iss": "torii-realtime", "exp": now() + 100, "dev": true}), Algorithm::HS256),
+            forge(
+                b"some other secret that is long enough",
+                json!({"sub": sub, "iss": "torii-realtime", "exp": now() + 100, "dev": true}),
+                Algorithm::HS256,
+            ),
             4401,
         ),
         (
             "other issuer",
-            forge(&secret, json!({"sub": sub, "iss": "someone-else", "exp": now() + 100, "dev": true}), Algorithm::HS256),
+            forge(
+                &secret,
+                json!({"sub": sub, "iss": "someone-else", "exp": now() + 100, "dev": true}),
+                Algorithm::HS256,
+            ),
             4401,
         ),
         (
             "other algorithm",
-            forge(&secret, json!({"sub": sub, "iss": "torii-realtime", "exp": now() + 100, "dev": true}), Algorithm::HS512),
+            forge(
+                &secret,
+                json!({"sub": sub, "iss": "torii-realtime", "exp": now() + 100, "dev": true}),
+                Algorithm::HS512,
+            ),
             4401,
         ),
         (
             "bad subject",
-            forge(&secret, json!({"sub": "alice", "iss": "torii-realtime", "exp": now() + 100, "dev": true}), Algorithm::HS256),
+            forge(
+                &secret,
+                json!({"sub": "alice", "iss": "torii-realtime", "exp": now() + 100, "dev": true}),
+                Algorithm::HS256,
+            ),
             4401,
         ),
     ];
     for (name, token, code) in cases {
-        let mut c = Client::connect(&server.ws_url(), Auth::Header(token)).await.unwrap();
+        let mut c = Client::connect(&server.ws_url(), Auth::Header(token))
+            .await
+            .unwrap();
         assert_eq!(close_code(&mut c).await, Some(code), "{name}");
     }
     // A tampered payload with the original signature.
     let good = server.token(&addr(1));
     let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
     parts[1] = parts[1].chars().rev().collect();
-    let mut c = Client::connect(&server.ws_url(), Auth::Query(parts.join("."))).await.unwrap();
+    let mut c = Client::connect(&server.ws_url(), Auth::Query(parts.join(".")))
+        .await
+        .unwrap();
     assert_eq!(close_code(&mut c).await, Some(4401), "tampered");
     // The server is fine.
     let ok = server.client(&addr(1)).await;
@@ -231,7 +281,9 @@ async fn connections_per_address_are_limited() {
     let a = server.client(&addr(1)).await;
     let _b = server.client(&addr(1)).await;
     let token = server.token(&addr(1));
-    let mut third = Client::connect(&server.ws_url(), Auth::Header(token.clone())).await.unwrap();
+    let mut third = Client::connect(&server.ws_url(), Auth::Header(token.clone()))
+        .await
+        .unwrap();
     assert_eq!(close_code(&mut third).await, Some(4429));
     // Through the auth op: an error reply, then the close.
     let mut fourth = Client::connect(&server.ws_url(), Auth::None).await.unwrap();

@@ -1,5 +1,7 @@
 //! World chat end to end: fan-out, ordering, idempotent publish, auth methods.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -83,7 +85,10 @@ async fn concurrent_publishers_are_seen_in_one_order_by_all() {
         orders.push(got);
         quiet(c).await;
     }
-    assert!(orders.windows(2).all(|w| w[0] == w[1]), "every subscriber sees one order");
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "every subscriber sees one order"
+    );
 }
 
 #[tokio::test]
@@ -92,14 +97,23 @@ async fn a_retried_publish_is_stored_once_and_gets_the_original_ack() {
     let mut watcher = server.client(&addr(1)).await;
     watcher.subscribe("world", None).await.unwrap();
     let sender = server.client(&addr(2)).await;
-    let first = sender.publish("world", "only once", "retry-1").await.unwrap();
-    let retry = sender.publish("world", "only once", "retry-1").await.unwrap();
+    let first = sender
+        .publish("world", "only once", "retry-1")
+        .await
+        .unwrap();
+    let retry = sender
+        .publish("world", "only once", "retry-1")
+        .await
+        .unwrap();
     assert_eq!(retry["seq"], first["seq"]);
     assert_eq!(retry["ts"], first["ts"]);
     assert_eq!(retry["duplicate"], true);
     // Even from a new connection of the same address (a retry after a reconnect).
     let reconnected = server.client(&addr(2)).await;
-    let again = reconnected.publish("world", "only once", "retry-1").await.unwrap();
+    let again = reconnected
+        .publish("world", "only once", "retry-1")
+        .await
+        .unwrap();
     assert_eq!(again["seq"], first["seq"]);
     assert_eq!(messages(&mut watcher, 1).await[0].2, "only once");
     quiet(&mut watcher).await;
@@ -122,7 +136,9 @@ async fn every_way_of_presenting_a_token_works() {
         Auth::Subprotocol(token.clone()),
         Auth::Query(token.clone()),
     ] {
-        let mut c = Client::connect(&server.ws_url(), auth.clone()).await.unwrap();
+        let mut c = Client::connect(&server.ws_url(), auth.clone())
+            .await
+            .unwrap();
         let p = next_push(&mut c).await;
         assert_eq!(p.push, "connected", "{auth:?}");
         assert_eq!(p.data["address"], format!("0x{:0>64}", "abc"));

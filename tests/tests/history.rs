@@ -1,5 +1,7 @@
 //! History paging over the WebSocket and HTTP.
 
+#![allow(clippy::unwrap_used)]
+
 use e2e::{Server, addr, http};
 use realtime_client::ErrorCode;
 use serde_json::json;
@@ -18,16 +20,28 @@ async fn pages_walk_back_and_forth_over_websocket_and_http() {
     let server = Server::start().await;
     let c = server.client(&addr(1)).await;
     for i in 1..=130 {
-        c.publish("world", &format!("h{i}"), &format!("h{i}")).await.unwrap();
+        c.publish("world", &format!("h{i}"), &format!("h{i}"))
+            .await
+            .unwrap();
     }
     let newest = c.history("world", json!({})).await.unwrap();
-    assert_eq!(seqs(&newest), (81..=130).collect::<Vec<_>>(), "default limit 50");
+    assert_eq!(
+        seqs(&newest),
+        (81..=130).collect::<Vec<_>>(),
+        "default limit 50"
+    );
     assert_eq!(newest["has_more"], true);
     assert_eq!(newest["messages"][0]["body"], "h81");
-    let older = c.history("world", json!({"before": 81, "limit": 100})).await.unwrap();
+    let older = c
+        .history("world", json!({"before": 81, "limit": 100}))
+        .await
+        .unwrap();
     assert_eq!(seqs(&older), (1..=80).collect::<Vec<_>>());
     assert_eq!(older["has_more"], false);
-    let forward = c.history("world", json!({"after": 120, "limit": 5})).await.unwrap();
+    let forward = c
+        .history("world", json!({"after": 120, "limit": 5}))
+        .await
+        .unwrap();
     assert_eq!(seqs(&forward), vec![121, 122, 123, 124, 125]);
     assert_eq!(forward["has_more"], true);
 
@@ -45,7 +59,10 @@ async fn pages_walk_back_and_forth_over_websocket_and_http() {
     assert_eq!(page["has_more"], true);
     assert_eq!(page["channel"], "world");
     // The same page both ways.
-    let ws = c.history("world", json!({"before": 11, "limit": 3})).await.unwrap();
+    let ws = c
+        .history("world", json!({"before": 11, "limit": 3}))
+        .await
+        .unwrap();
     assert_eq!(ws, page);
 }
 
@@ -65,7 +82,12 @@ async fn history_refuses_bad_requests_with_codes() {
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["code"], "unauthorized");
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
-    let r = http::get(server.addr, "/v1/channels/world/messages", &[("Authorization", "Bearer nope")]).await;
+    let r = http::get(
+        server.addr,
+        "/v1/channels/world/messages",
+        &[("Authorization", "Bearer nope")],
+    )
+    .await;
     assert_eq!(r.status, 401);
     let r = http::get(server.addr, "/v1/channels/Bad%20Name/messages", &auth).await;
     assert_eq!(r.status, 400);
@@ -89,6 +111,11 @@ async fn health_and_readiness() {
     let r = http::get(server.addr, "/readyz", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["storage"], "ok");
-    let r = http::get(server.addr, "/healthz", &[("Origin", "https://game.example")]).await;
+    let r = http::get(
+        server.addr,
+        "/healthz",
+        &[("Origin", "https://game.example")],
+    )
+    .await;
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }

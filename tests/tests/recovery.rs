@@ -1,5 +1,7 @@
 //! Recovery after a disconnect: exactly once, in order, or an explicit "not recovered".
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use e2e::{Options, Server, addr, messages, quiet};
@@ -11,14 +13,20 @@ async fn a_reconnecting_client_gets_what_it_missed_exactly_once_in_order() {
     let mut reader = server.client(&addr(1)).await;
     reader.subscribe("world", None).await.unwrap();
     for i in 1..=3 {
-        sender.publish("world", &format!("m{i}"), &format!("id{i}")).await.unwrap();
+        sender
+            .publish("world", &format!("m{i}"), &format!("id{i}"))
+            .await
+            .unwrap();
     }
     let seen = messages(&mut reader, 3).await;
     let last_seen = seen.last().unwrap().1;
     drop(reader); // The connection drops.
 
     for i in 4..=10 {
-        sender.publish("world", &format!("m{i}"), &format!("id{i}")).await.unwrap();
+        sender
+            .publish("world", &format!("m{i}"), &format!("id{i}"))
+            .await
+            .unwrap();
     }
     let mut back = server.client(&addr(1)).await;
     let ok = back.subscribe("world", Some(last_seen)).await.unwrap();
@@ -38,12 +46,18 @@ async fn messages_committed_during_the_replay_are_neither_lost_nor_doubled() {
     let server = Server::start().await;
     let sender = server.client(&addr(2)).await;
     for i in 1..=200 {
-        sender.publish("world", "before", &format!("b{i}")).await.unwrap();
+        sender
+            .publish("world", "before", &format!("b{i}"))
+            .await
+            .unwrap();
     }
     // A publisher keeps writing while clients resubscribe from an old seq.
     let writer = tokio::spawn(async move {
         for i in 1..=150 {
-            sender.publish("world", "during", &format!("d{i}")).await.unwrap();
+            sender
+                .publish("world", "during", &format!("d{i}"))
+                .await
+                .unwrap();
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         sender
@@ -82,7 +96,10 @@ async fn too_large_a_gap_is_reported_not_partly_replayed() {
     .await;
     let sender = server.client(&addr(2)).await;
     for i in 1..=20 {
-        sender.publish("world", "x", &format!("x{i}")).await.unwrap();
+        sender
+            .publish("world", "x", &format!("x{i}"))
+            .await
+            .unwrap();
     }
     let mut c = server.client(&addr(1)).await;
     let ok = c.subscribe("world", Some(3)).await.unwrap();
@@ -95,9 +112,16 @@ async fn too_large_a_gap_is_reported_not_partly_replayed() {
     c.unsubscribe("world").await.unwrap();
     // Within the limit, it is replayed.
     let ok = c.subscribe("world", Some(17)).await.unwrap();
-    assert_eq!((ok["recovered"].clone(), ok["replayed"].clone()), (true.into(), 4.into()));
     assert_eq!(
-        messages(&mut c, 4).await.iter().map(|m| m.1).collect::<Vec<_>>(),
+        (ok["recovered"].clone(), ok["replayed"].clone()),
+        (true.into(), 4.into())
+    );
+    assert_eq!(
+        messages(&mut c, 4)
+            .await
+            .iter()
+            .map(|m| m.1)
+            .collect::<Vec<_>>(),
         vec![18, 19, 20, 21]
     );
     // A client claiming a seq the server never had (storage was reset) is not recovered.
@@ -107,7 +131,10 @@ async fn too_large_a_gap_is_reported_not_partly_replayed() {
     // Up to date: recovered with nothing to replay.
     c.unsubscribe("world").await.unwrap();
     let ok = c.subscribe("world", Some(21)).await.unwrap();
-    assert_eq!((ok["recovered"].clone(), ok["replayed"].clone()), (true.into(), 0.into()));
+    assert_eq!(
+        (ok["recovered"].clone(), ok["replayed"].clone()),
+        (true.into(), 0.into())
+    );
     quiet(&mut c).await;
 }
 
@@ -116,7 +143,10 @@ async fn acknowledged_messages_survive_a_restart() {
     let server = Server::start().await;
     let sender = server.client(&addr(2)).await;
     for i in 1..=5 {
-        sender.publish("world", &format!("kept {i}"), &format!("k{i}")).await.unwrap();
+        sender
+            .publish("world", &format!("kept {i}"), &format!("k{i}"))
+            .await
+            .unwrap();
     }
     drop(sender);
     let dir = server.keep_dir(); // killed hard, no graceful shutdown

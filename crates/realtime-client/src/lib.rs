@@ -16,8 +16,8 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use realtime_protocol::reply::decode_server_frame;
-pub use realtime_protocol::{ErrorBody, ErrorCode};
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL, ServerFrame};
+pub use realtime_protocol::{ErrorBody, ErrorCode};
 use serde_json::{Map, Value};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -117,9 +117,8 @@ impl Client {
         }
         let mut request = target.into_client_request()?;
         let headers = request.headers_mut();
-        let header = |v: String| {
-            HeaderValue::from_str(&v).map_err(|e| ClientError::Invalid(e.to_string()))
-        };
+        let header =
+            |v: String| HeaderValue::from_str(&v).map_err(|e| ClientError::Invalid(e.to_string()));
         match &auth {
             Auth::Header(token) => {
                 headers.insert("authorization", header(format!("Bearer {token}"))?);
@@ -158,7 +157,11 @@ impl Client {
         let mut frame = match args {
             Value::Object(map) => map,
             Value::Null => Map::new(),
-            other => return Err(ClientError::Invalid(format!("args must be an object: {other}"))),
+            other => {
+                return Err(ClientError::Invalid(format!(
+                    "args must be an object: {other}"
+                )));
+            }
         };
         frame.insert("id".into(), id.into());
         frame.insert("op".into(), op.into());
@@ -197,7 +200,8 @@ impl Client {
     }
 
     pub async fn auth(&self, token: &str) -> Result<Value, ClientError> {
-        self.request("auth", serde_json::json!({ "token": token })).await
+        self.request("auth", serde_json::json!({ "token": token }))
+            .await
     }
 
     pub async fn subscribe(&self, channel: &str, since: Option<u64>) -> Result<Value, ClientError> {
@@ -275,7 +279,10 @@ async fn read(mut stream: SplitStream<Socket>, pending: Pending, events: mpsc::S
             Err(_) => break,
         };
         let event = match decode_server_frame(text.as_str()) {
-            Ok(ServerFrame::Reply { id: Some(id), result }) => {
+            Ok(ServerFrame::Reply {
+                id: Some(id),
+                result,
+            }) => {
                 let waiter = pending
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

@@ -153,6 +153,9 @@ mod tests {
     #[test]
     fn serde_round_trip_uses_canonical_form() {
         let a: Address = serde_json::from_str("\"0x49D3\"").unwrap();
-        assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"0x{}49d3\"", "0".repeat(60)));
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            format!("\"0x{}49d3\"", "0".repeat(60))
+        );
     }
 }

@@ -113,7 +113,10 @@ mod tests {
     fn refuses_everything_else() {
         use ChannelNameError::*;
         assert_eq!(ChannelName::new(""), Err(Empty));
-        assert_eq!(ChannelName::new(&"a".repeat(MAX_CHANNEL_LEN + 1)), Err(TooLong));
+        assert_eq!(
+            ChannelName::new(&"a".repeat(MAX_CHANNEL_LEN + 1)),
+            Err(TooLong)
+        );
         assert_eq!(ChannelName::new("World"), Err(BadCharacter));
         assert_eq!(ChannelName::new("a b"), Err(BadCharacter));
         assert_eq!(ChannelName::new("chat/1"), Err(BadCharacter));

@@ -119,8 +119,14 @@ mod tests {
         assert_eq!(check("a\u{1b}[31m"), Err(TextError::ControlCharacter(0x1b)));
         assert_eq!(check("a\rb"), Err(TextError::ControlCharacter(0x0d)));
         assert_eq!(check("a\u{85}"), Err(TextError::ControlCharacter(0x85)));
-        assert_eq!(check("evil\u{202E}txt"), Err(TextError::ControlCharacter(0x202e)));
-        assert_eq!(check("x\u{2066}y"), Err(TextError::ControlCharacter(0x2066)));
+        assert_eq!(
+            check("evil\u{202E}txt"),
+            Err(TextError::ControlCharacter(0x202e))
+        );
+        assert_eq!(
+            check("x\u{2066}y"),
+            Err(TextError::ControlCharacter(0x2066))
+        );
     }
 
     #[test]

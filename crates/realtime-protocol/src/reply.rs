@@ -55,7 +55,11 @@ impl MessageData {
         Self {
             seq: with_seq.then_some(m.seq),
             sender: m.sender.to_string(),
-            body: if deleted { String::new() } else { m.body.clone() },
+            body: if deleted {
+                String::new()
+            } else {
+                m.body.clone()
+            },
             ts: rfc3339_ms(m.created_at_ms),
             client_msg_id: m.client_msg_id.clone(),
             edited_at: m.edited_at_ms.map(rfc3339_ms),

@@ -21,7 +21,9 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Authenticate a connection opened without a token.
-    Auth { token: String },
+    Auth {
+        token: String,
+    },
     /// Start receiving a channel; `since` is the last seq the client saw.
     Subscribe {
         channel: ChannelName,
@@ -305,13 +307,12 @@ mod tests {
         let e = decode_request(r#"{"id":6,"op":"publish","channel":"world"}"#).unwrap_err();
         assert_eq!((e.id, e.code), (Some(6), ErrorCode::BadRequest));
         assert!(e.message.contains("body"), "{}", e.message);
-        let e = decode_request(r#"{"id":7,"op":"subscribe","channel":"world","sinse":3}"#)
-            .unwrap_err();
+        let e =
+            decode_request(r#"{"id":7,"op":"subscribe","channel":"world","sinse":3}"#).unwrap_err();
         assert_eq!((e.id, e.code), (Some(7), ErrorCode::BadRequest));
         let e = decode_request(r#"{"id":8,"op":"subscribe","channel":"No Way"}"#).unwrap_err();
         assert_eq!((e.id, e.code), (Some(8), ErrorCode::InvalidChannel));
-        let e = decode_request(r#"{"id":9,"op":"history","channel":"w","limit":"x"}"#)
-            .unwrap_err();
+        let e = decode_request(r#"{"id":9,"op":"history","channel":"w","limit":"x"}"#).unwrap_err();
         assert_eq!((e.id, e.code), (Some(9), ErrorCode::BadRequest));
     }
 }

@@ -17,7 +17,10 @@ use crate::state::AppState;
 pub fn store_error(e: &StoreError) -> ErrorBody {
     if e.is_unavailable() {
         tracing::warn!(error = %e, "storage unavailable");
-        ErrorBody::new(ErrorCode::Unavailable, "storage is unavailable; retry shortly")
+        ErrorBody::new(
+            ErrorCode::Unavailable,
+            "storage is unavailable; retry shortly",
+        )
     } else {
         tracing::error!(error = %e, "storage failure");
         ErrorBody::new(ErrorCode::Internal, "internal error")

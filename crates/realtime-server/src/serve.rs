@@ -48,7 +48,9 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     }
     let tokens = Tokens::from_config(&config.auth)?;
     if config.auth.dev_tokens {
-        tracing::warn!("development tokens are enabled: do not run this configuration in production");
+        tracing::warn!(
+            "development tokens are enabled: do not run this configuration in production"
+        );
     }
     let hub = Hub::new(store.clone(), config.limits.send_queue_bytes);
     let broker: Arc<dyn Broker> = match config.bus.kind {
@@ -74,7 +76,8 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
 
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
     let router = crate::http::router(app.clone());
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = server.await.map_err(|e| format!("server error: {e}"));
     shutdown.cancel();
     signals.abort();

@@ -170,10 +170,7 @@ pub fn load_secret(config: &AuthConfig) -> Result<Vec<u8>, String> {
             Ok(secret.as_bytes().to_vec())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(path),
-        Err(e) => Err(format!(
-            "auth.session_secret_file {}: {e}",
-            path.display()
-        )),
+        Err(e) => Err(format!("auth.session_secret_file {}: {e}", path.display())),
     }
 }
 
@@ -197,11 +194,9 @@ fn create_secret(path: &Path) -> Result<Vec<u8>, String> {
             Ok(secret.into_bytes())
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim().as_bytes().to_vec())
-                .map_err(fail)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
+            .map(|s| s.trim().as_bytes().to_vec())
+            .map_err(fail),
         Err(e) => Err(fail(e)),
     }
 }

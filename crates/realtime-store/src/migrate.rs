@@ -10,8 +10,7 @@ static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
 static SQLITE: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 const PG_HAS_TABLE: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
-const SQLITE_HAS_TABLE: &str =
-    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
+const SQLITE_HAS_TABLE: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 
 /// Which migrations exist and which are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +88,10 @@ impl Store {
         }
         let keep = applied.len().saturating_sub(steps);
         let target = if keep == 0 { 0 } else { applied[keep - 1] };
-        on_pool!(self, write, |pool| self.migrator().undo(pool, target).await?);
+        on_pool!(self, write, |pool| self
+            .migrator()
+            .undo(pool, target)
+            .await?);
         let mut reverted = applied[keep..].to_vec();
         reverted.reverse();
         Ok(reverted)

@@ -24,10 +24,7 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub(crate) enum Pools {
     Postgres(PgPool),
-    Sqlite {
-        read: SqlitePool,
-        write: SqlitePool,
-    },
+    Sqlite { read: SqlitePool, write: SqlitePool },
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool for `$role` (`read` or `write`).
@@ -152,7 +149,10 @@ impl Store {
                 reason: "give a file path, e.g. sqlite://./data/realtime.db".into(),
             });
         }
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl {
                 url: url.into(),
                 reason: format!("cannot create directory {}: {e}", dir.display()),
@@ -397,11 +397,7 @@ impl Store {
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {query}")))
                         .fetch_all(read)
                         .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| r.3)
-                    .collect::<Vec<_>>()
-                    .join("\n"))
+                Ok(rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n"))
             }
         }
     }

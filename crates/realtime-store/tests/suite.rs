@@ -1,5 +1,7 @@
 //! One storage suite, run against SQLite and Postgres: both backends must behave the same.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::BTreeSet;
@@ -68,7 +70,10 @@ async fn retry_with_same_client_id_is_stored_once(store: &Store) {
         .await
         .unwrap();
     assert!(retry.duplicate);
-    assert_eq!(retry.message, first.message, "the retry returns the original");
+    assert_eq!(
+        retry.message, first.message,
+        "the retry returns the original"
+    );
     // The retry consumed no seq.
     assert_eq!(post(store, &world, 1, "next", "m-2").await, 2);
     // The same id from another sender, or in another channel, is another message.
@@ -94,7 +99,10 @@ async fn concurrent_publishers_get_distinct_gap_free_seqs(store: &Store) {
     let mut all = BTreeSet::new();
     for t in tasks {
         let seqs = t.await.unwrap();
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "one sender's seqs rise");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one sender's seqs rise"
+        );
         all.extend(seqs);
     }
     assert_eq!(all, (1..=200).collect::<BTreeSet<u64>>());
@@ -121,14 +129,28 @@ on_each_backend!(concurrent_identical_retries_store_one);
 async fn history_pages_both_ways(store: &Store) {
     let world = ch("world");
     for i in 1..=250u32 {
-        post(store, &world, 1 + i % 3, &format!("m{i}"), &format!("id{i}")).await;
+        post(
+            store,
+            &world,
+            1 + i % 3,
+            &format!("m{i}"),
+            &format!("id{i}"),
+        )
+        .await;
     }
     let seqs = |p: &realtime_store::HistoryPage| -> Vec<u64> {
         p.messages.iter().map(|m| m.seq).collect()
     };
     // Newest page.
     let newest = store
-        .history(&world, HistoryQuery { before: None, after: None, limit: 100 })
+        .history(
+            &world,
+            HistoryQuery {
+                before: None,
+                after: None,
+                limit: 100,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&newest), (151..=250).collect::<Vec<_>>());
@@ -136,39 +158,81 @@ async fn history_pages_both_ways(store: &Store) {
     assert_eq!(newest.messages[0].body, "m151");
     // Walk backwards to the start.
     let older = store
-        .history(&world, HistoryQuery { before: Some(151), after: None, limit: 100 })
+        .history(
+            &world,
+            HistoryQuery {
+                before: Some(151),
+                after: None,
+                limit: 100,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&older), (51..=150).collect::<Vec<_>>());
     assert!(older.has_more);
     let oldest = store
-        .history(&world, HistoryQuery { before: Some(51), after: None, limit: 100 })
+        .history(
+            &world,
+            HistoryQuery {
+                before: Some(51),
+                after: None,
+                limit: 100,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&oldest), (1..=50).collect::<Vec<_>>());
     assert!(!oldest.has_more);
     // Forward from a point.
     let fwd = store
-        .history(&world, HistoryQuery { before: None, after: Some(200), limit: 30 })
+        .history(
+            &world,
+            HistoryQuery {
+                before: None,
+                after: Some(200),
+                limit: 30,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&fwd), (201..=230).collect::<Vec<_>>());
     assert!(fwd.has_more);
     let tail = store
-        .history(&world, HistoryQuery { before: None, after: Some(230), limit: 30 })
+        .history(
+            &world,
+            HistoryQuery {
+                before: None,
+                after: Some(230),
+                limit: 30,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&tail), (231..=250).collect::<Vec<_>>());
     assert!(!tail.has_more);
     // Between two bounds.
     let window = store
-        .history(&world, HistoryQuery { before: Some(15), after: Some(10), limit: 100 })
+        .history(
+            &world,
+            HistoryQuery {
+                before: Some(15),
+                after: Some(10),
+                limit: 100,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&window), vec![11, 12, 13, 14]);
     // Unknown channel: an empty page.
     let none = store
-        .history(&ch("void"), HistoryQuery { before: None, after: None, limit: 10 })
+        .history(
+            &ch("void"),
+            HistoryQuery {
+                before: None,
+                after: None,
+                limit: 10,
+            },
+        )
         .await
         .unwrap();
     assert!(none.messages.is_empty() && !none.has_more);
@@ -181,9 +245,15 @@ async fn range_reads_a_bounded_slice(store: &Store) {
         post(store, &world, 1, "r", &format!("r{i}")).await;
     }
     let r = store.range(&world, 5, 12, 100).await.unwrap();
-    assert_eq!(r.iter().map(|m| m.seq).collect::<Vec<_>>(), (6..=12).collect::<Vec<_>>());
+    assert_eq!(
+        r.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (6..=12).collect::<Vec<_>>()
+    );
     let capped = store.range(&world, 0, 20, 4).await.unwrap();
-    assert_eq!(capped.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        capped.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert!(store.range(&world, 20, 20, 10).await.unwrap().is_empty());
 }
 on_each_backend!(range_reads_a_bounded_slice);
@@ -193,7 +263,14 @@ async fn text_round_trips_exactly(store: &Store) {
     let body = "gm 🦀 — ünïcödé\nsecond line\t'quotes' \"and\" \\ backslash; DROP TABLE x;";
     post(store, &world, 9, body, "u1").await;
     let page = store
-        .history(&world, HistoryQuery { before: None, after: None, limit: 1 })
+        .history(
+            &world,
+            HistoryQuery {
+                before: None,
+                after: None,
+                limit: 1,
+            },
+        )
         .await
         .unwrap();
     let m = &page.messages[0];
@@ -239,4 +316,3 @@ async fn history_reads_use_the_primary_key(store: &Store) {
     }
 }
 on_each_backend!(history_reads_use_the_primary_key);
-

@@ -97,9 +97,11 @@ fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), String> {
 
 fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), String> {
     if !config.auth.dev_tokens {
-        return Err("development tokens are disabled; set `[auth] dev_tokens = true` \
+        return Err(
+            "development tokens are disabled; set `[auth] dev_tokens = true` \
              (or TORII_REALTIME__AUTH__DEV_TOKENS=true) on a development server"
-            .into());
+                .into(),
+        );
     }
     let address: Address = address
         .parse()

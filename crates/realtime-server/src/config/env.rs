@@ -109,7 +109,7 @@ pub fn deserialize<T: DeserializeOwned>(
             Err(e) => e,
         };
         let key = err.path().to_string();
-        let reason = err.inner().to_string();
+        let reason = err.inner().message().to_owned();
         let retried = overrides.contains_key(&key)
             && reason.contains("expected a string")
             && match get_mut(&mut table, &key) {

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
 pub use realtime_store::StorageConfig;
-pub use sections::{AuthConfig, BusConfig, BusKind, LimitsConfig, LogConfig, LogFormat, ServerConfig};
+pub use sections::{
+    AuthConfig, BusConfig, BusKind, LimitsConfig, LogConfig, LogFormat, ServerConfig,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -82,7 +84,10 @@ impl Config {
         self.log.validate()?;
         self.auth.validate()?;
         if self.storage.max_connections == 0 {
-            return Err(("storage.max_connections".into(), "must be at least 1".into()));
+            return Err((
+                "storage.max_connections".into(),
+                "must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -140,13 +140,13 @@ impl Default for AuthConfig {
 
 impl AuthConfig {
     pub(crate) fn validate(&self) -> Check {
-        if let Some(secret) = &self.session_secret {
-            if secret.len() < 32 {
-                return fail(
-                    "auth.session_secret",
-                    "must be at least 32 bytes (e.g. `openssl rand -hex 32`)",
-                );
-            }
+        if let Some(secret) = &self.session_secret
+            && secret.len() < 32
+        {
+            return fail(
+                "auth.session_secret",
+                "must be at least 32 bytes (e.g. `openssl rand -hex 32`)",
+            );
         }
         if self.session_ttl < Duration::from_secs(1) {
             return fail("auth.session_ttl", "must be at least 1s");

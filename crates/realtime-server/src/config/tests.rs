@@ -1,0 +1,157 @@
+use std::path::Path;
+
+use super::*;
+
+fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rt-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn no_file_means_the_documented_defaults() {
+    let loaded = Config::load_with_env(None, vars(&[])).unwrap();
+    assert_eq!(loaded.config, Config::default());
+    assert_eq!(loaded.config.server.listen.to_string(), "127.0.0.1:8090");
+    assert_eq!(loaded.config.storage.url, "sqlite://./data/realtime.db");
+    assert!(!loaded.config.auth.dev_tokens);
+}
+
+#[test]
+fn the_example_file_states_exactly_the_defaults() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/realtime.example.toml");
+    let loaded = Config::load_with_env(Some(&example), vars(&[])).unwrap();
+    assert_eq!(loaded.config, Config::default());
+}
+
+#[test]
+fn environment_overrides_follow_one_rule() {
+    let loaded = Config::load_with_env(
+        None,
+        vars(&[
+            ("TORII_REALTIME__STORAGE__URL", "postgres://u:p@db/chat"),
+            ("TORII_REALTIME__LIMITS__MAX_MESSAGE_CHARS", "500"),
+            ("TORII_REALTIME__AUTH__DEV_TOKENS", "true"),
+            (
+                "TORII_REALTIME__SERVER__CORS_ORIGINS",
+                "[\"https://a.example\"]",
+            ),
+            ("TORII_REALTIME__SERVER__PING_INTERVAL", "5s"),
+            // A string key given digits keeps them as a string.
+            (
+                "TORII_REALTIME__AUTH__SESSION_SECRET",
+                "123456789012345678901234567890123",
+            ),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.storage.url, "postgres://u:p@db/chat");
+    assert_eq!(c.limits.max_message_chars, 500);
+    assert!(c.auth.dev_tokens);
+    assert_eq!(c.server.cors_origins, vec!["https://a.example".to_string()]);
+    assert_eq!(c.server.ping_interval, std::time::Duration::from_secs(5));
+    assert_eq!(
+        c.auth.session_secret.as_deref(),
+        Some("123456789012345678901234567890123")
+    );
+    assert_eq!(loaded.env_overrides.len(), 6);
+}
+
+#[test]
+fn overrides_win_over_the_file() {
+    let file = write("override.toml", "[limits]\nmax_message_chars = 100\n");
+    let loaded = Config::load_with_env(
+        Some(&file),
+        vars(&[("TORII_REALTIME__LIMITS__MAX_MESSAGE_CHARS", "7")]),
+    )
+    .unwrap();
+    assert_eq!(loaded.config.limits.max_message_chars, 7);
+}
+
+#[test]
+fn errors_name_origin_key_and_reason() {
+    let file = write("unknown.toml", "[server]\nlisen = \"1.2.3.4:5\"\n");
+    let e = Config::load_with_env(Some(&file), vars(&[])).unwrap_err();
+    assert_eq!(e.key(), Some("server.lisen"));
+    let text = e.to_string();
+    assert!(
+        text.contains("unknown.toml") && text.contains("unknown field `lisen`"),
+        "{text}"
+    );
+
+    let file = write("section.toml", "[sever]\n");
+    let e = Config::load_with_env(Some(&file), vars(&[])).unwrap_err();
+    assert!(e.to_string().contains("sever"), "{e}");
+
+    let e = Config::load_with_env(None, vars(&[("TORII_REALTIME__SERVER__LISTEN", "nowhere")]))
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("TORII_REALTIME__SERVER__LISTEN"), "{text}");
+    assert_eq!(e.key(), Some("server.listen"));
+
+    let e = Config::load_with_env(
+        None,
+        vars(&[("TORII_REALTIME__SERVER__PING_INTERVAL", "5")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no unit"), "{e}");
+
+    let e = Config::load_with_env(None, vars(&[("TORII_REALTIME____X", "1")])).unwrap_err();
+    assert!(matches!(e, ConfigError::Env { .. }), "{e}");
+}
+
+#[test]
+fn rules_across_keys_are_checked() {
+    let cases = [
+        (
+            "[limits]\nsend_queue_bytes = 100\n",
+            "limits.send_queue_bytes",
+        ),
+        ("[limits]\nmax_frame_bytes = 10\n", "limits.max_frame_bytes"),
+        (
+            "[limits]\npublish_per_second = 0.0\n",
+            "limits.publish_per_second",
+        ),
+        (
+            "[server]\ncors_origins = [\"game.example\"]\n",
+            "server.cors_origins",
+        ),
+        (
+            "[auth]\nsession_secret = \"short\"\n",
+            "auth.session_secret",
+        ),
+        ("[log]\nlevel = \"info,=[\"\n", "log.level"),
+        (
+            "[storage]\nmax_connections = 0\n",
+            "storage.max_connections",
+        ),
+    ];
+    for (text, key) in cases {
+        let file = write("rule.toml", text);
+        let e = Config::load_with_env(Some(&file), vars(&[])).unwrap_err();
+        assert_eq!(e.key(), Some(key), "{text}: {e}");
+    }
+}
+
+#[test]
+fn printing_hides_secrets() {
+    let mut c = Config::default();
+    c.auth.session_secret = Some("s".repeat(40));
+    c.storage.url = "postgres://u:hunter2@db/x".into();
+    let text = c.to_redacted_toml();
+    assert!(
+        !text.contains("hunter2") && !text.contains(&"s".repeat(40)),
+        "{text}"
+    );
+    assert!(text.contains("u:***@db"), "{text}");
+}

@@ -48,8 +48,7 @@ pub async fn list(
             format!("invalid channel {channel:?}: {e}"),
         )
     })?;
-    let Query(params) =
-        query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let page = chat::history(&app, &channel, params.before, params.after, params.limit).await?;
     Ok(Json(page))
 }

@@ -114,10 +114,10 @@ impl Hub {
             if created {
                 // Subscribe to the bus before reading the head, so nothing committed after
                 // the read can be missed.
-                if let Some(broker) = self.broker.get() {
-                    if let Err(e) = broker.subscribe(channel.as_str()).await {
-                        tracing::warn!(%channel, error = %e, "bus subscribe failed; live delivery degraded");
-                    }
+                if let Some(broker) = self.broker.get()
+                    && let Err(e) = broker.subscribe(channel.as_str()).await
+                {
+                    tracing::warn!(%channel, error = %e, "bus subscribe failed; live delivery degraded");
                 }
             }
             let head = match self.store.channel_head(channel).await {
@@ -254,7 +254,9 @@ impl PublicationHandler for Hub {
     fn on_publication(&self, p: Publication) {
         match Utf8Bytes::try_from(p.frame) {
             Ok(frame) => self.deliver(&p.channel, p.seq, frame),
-            Err(_) => tracing::error!(channel = %p.channel, seq = p.seq, "publication is not UTF-8; dropped"),
+            Err(_) => {
+                tracing::error!(channel = %p.channel, seq = p.seq, "publication is not UTF-8; dropped")
+            }
         }
     }
 }

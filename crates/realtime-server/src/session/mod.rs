@@ -55,13 +55,17 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if app.shutdown.is_cancelled() {
-        return ApiError::new(ErrorCode::Unavailable, "the server is shutting down").into_response();
+        return ApiError::new(ErrorCode::Unavailable, "the server is shutting down")
+            .into_response();
     }
     if let Some(origin) = headers.get("origin").and_then(|o| o.to_str().ok()) {
         let server = &app.config.server;
         if !server.any_origin() && !server.cors_origins.iter().any(|o| o == origin) {
-            return ApiError::new(ErrorCode::Forbidden, format!("origin {origin} is not allowed"))
-                .into_response();
+            return ApiError::new(
+                ErrorCode::Forbidden,
+                format!("origin {origin} is not allowed"),
+            )
+            .into_response();
         }
     }
     let Some(slot) = app.connections.open() else {
@@ -76,9 +80,7 @@ pub async fn upgrade(
         .filter_map(|p| p.to_str().ok())
         .flat_map(|p| p.split(',').map(|s| s.trim().to_owned()))
         .collect();
-    let unsupported = offered
-        .iter()
-        .any(|p| p.starts_with("realtime."))
+    let unsupported = offered.iter().any(|p| p.starts_with("realtime."))
         && !offered.iter().any(|p| p == SUBPROTOCOL);
     let token = bearer_header(&headers)
         .or_else(|| {
@@ -98,8 +100,7 @@ pub async fn upgrade(
             ws.set_selected_protocol(v);
         }
     }
-    ws
-        .max_message_size(max)
+    ws.max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
@@ -166,11 +167,11 @@ async fn run(
     };
     if unsupported {
         queue.close(CloseCode::UnsupportedProtocol);
-    } else if let Some(token) = token {
-        if let Err(e) = session.authenticate(&token, None) {
-            tracing::info!(code = %e.code, reason = %e.message, "token refused at connect");
-            queue.close(close_code_for(e.code));
-        }
+    } else if let Some(token) = token
+        && let Err(e) = session.authenticate(&token, None)
+    {
+        tracing::info!(code = %e.code, reason = %e.message, "token refused at connect");
+        queue.close(close_code_for(e.code));
     }
     session.read_loop(stream, &activity).await;
     session.leave_all();

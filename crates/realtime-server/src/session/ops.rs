@@ -36,7 +36,10 @@ impl Session {
                 None,
                 ErrorBody::new(
                     ErrorCode::TooLarge,
-                    format!("the frame has {} bytes; at most {max} are allowed", text.len()),
+                    format!(
+                        "the frame has {} bytes; at most {max} are allowed",
+                        text.len()
+                    ),
                 ),
             );
             return;
@@ -133,7 +136,9 @@ impl Session {
         let limits = &self.app.config.limits;
         let connected = Connected {
             address: identity.address.to_string(),
-            expires_at: rfc3339_ms(i64::try_from(identity.expires_at).unwrap_or(i64::MAX / 1000) * 1000),
+            expires_at: rfc3339_ms(
+                i64::try_from(identity.expires_at).unwrap_or(i64::MAX / 1000) * 1000,
+            ),
             protocol: PROTOCOL_VERSION,
             limits: Limits {
                 max_frame_bytes: limits.max_frame_bytes,

@@ -35,6 +35,9 @@ pub async fn run(
                     }
                 }
                 Next::Close(code) => {
+                    if code == CloseCode::SlowConsumer {
+                        tracing::warn!("slow consumer: the send queue overflowed; closing with 4001");
+                    }
                     close(&mut sink, code).await;
                     break;
                 }

@@ -2,6 +2,8 @@
 //! and a fresh Postgres database (created on the server named by `TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`, and dropped when the test ends).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use realtime_store::{StorageConfig, Store};
@@ -102,14 +104,14 @@ macro_rules! on_each_backend {
         mod $test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let t = crate::support::sqlite().await;
+                let t = $crate::support::sqlite().await;
                 super::$test(&t.store).await;
                 t.finish().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let t = crate::support::postgres().await;
+                let t = $crate::support::postgres().await;
                 super::$test(&t.store).await;
                 t.finish().await;
             }

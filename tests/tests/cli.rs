@@ -1,0 +1,190 @@
+//! The command line: config errors name file, key and reason; migrations; token gating.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use e2e::{binary, unique};
+
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn new() -> Self {
+        let d = std::env::temp_dir().join(unique("realtime_cli"));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+
+    fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(args: &[&str], env: &[(&str, &str)], dir: &Dir) -> (bool, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("TORII_REALTIME_CONFIG")
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_check_reports_file_key_and_reason() {
+    let dir = Dir::new();
+    let good = dir.file("good.toml", "[server]\nlisten = \"0.0.0.0:9000\"\n");
+    let (ok, out, _) = run(&["config", "check", good.to_str().unwrap()], &[], &dir);
+    assert!(ok);
+    assert!(out.contains("good.toml: ok"));
+
+    let typo = dir.file("typo.toml", "[server]\nlisen = \"0.0.0.0:9000\"\n");
+    let (ok, _, err) = run(&["config", "check", typo.to_str().unwrap()], &[], &dir);
+    assert!(!ok);
+    assert!(err.contains("typo.toml"), "{err}");
+    assert!(err.contains("lisen"), "{err}");
+
+    let bad = dir.file("bad.toml", "[limits]\nmax_message_chars = \"many\"\n");
+    let (ok, _, err) = run(&["config", "check", bad.to_str().unwrap()], &[], &dir);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.toml") && err.contains("limits.max_message_chars"),
+        "{err}"
+    );
+
+    let rule = dir.file("rule.toml", "[limits]\nsend_queue_bytes = 10\n");
+    let (ok, _, err) = run(&["config", "check", rule.to_str().unwrap()], &[], &dir);
+    assert!(!ok);
+    assert!(err.contains("limits.send_queue_bytes"), "{err}");
+
+    let syntax = dir.file("syntax.toml", "[server\n");
+    let (ok, _, err) = run(&["config", "check", syntax.to_str().unwrap()], &[], &dir);
+    assert!(!ok);
+    assert!(
+        err.contains("syntax.toml") && err.contains("not valid TOML"),
+        "{err}"
+    );
+
+    let (ok, _, err) = run(
+        &["config", "check", good.to_str().unwrap()],
+        &[("TORII_REALTIME__SERVER__MAX_CONNECTIONS", "lots")],
+        &dir,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("TORII_REALTIME__SERVER__MAX_CONNECTIONS")
+            && err.contains("server.max_connections"),
+        "{err}"
+    );
+
+    let (ok, out, _) = run(
+        &["config", "check", good.to_str().unwrap(), "--print"],
+        &[
+            (
+                "TORII_REALTIME__STORAGE__URL",
+                "postgres://app:hunter2@db/chat",
+            ),
+            (
+                "TORII_REALTIME__AUTH__SESSION_SECRET",
+                "12345678901234567890123456789012345",
+            ),
+        ],
+        &dir,
+    );
+    assert!(ok);
+    assert!(out.contains("listen = \"0.0.0.0:9000\""), "{out}");
+    assert!(out.contains("postgres://app:***@db/chat"), "{out}");
+    assert!(
+        !out.contains("hunter2") && !out.contains("1234567890123"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let dir = Dir::new();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/realtime.example.toml");
+    let (ok, _, err) = run(&["config", "check", example.to_str().unwrap()], &[], &dir);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn serve_with_a_bad_config_fails_at_start() {
+    let dir = Dir::new();
+    let bad = dir.file("bad.toml", "[storage]\nurl = \"mysql://x\"\n");
+    let (ok, _, err) = run(&["serve", "--config", bad.to_str().unwrap()], &[], &dir);
+    assert!(!ok);
+    assert!(
+        err.contains("mysql://x") && err.contains("expected sqlite"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_is_refused_unless_development_tokens_are_enabled() {
+    let dir = Dir::new();
+    let (ok, _, err) = run(&["token", "--address", "0x1"], &[], &dir);
+    assert!(!ok);
+    assert!(err.contains("dev_tokens"), "{err}");
+    let on = [("TORII_REALTIME__AUTH__DEV_TOKENS", "true")];
+    let (ok, out, _) = run(&["token", "--address", "0x1"], &on, &dir);
+    assert!(ok);
+    assert_eq!(out.trim().split('.').count(), 3, "a JWT: {out}");
+    let (ok, _, err) = run(&["token", "--address", "bob"], &on, &dir);
+    assert!(!ok && err.contains("--address"), "{err}");
+    let (ok, _, err) = run(&["token", "--address", "0x1", "--ttl", "soon"], &on, &dir);
+    assert!(!ok && err.contains("--ttl"), "{err}");
+}
+
+#[test]
+fn migrate_up_down_and_status() {
+    let dir = Dir::new();
+    let (ok, out, err) = run(&["migrate", "status"], &[], &dir);
+    assert!(ok, "{err}");
+    assert!(out.contains("pending"), "{out}");
+    let (ok, out, _) = run(&["migrate", "up"], &[], &dir);
+    assert!(ok && out.contains("applied 1"), "{out}");
+    let (_, out, _) = run(&["migrate", "up"], &[], &dir);
+    assert!(out.contains("nothing to apply"), "{out}");
+    let (_, out, _) = run(&["migrate", "status"], &[], &dir);
+    assert!(out.contains("applied"), "{out}");
+    let (ok, out, _) = run(&["migrate", "down"], &[], &dir);
+    assert!(ok && out.contains("reverted 1"), "{out}");
+    let (_, out, _) = run(&["migrate", "down", "3"], &[], &dir);
+    assert!(out.contains("nothing to revert"), "{out}");
+    assert!(
+        dir.0.join("data/realtime.db").exists(),
+        "the default SQLite file"
+    );
+}
+
+#[test]
+fn help_is_useful_on_every_command() {
+    let dir = Dir::new();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["migrate", "down", "--help"],
+        vec!["config", "check", "--help"],
+        vec!["token", "--help"],
+    ] {
+        let (ok, out, _) = run(&args, &[], &dir);
+        assert!(ok, "{args:?}");
+        assert!(out.contains("Usage:"), "{args:?}: {out}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Connection lifecycle: graceful shutdown, slow consumers, heartbeats, token expiry.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use e2e::raw::{connect_small_buffer, read_to_close, send};
+use e2e::{Options, Server, addr, close_code, http, next_push};
+use futures_util::StreamExt;
+use realtime_client::{Auth, Client, Event};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn sigterm_tells_clients_to_reconnect_and_exits_cleanly() {
+    let mut server = Server::start().await;
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        let c = server.client(&addr(i)).await;
+        c.subscribe("world", None).await.unwrap();
+        clients.push(c);
+    }
+    let ack = clients[0]
+        .publish("world", "last words", "lw")
+        .await
+        .unwrap();
+    assert_eq!(ack["seq"], 1);
+    server.terminate();
+    for c in &mut clients {
+        assert_eq!(
+            close_code(c).await,
+            Some(4000),
+            "shutdown is a reconnect code"
+        );
+    }
+    let status = server.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+    let logs = server.logs();
+    assert!(logs.iter().any(|l| l["message"] == "SIGTERM received"));
+    assert!(logs.iter().any(|l| l["message"] == "stopped"));
+    // No new connections once it has stopped.
+    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_connections_that_do_not_drain() {
+    let mut server = Server::start_with(Options {
+        server: "shutdown_timeout = \"1s\"\n".into(),
+        limits: "send_queue_bytes = 67108864\n".into(),
+        ..Options::default()
+    })
+    .await;
+    // A client that never reads cannot receive its close frame.
+    let token = server.token(&addr(1));
+    let url = format!("{}?token={token}", server.ws_url());
+    let mut stuck = connect_small_buffer(server.addr, &url).await;
+    send(&mut stuck, r#"{"id":1,"op":"subscribe","channel":"world"}"#).await;
+    let sender = server.client(&addr(2)).await;
+    // 8 MB of 4-byte characters: more than the kernel buffers between the two hold.
+    let body = "🦀".repeat(2000);
+    for i in 0..1000 {
+        sender
+            .publish("world", &body, &format!("s{i}"))
+            .await
+            .unwrap();
+    }
+    server.terminate();
+    let status = server.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}");
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|l| l["message"] == "shutdown timeout reached; dropping remaining connections"),
+        "the stuck connection held shutdown until the timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_disconnected_with_a_reconnect_code() {
+    let server = Server::start_with(Options {
+        limits: "max_frame_bytes = 4096\nsend_queue_bytes = 16384\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let token = server.token(&addr(1));
+    let url = format!("{}?token={token}", server.ws_url());
+    let mut slow = connect_small_buffer(server.addr, &url).await;
+    send(&mut slow, r#"{"id":1,"op":"subscribe","channel":"world"}"#).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A healthy subscriber next to it must not be affected.
+    let mut healthy = server.client(&addr(3)).await;
+    healthy.subscribe("world", None).await.unwrap();
+
+    let sender = server.client(&addr(2)).await;
+    let body = "y".repeat(1900);
+    let mut sent = 0u64;
+    let slow_logged = |server: &Server| {
+        server.logs().iter().any(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("slow consumer"))
+        })
+    };
+    while !slow_logged(&server) {
+        sent += 1;
+        assert!(sent < 20_000, "the slow consumer was never disconnected");
+        sender
+            .publish("world", &body, &format!("m{sent}"))
+            .await
+            .unwrap();
+        // Keep the healthy client drained.
+        let p = next_push(&mut healthy).await;
+        assert_eq!(p.seq, Some(sent));
+    }
+    // The slow client reads what reached it, then the close: reconnect range.
+    let (code, frames) = read_to_close(&mut slow, Duration::from_secs(10)).await;
+    assert_eq!(code, Some(4001));
+    assert!(
+        (frames as u64) < sent,
+        "it was disconnected, not fed everything"
+    );
+    // Publishing goes on for everyone else.
+    let ack = sender.publish("world", "after", "after").await.unwrap();
+    assert_eq!(next_push(&mut healthy).await.seq, ack["seq"].as_u64());
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_heartbeat_timeout() {
+    let server = Server::start_with(Options {
+        server: "ping_interval = \"1s\"\npong_timeout = \"500ms\"\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let token = server.token(&addr(1));
+    let url = format!("{}?token={token}", server.ws_url());
+    // Not reading means not answering pings.
+    let mut silent = connect_small_buffer(server.addr, &url).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (code, _) = read_to_close(&mut silent, Duration::from_secs(5)).await;
+    assert_eq!(code, Some(4002));
+
+    // A client that answers pings (any normal client) stays connected.
+    let c = server.client(&addr(2)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.request("ping", serde_json::json!({})).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_server_pings_and_a_live_socket_answers() {
+    let server = Server::start_with(Options {
+        server: "ping_interval = \"1s\"\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let token = server.token(&addr(1));
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("{}?token={token}", server.ws_url()))
+            .await
+            .unwrap();
+    let got_ping = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if matches!(m, Message::Ping(_)) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(got_ping);
+}
+
+#[tokio::test]
+async fn an_expiring_session_is_told_then_closed() {
+    let server = Server::start().await;
+    let token = server.token_with(&addr(1), &["--ttl", "2s"]);
+    let mut c = Client::connect(&server.ws_url(), Auth::Header(token))
+        .await
+        .unwrap();
+    assert_eq!(next_push(&mut c).await.push, "connected");
+    c.subscribe("world", None).await.unwrap();
+    let push = match c.next_event_within(Duration::from_secs(5)).await {
+        Some(Event::Push(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(push.push, "token_expired");
+    assert_eq!(close_code(&mut c).await, Some(4402));
+    let r = http::get(server.addr, "/healthz", &[]).await;
+    assert_eq!(r.status, 200);
+}

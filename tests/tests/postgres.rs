@@ -1,0 +1,76 @@
+//! The same binary on Postgres (selected by an environment override) behaves the same.
+
+#![allow(clippy::unwrap_used)]
+
+use e2e::{Options, Server, addr, drop_postgres, fresh_postgres, messages, quiet};
+use serde_json::json;
+
+#[tokio::test]
+async fn chat_recovery_and_history_on_postgres() {
+    let (url, db) = fresh_postgres().await;
+    let server = Server::start_with(Options {
+        env: vec![("TORII_REALTIME__STORAGE__URL".into(), url.clone())],
+        ..Options::default()
+    })
+    .await;
+    assert!(
+        server
+            .logs()
+            .iter()
+            .any(|l| l["message"] == "storage connected" && l["backend"] == "Postgres"),
+        "the environment override selected Postgres"
+    );
+    let mut reader = server.client(&addr(1)).await;
+    reader.subscribe("world", None).await.unwrap();
+    let sender = server.client(&addr(2)).await;
+    let mut tasks = Vec::new();
+    for p in 0..4u32 {
+        let c = server.client(&addr(10 + p)).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                c.publish("world", &format!("p{p}-{i}"), &format!("p{p}-{i}"))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let got = messages(&mut reader, 40).await;
+    assert_eq!(
+        got.iter().map(|m| m.1).collect::<Vec<_>>(),
+        (1..=40).collect::<Vec<_>>()
+    );
+    drop(reader);
+
+    let first = sender
+        .publish("world", "while away", "away-1")
+        .await
+        .unwrap();
+    let retry = sender
+        .publish("world", "while away", "away-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        (first["seq"].clone(), retry["duplicate"].clone()),
+        (41.into(), true.into())
+    );
+    let mut back = server.client(&addr(1)).await;
+    let ok = back.subscribe("world", Some(40)).await.unwrap();
+    assert_eq!(
+        (ok["recovered"].clone(), ok["replayed"].clone()),
+        (true.into(), 1.into())
+    );
+    assert_eq!(messages(&mut back, 1).await[0].2, "while away");
+    quiet(&mut back).await;
+
+    let page = back
+        .history("world", json!({"before": 41, "limit": 100}))
+        .await
+        .unwrap();
+    assert_eq!(page["messages"].as_array().unwrap().len(), 40);
+    assert_eq!(page["has_more"], false);
+    drop(server);
+    drop_postgres(&db).await;
+}
