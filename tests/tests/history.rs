@@ -101,6 +101,12 @@ async fn history_refuses_bad_requests_with_codes() {
     let r = http::get(server.addr, "/v1/nowhere", &auth).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "not_found");
+    // The WebSocket endpoint without an upgrade: a JSON error, not a bare status.
+    let r = http::get(server.addr, "/v1/ws", &auth).await;
+    assert_eq!(r.json()["error"]["code"], "bad_request", "{}", r.body);
+    let r = http::request(server.addr, "DELETE", "/healthz", &[]).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["error"]["code"], "bad_request");
 }
 
 #[tokio::test]

@@ -12,8 +12,6 @@ pub enum CloseCode {
     SlowConsumer = 4001,
     /// No frame (nor pong) arrived within the heartbeat timeout.
     HeartbeatTimeout = 4002,
-    /// The server failed unexpectedly while serving this connection.
-    InternalError = 4003,
     /// No valid credentials: missing, malformed, or not sent within the auth timeout.
     Unauthorized = 4401,
     /// The session token expired: sign in again (or refresh before expiry).
@@ -29,11 +27,10 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every code, in documentation order.
-    pub const ALL: [CloseCode; 9] = [
+    pub const ALL: [CloseCode; 8] = [
         CloseCode::Shutdown,
         CloseCode::SlowConsumer,
         CloseCode::HeartbeatTimeout,
-        CloseCode::InternalError,
         CloseCode::Unauthorized,
         CloseCode::TokenExpired,
         CloseCode::UnsupportedProtocol,
@@ -52,7 +49,6 @@ impl CloseCode {
             CloseCode::Shutdown => "shutdown",
             CloseCode::SlowConsumer => "slow_consumer",
             CloseCode::HeartbeatTimeout => "heartbeat_timeout",
-            CloseCode::InternalError => "internal",
             CloseCode::Unauthorized => "unauthorized",
             CloseCode::TokenExpired => "token_expired",
             CloseCode::UnsupportedProtocol => "unsupported_protocol",

@@ -173,7 +173,7 @@ impl Store {
         let read = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
-            .connect_with(options.read_only(false))
+            .connect_with(options)
             .await?;
         Ok(Self {
             pools: Pools::Sqlite { read, write },

@@ -49,6 +49,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Fallback for a known path with another method.
+pub async fn method_not_allowed() -> Response {
+    let mut response =
+        ApiError::new(ErrorCode::BadRequest, "method not allowed on this route").into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
 /// Fallback for unknown paths.
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")

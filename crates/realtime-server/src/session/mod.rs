@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -52,8 +53,18 @@ pub async fn upgrade(
     State(app): State<App>,
     headers: HeaderMap,
     Query(query): Query<WsQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return ApiError::new(
+                ErrorCode::BadRequest,
+                format!("this endpoint speaks WebSocket: {}", e.body_text()),
+            )
+            .into_response();
+        }
+    };
     if app.shutdown.is_cancelled() {
         return ApiError::new(ErrorCode::Unavailable, "the server is shutting down")
             .into_response();
