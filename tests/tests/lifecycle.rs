@@ -188,3 +188,35 @@ async fn an_expiring_session_is_told_then_closed() {
     let r = http::get(server.addr, "/healthz", &[]).await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_dropped_even_under_the_queue_budget() {
+    let server = Server::start_with(Options {
+        server: "ping_interval = \"1s\"\npong_timeout = \"500ms\"\n".into(),
+        limits: "send_queue_bytes = 67108864\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let token = server.token(&addr(1));
+    let url = format!("{}?token={token}", server.ws_url());
+    let mut stuck = connect_small_buffer(server.addr, &url).await;
+    send(&mut stuck, r#"{"id":1,"op":"subscribe","channel":"world"}"#).await;
+    let sender = server.client(&addr(2)).await;
+    // 8 MB: more than the kernel buffers hold, far less than the 64 MB queue.
+    let body = "🦀".repeat(2000);
+    for i in 0..1000 {
+        sender
+            .publish("world", &body, &format!("b{i}"))
+            .await
+            .unwrap();
+    }
+    // The writer is stuck on a frame the peer never reads; the heartbeat allowance ends it.
+    server
+        .wait_for_log(Duration::from_secs(15), |l| {
+            l["message"] == "disconnected"
+                && l["span"]["address"]
+                    .as_str()
+                    .is_some_and(|a| a.ends_with("1001"))
+        })
+        .await;
+}

@@ -161,3 +161,33 @@ async fn acknowledged_messages_survive_a_restart() {
     let got = messages(&mut c, 5).await;
     assert_eq!(got[4].2, "kept 5");
 }
+
+#[tokio::test]
+async fn a_replay_larger_than_the_send_budget_is_delivered_whole() {
+    let server = Server::start_with(Options {
+        limits: "max_frame_bytes = 4096\nsend_queue_bytes = 16384\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let sender = server.client(&addr(2)).await;
+    let body = "r".repeat(1900);
+    for i in 1..=60 {
+        sender
+            .publish("world", &body, &format!("big{i}"))
+            .await
+            .unwrap();
+    }
+    // About 120 KB to replay through a 16 KB queue.
+    let mut c = server.client(&addr(1)).await;
+    let ok = c.subscribe("world", Some(0)).await.unwrap();
+    assert_eq!(
+        (ok["recovered"].clone(), ok["replayed"].clone()),
+        (true.into(), 60.into())
+    );
+    let got = messages(&mut c, 60).await;
+    assert_eq!(
+        got.iter().map(|m| m.1).collect::<Vec<_>>(),
+        (1..=60).collect::<Vec<_>>()
+    );
+    c.request("ping", serde_json::json!({})).await.unwrap();
+}

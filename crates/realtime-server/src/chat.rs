@@ -43,15 +43,14 @@ pub fn validate_body(app: &AppState, body: &str) -> Result<String, ErrorBody> {
 }
 
 /// Stores a validated message. Returns once it is committed, with the publication to
-/// [`announce`] (none for a retry of an already stored message), so the caller can
-/// acknowledge the sender before subscribers see the push.
+/// [`announce`], so the caller can acknowledge the sender before subscribers see the push.
 pub async fn publish(
     app: &AppState,
     channel: &ChannelName,
     sender: Address,
     body: String,
     client_msg_id: &str,
-) -> Result<(PublishOk, Option<Publication>), ErrorBody> {
+) -> Result<(PublishOk, Publication), ErrorBody> {
     text::validate_client_msg_id(client_msg_id)
         .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
     let published = app
@@ -75,11 +74,14 @@ pub async fn publish(
             ),
         ));
     }
-    let publication = (!published.duplicate).then(|| Publication {
+    // Duplicates are announced too: if the first attempt committed but its announcement was
+    // lost (the commit reported an error), the retry delivers it; hubs drop seqs they have
+    // already delivered.
+    let publication = Publication {
         channel: std::sync::Arc::from(channel.as_str()),
         seq: m.seq,
         frame: Bytes::from(encode_message_push(m)),
-    });
+    };
     let ok = PublishOk {
         channel: channel.to_string(),
         seq: m.seq,

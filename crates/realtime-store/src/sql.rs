@@ -4,6 +4,8 @@
 pub const BUMP_SEQ: &str =
     "UPDATE channels SET last_seq = last_seq + 1 WHERE name = $1 RETURNING id, last_seq";
 
+pub const READ_COMMITTED: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
 pub const CREATE_CHANNEL: &str =
     "INSERT INTO channels (name, created_at_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 

@@ -214,6 +214,11 @@ impl Store {
         let sender = new.sender.to_string();
         on_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
+            if matches!(self.pools, Pools::Postgres(_)) {
+                // The row lock below serialises publishers only under READ COMMITTED; a
+                // database whose default is stricter would fail them with serialization errors.
+                sqlx::query(sql::READ_COMMITTED).execute(&mut *tx).await?;
+            }
             // Taking the channel row's lock first serialises publishers of this channel, so
             // the duplicate check below cannot race with a concurrent retry.
             let mut bumped: Option<(i64, i64)> = sqlx::query_as(sql::BUMP_SEQ)

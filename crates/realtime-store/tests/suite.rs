@@ -316,3 +316,30 @@ async fn history_reads_use_the_primary_key(store: &Store) {
     }
 }
 on_each_backend!(history_reads_use_the_primary_key);
+
+/// A database whose default isolation is stricter than READ COMMITTED must not make
+/// concurrent publishers fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_publish_works_under_a_serializable_default() {
+    use sqlx::Connection;
+    let t = support::postgres().await;
+    let db = t.url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::postgres::PgConnection::connect(&support::admin_url())
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {db} SET default_transaction_isolation = 'serializable'"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let strict = Store::connect(&realtime_store::StorageConfig {
+        url: t.url.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    concurrent_publishers_get_distinct_gap_free_seqs(&strict).await;
+    strict.close().await;
+    t.finish().await;
+}

@@ -108,7 +108,9 @@ pub fn deserialize<T: DeserializeOwned>(
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let key = err.path().to_string();
+        // Array elements are reported as `key[0]`; the override is on `key`.
+        let path = err.path().to_string();
+        let key = path.split('[').next().unwrap_or(&path).to_owned();
         let reason = err.inner().message().to_owned();
         let retried = overrides.contains_key(&key)
             && reason.contains("expected a string")
@@ -120,7 +122,7 @@ pub fn deserialize<T: DeserializeOwned>(
                 _ => false,
             };
         if !retried {
-            return Err(ConfigError::invalid(file, overrides, &key, reason));
+            return Err(ConfigError::invalid(file, overrides, &path, reason));
         }
     }
     Err(ConfigError::Invalid {

@@ -31,7 +31,11 @@ impl ConfigError {
     ) -> Self {
         let origin = overrides
             .iter()
-            .filter(|(k, _)| key == k.as_str() || key.starts_with(&format!("{k}.")))
+            .filter(|(k, _)| {
+                key == k.as_str()
+                    || key.starts_with(&format!("{k}."))
+                    || key.starts_with(&format!("{k}["))
+            })
             .map(|(_, o)| format!("environment variable {}", o.var))
             .next()
             .or_else(|| file.map(|f| format!("config file {f}")))

@@ -43,7 +43,10 @@ impl Config {
     /// Reads `file` (or only defaults when `None`), applies environment overrides, and
     /// validates the result.
     pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
-        Self::load_with_env(file, std::env::vars())
+        // Variables that are not valid Unicode cannot be overrides; skip them rather than fail.
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Self::load_with_env(file, vars)
     }
 
     /// [`Config::load`] with an explicit environment, for tests.

@@ -106,6 +106,18 @@ fn errors_name_origin_key_and_reason() {
     .unwrap_err();
     assert!(e.to_string().contains("no unit"), "{e}");
 
+    // An element of an array key is attributed to the variable too.
+    let e = Config::load_with_env(
+        None,
+        vars(&[("TORII_REALTIME__SERVER__CORS_ORIGINS", "[1]")]),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("TORII_REALTIME__SERVER__CORS_ORIGINS"),
+        "{e}"
+    );
+
     let e = Config::load_with_env(None, vars(&[("TORII_REALTIME____X", "1")])).unwrap_err();
     assert!(matches!(e, ConfigError::Env { .. }), "{e}");
 }

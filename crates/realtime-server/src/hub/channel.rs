@@ -37,6 +37,8 @@ pub(super) struct ChannelState {
     early: BTreeMap<u64, Utf8Bytes>,
     /// A gap fill is scheduled or running.
     pub filling: bool,
+    /// Consecutive failed gap fills, for backoff.
+    pub fill_failures: u32,
     /// Removed from the hub's map: joiners must start over.
     pub removed: bool,
 }
@@ -49,6 +51,7 @@ impl ChannelState {
             subscribers: HashMap::new(),
             early: BTreeMap::new(),
             filling: false,
+            fill_failures: 0,
             removed: false,
         }
     }
@@ -145,10 +148,11 @@ impl ChannelState {
                         p.frames.push((seq, frame.clone()));
                     }
                 }
-                None => {
+                None if seq > sub.floor => {
                     // On overflow the queue closes the connection itself (4001).
                     let _ = sub.queue.push(frame.clone());
                 }
+                None => {}
             }
         }
     }

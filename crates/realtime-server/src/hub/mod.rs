@@ -140,6 +140,14 @@ impl Hub {
         }
     }
 
+    /// Skips live pushes up to `seq` for `conn` on `channel` (the client already has them).
+    pub fn raise_floor(&self, channel: &ChannelName, conn: ConnId, seq: u64) {
+        let state = lock(&self.channels).get(channel).cloned();
+        if let Some(state) = state {
+            lock(&state).set_floor(conn, seq);
+        }
+    }
+
     /// Ends the pending state of `conn` on `channel`: buffered pushes after the join seq go
     /// to its queue, and later ones follow directly.
     pub fn activate(&self, channel: &ChannelName, conn: ConnId) {
@@ -193,7 +201,8 @@ impl Hub {
         }
     }
 
-    /// Reads the messages missing before the earliest waiting publication, after a delay.
+    /// Reads the messages missing before the earliest waiting publication, after a delay that
+    /// grows while storage reads fail.
     fn schedule_gap_fill(&self, st: &mut ChannelState) {
         if st.filling {
             return;
@@ -203,8 +212,9 @@ impl Hub {
         };
         st.filling = true;
         let channel = st.name.clone();
+        let delay = GAP_FILL_DELAY * 2u32.saturating_pow(st.fill_failures.min(7));
         tokio::spawn(async move {
-            tokio::time::sleep(GAP_FILL_DELAY).await;
+            tokio::time::sleep(delay).await;
             me.fill_gap(channel).await;
         });
     }
@@ -228,6 +238,7 @@ impl Hub {
         st.filling = false;
         match result {
             Ok(messages) => {
+                st.fill_failures = 0;
                 for m in &messages {
                     st.offer(m.seq, Utf8Bytes::from(encode_message_push(m)));
                 }
@@ -243,7 +254,8 @@ impl Hub {
                 }
             }
             Err(e) => {
-                tracing::warn!(%channel, error = %e, "gap fill failed; retrying");
+                st.fill_failures = st.fill_failures.saturating_add(1);
+                tracing::warn!(%channel, error = %e, failures = st.fill_failures, "gap fill failed; retrying");
                 self.schedule_gap_fill(&mut st);
             }
         }

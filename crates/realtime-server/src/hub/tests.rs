@@ -151,3 +151,25 @@ async fn the_last_subscriber_leaving_forgets_the_channel() {
     nothing_more(&q).await;
     f.finish().await;
 }
+
+#[tokio::test]
+async fn live_pushes_respect_a_raised_floor() {
+    let f = Fixture::new().await;
+    let first = SendQueue::new(1 << 20);
+    f.hub.join(&f.world, 1, first.clone()).await.unwrap();
+    f.hub.activate(&f.world, 1);
+    // Two messages whose notices have not reached the hub yet.
+    let _late1 = f.commit("a").await;
+    let _late2 = f.commit("b").await;
+    let second = SendQueue::new(1 << 20);
+    assert_eq!(f.hub.join(&f.world, 2, second.clone()).await.unwrap(), 0);
+    // The second client already has both (it read them from storage).
+    f.hub.raise_floor(&f.world, 2, 2);
+    f.hub.activate(&f.world, 2);
+    let p3 = f.commit("c").await;
+    f.hub.on_publication(p3);
+    assert_eq!(seqs(&first, 3).await, vec![1, 2, 3]);
+    assert_eq!(seqs(&second, 1).await, vec![3]);
+    nothing_more(&second).await;
+    f.finish().await;
+}

@@ -151,15 +151,12 @@ async fn run(
     let (sink, stream) = socket.split();
     let queue = SendQueue::new(app.config.limits.send_queue_bytes);
     let activity = Arc::new(Activity::new());
-    let writer = tokio::spawn(
-        writer::run(
-            sink,
-            queue.clone(),
-            app.config.server.ping_interval,
-            app.config.server.pong_timeout,
-            activity.clone(),
-        )
-        .in_current_span(),
+    let heartbeat = writer::Heartbeat {
+        ping_interval: app.config.server.ping_interval,
+        pong_timeout: app.config.server.pong_timeout,
+    };
+    let mut writer = tokio::spawn(
+        writer::run(sink, queue.clone(), heartbeat, activity.clone()).in_current_span(),
     );
     tracing::debug!("connected");
     let limits = &app.config.limits;
@@ -186,8 +183,12 @@ async fn run(
     }
     session.read_loop(stream, &activity).await;
     session.leave_all();
-    if tokio::time::timeout(CLOSE_GRACE * 2, writer).await.is_err() {
-        tracing::warn!("writer did not stop in time");
+    if tokio::time::timeout(CLOSE_GRACE * 2, &mut writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("writer did not stop in time; aborting it");
+        writer.abort();
     }
     match queue.close_code() {
         Some(code) => tracing::info!(close = code.code(), reason = code.reason(), "disconnected"),

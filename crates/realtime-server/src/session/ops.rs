@@ -137,7 +137,9 @@ impl Session {
         let connected = Connected {
             address: identity.address.to_string(),
             expires_at: rfc3339_ms(
-                i64::try_from(identity.expires_at).unwrap_or(i64::MAX / 1000) * 1000,
+                i64::try_from(identity.expires_at.min(u64::MAX / 2000))
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
             ),
             protocol: PROTOCOL_VERSION,
             limits: Limits {
@@ -191,14 +193,14 @@ impl Session {
                 format!("a connection may hold at most {max} subscriptions"),
             ));
         }
-        let last = self
+        let mut last = self
             .app
             .hub
             .join(&channel, self.id, self.queue.clone())
             .await
             .map_err(|e| chat::store_error(&e))?;
         self.subscriptions.insert(channel.clone());
-        let (recovered, replay) = match self.recover(&channel, since, last).await {
+        let (recovered, replay) = match self.recover(&channel, since, &mut last).await {
             Ok(r) => r,
             Err(e) => {
                 self.subscriptions.remove(&channel);
@@ -215,8 +217,15 @@ impl Session {
                 replayed: replay.len() as u64,
             },
         );
+        // The replay may exceed the send budget: it waits for the client to read, as long as
+        // the heartbeat allows, instead of overflowing.
+        let server = &self.app.config.server;
+        let patience = server.ping_interval + server.pong_timeout;
         for m in &replay {
-            self.send(encode_message_push(m));
+            let frame = Utf8Bytes::from(encode_message_push(m));
+            if self.queue.push_paced(frame, patience).await.is_err() {
+                break;
+            }
         }
         self.app.hub.activate(&channel, self.id);
         Ok(())
@@ -228,17 +237,34 @@ impl Session {
         &self,
         channel: &ChannelName,
         since: Option<u64>,
-        last: u64,
+        last: &mut u64,
     ) -> Result<(Option<bool>, Vec<realtime_core::Message>), ErrorBody> {
         let Some(since) = since else {
             return Ok((None, Vec::new()));
         };
-        if since == last {
+        if since == *last {
             return Ok((Some(true), Vec::new()));
         }
-        // A client ahead of the server saw a log that no longer exists (storage was reset).
-        let missed = last.saturating_sub(since);
-        if since > last || missed > self.app.config.limits.recovery_max_messages {
+        if since > *last {
+            // The hub may lag storage (a notice not yet delivered): only a client ahead of
+            // storage itself saw a log that no longer exists (storage was reset).
+            let head = self
+                .app
+                .store
+                .channel_head(channel)
+                .await
+                .map_err(|e| chat::store_error(&e))?;
+            if since > head.last_seq {
+                return Ok((Some(false), Vec::new()));
+            }
+            // Up to date: live pushes resume after what the client has.
+            self.app.hub.raise_floor(channel, self.id, since);
+            *last = since;
+            return Ok((Some(true), Vec::new()));
+        }
+        let last = *last;
+        let missed = last - since;
+        if missed > self.app.config.limits.recovery_max_messages {
             return Ok((Some(false), Vec::new()));
         }
         let limit = u32::try_from(missed).unwrap_or(u32::MAX);
@@ -290,9 +316,7 @@ impl Session {
         let (ok, publication) =
             chat::publish(&self.app, channel, sender, body, client_msg_id).await?;
         self.reply_ok(id, &ok);
-        if let Some(publication) = publication {
-            chat::announce(&self.app, publication).await;
-        }
+        chat::announce(&self.app, publication).await;
         Ok(())
     }
 }

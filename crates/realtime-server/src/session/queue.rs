@@ -3,6 +3,9 @@
 //! consumer: the queue drops what it holds (so memory is freed at once), records the close
 //! code, and wakes the writer, which abandons the frame it is stuck on and closes with 4001.
 //! Nothing is skipped silently: the client is told to reconnect and recover from its last seq.
+//!
+//! A recovery replay may be larger than the budget; it goes through [`SendQueue::push_paced`],
+//! which waits for room instead of failing, so a client that reads at all receives it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +42,8 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     notify: Notify,
+    /// Signalled when the writer takes a frame, for pushes waiting for room.
+    room: Notify,
     budget: usize,
     /// Cancelled when the writer must stop at once, even mid-frame (slow consumer).
     abort: CancellationToken,
@@ -62,6 +67,7 @@ impl SendQueue {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 notify: Notify::new(),
+                room: Notify::new(),
                 budget,
                 abort: CancellationToken::new(),
                 done: CancellationToken::new(),
@@ -82,12 +88,8 @@ impl SendQueue {
         }
         let len = frame.len();
         if state.bytes + len > self.inner.budget {
-            state.frames.clear();
-            state.bytes = 0;
-            state.ending = Some(Ending::Close(CloseCode::SlowConsumer));
             drop(state);
-            self.inner.abort.cancel();
-            self.inner.notify.notify_one();
+            self.fail_slow();
             return Err(Overflow);
         }
         state.bytes += len;
@@ -95,6 +97,47 @@ impl SendQueue {
         drop(state);
         self.inner.notify.notify_one();
         Ok(())
+    }
+
+    /// Queues a frame, waiting up to `patience` for the writer to make room when the budget is
+    /// full. A client that takes nothing for that long is closed as a slow consumer.
+    pub async fn push_paced(
+        &self,
+        frame: Utf8Bytes,
+        patience: std::time::Duration,
+    ) -> Result<(), Overflow> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let room = self.inner.room.notified();
+            {
+                let state = self.lock();
+                if state.ending.is_some() {
+                    return Ok(());
+                }
+                // An empty queue always takes one frame, however large.
+                if state.bytes == 0 || state.bytes + frame.len() <= self.inner.budget {
+                    drop(state);
+                    return self.push(frame);
+                }
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                return self.push(frame);
+            }
+        }
+    }
+
+    /// The peer is not keeping up: drop everything queued (freeing the memory now), abandon
+    /// the frame being written, and close with 4001.
+    pub fn fail_slow(&self) {
+        let mut state = self.lock();
+        state.frames.clear();
+        state.bytes = 0;
+        if state.ending.is_none() {
+            state.ending = Some(Ending::Close(CloseCode::SlowConsumer));
+        }
+        drop(state);
+        self.inner.abort.cancel();
+        self.inner.notify.notify_one();
     }
 
     /// Asks the writer to send what is queued, then close with `code`. The first ending wins.
@@ -143,6 +186,8 @@ impl SendQueue {
                 let mut state = self.lock();
                 if let Some(frame) = state.frames.pop_front() {
                     state.bytes -= frame.len();
+                    drop(state);
+                    self.inner.room.notify_waiters();
                     return Next::Frame(frame);
                 }
                 match state.ending {
@@ -205,6 +250,34 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), q.aborted())
             .await
             .expect("the writer is told to abandon its frame");
+    }
+
+    #[tokio::test]
+    async fn paced_pushes_wait_for_room_instead_of_overflowing() {
+        let q = SendQueue::new(100);
+        q.push(frame(80)).unwrap();
+        let q2 = q.clone();
+        let paced = tokio::spawn(async move {
+            q2.push_paced(frame(50), std::time::Duration::from_secs(5))
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!paced.is_finished(), "waits while the budget is full");
+        assert_eq!(q.next().await, Next::Frame(frame(80)));
+        assert_eq!(paced.await.unwrap(), Ok(()));
+        assert_eq!(q.next().await, Next::Frame(frame(50)));
+        assert_eq!(q.close_code(), None);
+    }
+
+    #[tokio::test]
+    async fn a_paced_push_gives_up_on_a_reader_that_takes_nothing() {
+        let q = SendQueue::new(100);
+        q.push(frame(80)).unwrap();
+        let r = q
+            .push_paced(frame(50), std::time::Duration::from_millis(50))
+            .await;
+        assert_eq!(r, Err(Overflow));
+        assert_eq!(q.close_code(), Some(CloseCode::SlowConsumer));
     }
 
     #[tokio::test]

@@ -1,5 +1,9 @@
 //! The writer task of a connection: sends queued frames, pings on an interval, closes a
 //! silent connection (4002), and performs the close the queue asks for.
+//!
+//! A peer that stops reading blocks the socket write. The writer never waits on one frame
+//! longer than the heartbeat allows (`ping_interval + pong_timeout`): past that the peer is
+//! treated as a slow consumer, so heartbeats and shutdown closes are never starved.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +13,7 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use realtime_protocol::CloseCode;
-use tokio::time::{MissedTickBehavior, interval_at};
+use tokio::time::{Instant, sleep_until};
 
 use super::CLOSE_GRACE;
 use super::activity::Activity;
@@ -17,26 +21,37 @@ use super::queue::{Next, SendQueue};
 
 type Sink = SplitSink<WebSocket, Message>;
 
-pub async fn run(
-    mut sink: Sink,
-    queue: SendQueue,
-    ping_interval: Duration,
-    pong_timeout: Duration,
-    activity: Arc<Activity>,
-) {
-    let mut ticker = interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+/// Heartbeat settings of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    pub ping_interval: Duration,
+    pub pong_timeout: Duration,
+}
+
+impl Heartbeat {
+    /// How long the peer may stay silent, or leave a frame unread, before it is dropped.
+    fn allowance(self) -> Duration {
+        self.ping_interval + self.pong_timeout
+    }
+}
+
+pub async fn run(mut sink: Sink, queue: SendQueue, heartbeat: Heartbeat, activity: Arc<Activity>) {
+    let mut next_ping = Instant::now() + heartbeat.ping_interval;
     loop {
+        // The peer is due to have sent something by then (a pong to the last ping at least).
+        let silent_deadline =
+            Instant::now() + heartbeat.allowance().saturating_sub(activity.idle_for());
         tokio::select! {
             next = queue.next() => match next {
                 Next::Frame(frame) => {
-                    if !send_or_abort(&mut sink, &queue, Message::Text(frame)).await {
+                    let message = Message::Text(frame);
+                    if !send_bounded(&mut sink, &queue, message, heartbeat.allowance()).await {
                         break;
                     }
                 }
                 Next::Close(code) => {
                     if code == CloseCode::SlowConsumer {
-                        tracing::warn!("slow consumer: the send queue overflowed; closing with 4001");
+                        tracing::warn!("slow consumer: the send queue overflowed or stalled; closing with 4001");
                     }
                     close(&mut sink, code).await;
                     break;
@@ -46,13 +61,17 @@ pub async fn run(
                     break;
                 }
             },
-            _ = ticker.tick() => {
-                if activity.idle_for() > ping_interval + pong_timeout {
-                    queue.close(CloseCode::HeartbeatTimeout);
-                    continue;
-                }
-                if !send_or_abort(&mut sink, &queue, Message::Ping(Bytes::new())).await {
+            _ = sleep_until(next_ping) => {
+                next_ping += heartbeat.ping_interval;
+                let ping = Message::Ping(Bytes::new());
+                if !send_bounded(&mut sink, &queue, ping, heartbeat.allowance()).await {
                     break;
+                }
+            }
+            _ = sleep_until(silent_deadline) => {
+                if activity.idle_for() >= heartbeat.allowance() && !queue.is_closing() {
+                    tracing::debug!(idle = ?activity.idle_for(), "peer silent past the heartbeat allowance");
+                    queue.close(CloseCode::HeartbeatTimeout);
                 }
             }
         }
@@ -60,13 +79,23 @@ pub async fn run(
     queue.finish();
 }
 
-/// Sends one frame unless the queue aborts meanwhile (slow consumer). Returns false when the
-/// socket is broken.
-async fn send_or_abort(sink: &mut Sink, queue: &SendQueue, message: Message) -> bool {
+/// Sends one frame unless the queue aborts meanwhile (overflow) or the peer leaves it unread
+/// for `stall`. Returns false when the socket is broken.
+async fn send_bounded(
+    sink: &mut Sink,
+    queue: &SendQueue,
+    message: Message,
+    stall: Duration,
+) -> bool {
     tokio::select! {
         result = sink.send(message) => result.is_ok(),
         // The frame stays in the socket's buffer and is flushed before the close frame.
         _ = queue.aborted() => true,
+        _ = tokio::time::sleep(stall) => {
+            tracing::debug!(?stall, "a frame stayed unread past the heartbeat allowance");
+            queue.fail_slow();
+            true
+        }
     }
 }
 

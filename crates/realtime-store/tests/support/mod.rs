@@ -33,6 +33,7 @@ pub fn admin_url() -> String {
 #[allow(missing_debug_implementations)]
 pub struct TestStore {
     pub store: Store,
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -70,6 +71,7 @@ pub async fn sqlite() -> TestStore {
     store.migrate_up().await.expect("migrate sqlite");
     TestStore {
         store,
+        url: config.url,
         cleanup: Cleanup::Dir(dir),
     }
 }
@@ -93,6 +95,7 @@ pub async fn postgres() -> TestStore {
     store.migrate_up().await.expect("migrate postgres");
     TestStore {
         store,
+        url: config.url,
         cleanup: Cleanup::Database(db),
     }
 }
