@@ -6,6 +6,7 @@
 //! - [`text`]: what a message body may contain, after Unicode normalisation.
 //! - [`message`]: a stored chat message as every layer sees it.
 //! - [`error`]: the closed set of error codes clients program against.
+//! - [`hex`]: the hex map's tiles, distance and viewports.
 //! - [`rate`]: token-bucket maths for per-connection publish limits.
 //! - [`time`]: millisecond timestamps and their RFC 3339 spelling.
 //! - [`duration`]: durations as operators write them in config (`25s`, `500ms`, `2m`).
@@ -14,6 +15,7 @@ pub mod address;
 pub mod channel;
 pub mod duration;
 pub mod error;
+pub mod hex;
 pub mod message;
 pub mod rate;
 pub mod text;

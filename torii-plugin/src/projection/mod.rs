@@ -1,0 +1,271 @@
+//! The projection: an in-memory view of just the models and fields the world rules read,
+//! with indexes that answer the server's questions in constant time (hash lookups) or in
+//! time proportional to one player's own holdings, never to the world's size:
+//!
+//! - is this address a player;
+//! - which groups is an address in, who is in a group;
+//! - who owns or occupies tile (x, y); which of a player's units are within d tiles of (x, y).
+//!
+//! [`Projection::apply`] merges one entity update as Torii sends it (full record, record
+//! without keys, one member, or a deletion) and returns the [`Change`]s it caused, which the
+//! server turns into live permission changes and feed pushes.
+
+mod derive;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use realtime_core::Address;
+use realtime_core::hex::Tile;
+use serde_json::{Map, Value as Json};
+
+use crate::proto::types;
+use crate::rules::WorldRules;
+use crate::value::{Record, flatten};
+
+/// Torii's entity id (`hashed_keys`), 32 bytes.
+pub type EntityId = [u8; 32];
+
+/// A group: its kind (the `[groups.NAME]` name) and id (canonical spelling).
+pub type GroupKey = (String, String);
+
+/// Something on the map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The `[[positions]]` rule's name.
+    pub kind: String,
+    pub entity: EntityId,
+    pub tile: Tile,
+    /// The player it belongs to, once known (a join may not have resolved yet).
+    pub owner: Option<Address>,
+}
+
+/// An on-chain update of a `[feed]` model, normalised for clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedUpdate {
+    /// Model tag.
+    pub model: String,
+    pub entity: EntityId,
+    /// Key fields of the entity, as known.
+    pub keys: Map<String, Json>,
+    /// The fields this update set (empty for a deletion).
+    pub changed: Map<String, Json>,
+    pub deleted: bool,
+    /// Where the entity stands after the update, and before it (for viewport routing).
+    pub tile: Option<Tile>,
+    pub previous_tile: Option<Tile>,
+    /// The player it belongs to, if a position rule says so.
+    pub owner: Option<Address>,
+}
+
+/// What an update changed, for the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    PlayerAdded(Address),
+    PlayerRemoved(Address),
+    Joined { group: GroupKey, member: Address },
+    Left { group: GroupKey, member: Address },
+    Feed(Box<FeedUpdate>),
+}
+
+#[derive(Debug, Default)]
+struct Entity {
+    records: HashMap<String, Record>,
+    keys: BTreeMap<String, crate::value::Scalar>,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Projection {
+    rules: WorldRules,
+    needed: BTreeMap<String, Option<BTreeSet<String>>>,
+    entities: HashMap<EntityId, Entity>,
+    idx: derive::Indexes,
+}
+
+impl Projection {
+    pub fn new(rules: WorldRules) -> Self {
+        let needed = rules.needed_fields();
+        Self {
+            rules,
+            needed,
+            entities: HashMap::new(),
+            idx: derive::Indexes::default(),
+        }
+    }
+
+    /// The rules this projection follows.
+    pub fn rules(&self) -> &WorldRules {
+        &self.rules
+    }
+
+    /// Model tags to follow.
+    pub fn models(&self) -> Vec<String> {
+        self.needed.keys().cloned().collect()
+    }
+
+    /// Entities held.
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// Forgets everything (before a full resync).
+    pub fn clear(&mut self) {
+        self.entities.clear();
+        self.idx = derive::Indexes::default();
+    }
+
+    /// Merges one entity update and returns what it changed.
+    pub fn apply(&mut self, entity: &types::Entity) -> Vec<Change> {
+        let id: EntityId = pad32(&entity.hashed_keys);
+        let mut changes = Vec::new();
+        for model in &entity.models {
+            if !self.needed.contains_key(&model.name) {
+                continue;
+            }
+            self.apply_model(id, model, &mut changes);
+        }
+        changes
+    }
+
+    fn apply_model(&mut self, id: EntityId, model: &types::Struct, changes: &mut Vec<Change>) {
+        let tag = model.name.clone();
+        let deleted = model.children.is_empty();
+        let wanted = self.needed.get(&tag).cloned().flatten();
+        let mut changed = Map::new();
+        let ent = self.entities.entry(id).or_default();
+        if deleted {
+            ent.records.remove(&tag);
+        } else {
+            let record = ent.records.entry(tag.clone()).or_default();
+            for (path, value, key) in flatten(model) {
+                if key {
+                    ent.keys.insert(path.clone(), value.clone());
+                }
+                changed.insert(path.clone(), value.to_json());
+                if wanted.as_ref().is_none_or(|w| w.contains(&path) || key) {
+                    record.insert(path, value);
+                }
+            }
+        }
+        let record = ent.records.get(&tag).cloned();
+        let keys: Map<String, Json> = ent
+            .keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
+        if ent.records.is_empty() {
+            self.entities.remove(&id);
+        }
+        let before_tile = self.idx.tile_of_model(&self.rules, &tag, id);
+        derive::rederive(
+            &self.rules,
+            &mut self.idx,
+            &tag,
+            id,
+            record.as_ref(),
+            changes,
+        );
+        if self.rules.feed.models.contains(&tag) {
+            let after_tile = self.idx.tile_of_model(&self.rules, &tag, id);
+            changes.push(Change::Feed(Box::new(FeedUpdate {
+                owner: self.idx.owner_of_model(&self.rules, &tag, id),
+                model: tag,
+                entity: id,
+                keys,
+                changed,
+                deleted,
+                tile: after_tile,
+                previous_tile: before_tile,
+            })));
+        }
+    }
+
+    /// Whether the `[players]` rule recognises `address`.
+    pub fn is_player(&self, address: Address) -> bool {
+        self.idx.player_count.contains_key(&address)
+    }
+
+    /// Number of players.
+    pub fn player_count(&self) -> usize {
+        self.idx.player_count.len()
+    }
+
+    /// Groups `address` belongs to.
+    pub fn groups_of(&self, address: Address) -> Vec<GroupKey> {
+        self.idx
+            .groups_of
+            .get(&address)
+            .map(|g| g.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `address` is in group `(kind, id)`.
+    pub fn is_member(&self, kind: &str, id: &str, address: Address) -> bool {
+        self.idx
+            .groups_of
+            .get(&address)
+            .is_some_and(|g| g.contains_key(&(kind.to_owned(), id.to_owned())))
+    }
+
+    /// Whether `address` is in any group of `kind`.
+    pub fn in_any_group(&self, kind: &str, address: Address) -> bool {
+        self.idx
+            .groups_of
+            .get(&address)
+            .is_some_and(|g| g.keys().any(|(k, _)| k == kind))
+    }
+
+    /// Members of group `(kind, id)`.
+    pub fn members(&self, kind: &str, id: &str) -> Vec<Address> {
+        self.idx
+            .members_of
+            .get(&(kind.to_owned(), id.to_owned()))
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// What stands on `tile`, with its owner.
+    pub fn at(&self, tile: Tile) -> Vec<Placement> {
+        self.idx
+            .by_tile
+            .get(&tile)
+            .into_iter()
+            .flatten()
+            .filter_map(|slot| self.idx.placement(&self.rules, slot))
+            .collect()
+    }
+
+    /// Everything `owner` has on the map.
+    pub fn owned_by(&self, owner: Address) -> Vec<Placement> {
+        self.idx
+            .by_owner
+            .get(&owner)
+            .into_iter()
+            .flatten()
+            .filter_map(|slot| self.idx.placement(&self.rules, slot))
+            .collect()
+    }
+
+    /// `owner`'s placements of `kind` (or of any kind) within `distance` tiles of `tile`.
+    pub fn near(
+        &self,
+        owner: Address,
+        kind: Option<&str>,
+        tile: Tile,
+        distance: u64,
+    ) -> Vec<Placement> {
+        self.owned_by(owner)
+            .into_iter()
+            .filter(|p| kind.is_none_or(|k| p.kind == k) && p.tile.distance(tile) <= distance)
+            .collect()
+    }
+}
+
+fn pad32(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let n = bytes.len().min(32);
+    out[32 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    out
+}
