@@ -7,10 +7,17 @@
 //! - [`rules`]: the world rules from TOML (`[torii]`, `[players]`, `[groups.NAME]`,
 //!   `[[positions]]`, `[channels.NAME]`, `[feed]`).
 //! - [`value`]: model records flattened to dotted paths, and their scalar values.
+//! - [`schema`]: start-up validation of the rules against the world's model schemas.
 //! - [`projection`]: the indexed in-memory view and the changes each update causes.
+//! - [`sync`]: the follower: subscribe, page, merge, reconnect with jittered backoff.
+//! - `fake` (feature `fake`): a fake Torii gRPC server for tests.
 
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod projection;
 pub mod rules;
+pub mod schema;
+pub mod sync;
 pub mod value;
 
 /// Generated Torii protobuf types and the `world.World` client and server.

@@ -182,6 +182,43 @@ impl Projection {
         }
     }
 
+    /// What differs from `self` to `other` in players and group memberships, as changes
+    /// (used when a resync replaces the projection).
+    pub fn diff(&self, other: &Projection) -> Vec<Change> {
+        let mut out = Vec::new();
+        for a in self.idx.player_count.keys() {
+            if !other.idx.player_count.contains_key(a) {
+                out.push(Change::PlayerRemoved(*a));
+            }
+        }
+        for a in other.idx.player_count.keys() {
+            if !self.idx.player_count.contains_key(a) {
+                out.push(Change::PlayerAdded(*a));
+            }
+        }
+        let pairs = |p: &Projection| -> BTreeSet<(GroupKey, Address)> {
+            p.idx
+                .groups_of
+                .iter()
+                .flat_map(|(a, g)| g.keys().map(move |k| (k.clone(), *a)))
+                .collect()
+        };
+        let (before, after) = (pairs(self), pairs(other));
+        for (group, member) in before.difference(&after) {
+            out.push(Change::Left {
+                group: group.clone(),
+                member: *member,
+            });
+        }
+        for (group, member) in after.difference(&before) {
+            out.push(Change::Joined {
+                group: group.clone(),
+                member: *member,
+            });
+        }
+        out
+    }
+
     /// Whether the `[players]` rule recognises `address`.
     pub fn is_player(&self, address: Address) -> bool {
         self.idx.player_count.contains_key(&address)

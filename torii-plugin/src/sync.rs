@@ -1,0 +1,408 @@
+//! Following Torii without losing an update.
+//!
+//! Each session: connect; check the rules against the world's schemas (`Worlds`); open
+//! `SubscribeEntities` for the followed models *first*, buffering what it sends; page through
+//! `RetrieveEntities` into a fresh projection; apply the buffered updates; swap the fresh
+//! projection in (emitting what changed since the previous one, so revocations that happened
+//! while disconnected still take effect); then apply live updates as they come.
+//!
+//! When the stream drops or Torii restarts, the session ends and a new one starts after a
+//! jittered, growing delay, with a full resync: Torii has no resume cursor.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Endpoint;
+
+use crate::projection::{Change, Projection};
+use crate::proto::types::{self, Clause, KeysClause, Pagination, PatternMatching, Query};
+use crate::proto::world::world_client::WorldClient;
+use crate::proto::world::{RetrieveEntitiesRequest, SubscribeEntitiesRequest, WorldsRequest};
+use crate::rules::ToriiConfig;
+use crate::schema;
+
+/// Updates buffered while a full sync pages through `RetrieveEntities`; past it the sync
+/// starts over rather than lose one.
+const SYNC_BUFFER: usize = 65_536;
+/// Largest gRPC message accepted (Torii's own limit is 16 MiB).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Where the follower is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    Connecting,
+    Syncing,
+    Live,
+    /// Waiting before the next attempt.
+    Retrying,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Connecting => "connecting",
+            SyncState::Syncing => "syncing",
+            SyncState::Live => "live",
+            SyncState::Retrying => "retrying",
+        }
+    }
+}
+
+/// The follower's status, for readiness, the status endpoint and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub state: SyncState,
+    /// A full sync has completed at least once.
+    pub synced: bool,
+    /// Sessions started after the first.
+    pub reconnects: u64,
+    /// Live updates applied.
+    pub updates: u64,
+    /// Updates applied during the last whole second.
+    pub updates_last_second: u64,
+    /// Seconds between the last update's on-chain time and when it was applied.
+    pub lag_secs: Option<u64>,
+    pub entities: usize,
+    pub last_error: Option<String>,
+}
+
+impl Default for SyncStatus {
+    fn default() -> Self {
+        Self {
+            state: SyncState::Connecting,
+            synced: false,
+            reconnects: 0,
+            updates: 0,
+            updates_last_second: 0,
+            lag_secs: None,
+            entities: 0,
+            last_error: None,
+        }
+    }
+}
+
+/// Why following stopped for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// The rules do not fit the world: fix the configuration.
+    #[error("the world rules do not match the world: {0}")]
+    Schema(#[from] schema::SchemaError),
+    /// `[torii] grpc_url` is not a URL.
+    #[error("torii.grpc_url: {0}")]
+    Url(String),
+}
+
+/// A failure that a new session may not have.
+#[derive(Debug)]
+enum Failure {
+    Fatal(SyncError),
+    Transient(String),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        Failure::Transient(format!("{}: {}", s.code(), s.message()))
+    }
+}
+
+impl From<tonic::transport::Error> for Failure {
+    fn from(e: tonic::transport::Error) -> Self {
+        Failure::Transient(format!("connect: {e}"))
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Follows Torii until `shutdown`, keeping `projection` current and sending every batch of
+/// changes to `changes`. Ends early only on a [`SyncError`].
+pub fn spawn(
+    config: ToriiConfig,
+    projection: Arc<RwLock<Projection>>,
+    changes: mpsc::Sender<Vec<Change>>,
+    shutdown: CancellationToken,
+) -> (
+    watch::Receiver<SyncStatus>,
+    JoinHandle<Result<(), SyncError>>,
+) {
+    let (status, rx) = watch::channel(SyncStatus::default());
+    let follower = Follower {
+        config,
+        projection,
+        changes,
+        status,
+        rate: (0, 0),
+    };
+    (rx, tokio::spawn(follower.run(shutdown)))
+}
+
+struct Follower {
+    config: ToriiConfig,
+    projection: Arc<RwLock<Projection>>,
+    changes: mpsc::Sender<Vec<Change>>,
+    status: watch::Sender<SyncStatus>,
+    /// (second, updates in it).
+    rate: (u64, u64),
+}
+
+impl Follower {
+    async fn run(mut self, shutdown: CancellationToken) -> Result<(), SyncError> {
+        let mut attempt: u32 = 0;
+        let mut first = true;
+        loop {
+            if !first {
+                self.status.send_modify(|s| s.reconnects += 1);
+            }
+            first = false;
+            let result = tokio::select! {
+                r = self.session() => r,
+                _ = shutdown.cancelled() => return Ok(()),
+            };
+            let reason = match result {
+                Err(Failure::Fatal(e)) => {
+                    tracing::error!(error = %e, "cannot follow the world");
+                    return Err(e);
+                }
+                Err(Failure::Transient(reason)) => reason,
+                Ok(()) => "the stream ended".to_owned(),
+            };
+            if self.status.borrow().state == SyncState::Live {
+                attempt = 0;
+            }
+            let delay = self.backoff(attempt);
+            attempt = attempt.saturating_add(1);
+            tracing::warn!(%reason, retry_in = ?delay, "torii connection lost");
+            self.status.send_modify(|s| {
+                s.state = SyncState::Retrying;
+                s.last_error = Some(reason);
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+        }
+    }
+
+    /// Full jitter: a random delay up to `min × 2^attempt`, capped at `max`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .config
+            .reconnect_min
+            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+            .min(self.config.reconnect_max);
+        let ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX).max(1);
+        Duration::from_millis(rand::random_range(ms / 2..=ms))
+    }
+
+    fn clause(models: &[String]) -> Clause {
+        Clause {
+            clause_type: Some(types::clause::ClauseType::Keys(KeysClause {
+                keys: Vec::new(),
+                pattern_matching: PatternMatching::VariableLen as i32,
+                models: models.to_vec(),
+            })),
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.config.call_timeout, f).await {
+            Ok(r) => Ok(r?.into_inner()),
+            Err(_) => Err(Failure::Transient("call timed out".into())),
+        }
+    }
+
+    async fn session(&mut self) -> Result<(), Failure> {
+        self.status.send_modify(|s| s.state = SyncState::Connecting);
+        let world = self
+            .config
+            .world_address
+            .parse::<realtime_core::Address>()
+            .map_err(|e| Failure::Fatal(SyncError::Url(format!("world_address: {e}"))))?
+            .to_bytes()
+            .to_vec();
+        let endpoint = Endpoint::from_shared(self.config.grpc_url.clone())
+            .map_err(|e| Failure::Fatal(SyncError::Url(e.to_string())))?
+            .connect_timeout(self.config.call_timeout)
+            .tcp_nodelay(true);
+        let channel = endpoint.connect().await?;
+        let mut client = WorldClient::new(channel)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_MESSAGE);
+
+        let rules = self.read().rules().clone();
+        let models = rules.models();
+        let worlds = self
+            .call(client.worlds(WorldsRequest {
+                world_addresses: vec![world.clone()],
+            }))
+            .await?;
+        let known: Vec<types::Model> = worlds.worlds.into_iter().flat_map(|w| w.models).collect();
+        let schemas = schema::schemas(&known).map_err(|e| Failure::Fatal(e.into()))?;
+        schema::validate(&rules, &schemas).map_err(|e| Failure::Fatal(e.into()))?;
+
+        // Subscribe before reading state, so nothing that changes during the read is missed.
+        let mut stream = client
+            .subscribe_entities(SubscribeEntitiesRequest {
+                clause: Some(Self::clause(&models)),
+                world_addresses: vec![world.clone()],
+            })
+            .await?
+            .into_inner();
+        let (tx, mut rx) = mpsc::channel(SYNC_BUFFER);
+        let reader = tokio::spawn(async move {
+            loop {
+                let item = match stream.message().await {
+                    Ok(Some(msg)) => match msg.entity {
+                        Some(e) => Ok(e),
+                        None => continue, // the subscription id
+                    },
+                    Ok(None) => Err("the stream ended".to_owned()),
+                    Err(s) => Err(format!("stream: {}: {}", s.code(), s.message())),
+                };
+                let end = item.is_err();
+                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(item) {
+                    let _ = tx
+                        .send(Err("too many updates during the sync".into()))
+                        .await;
+                    return;
+                }
+                if end {
+                    return;
+                }
+            }
+        });
+        let _reader = AbortOnDrop(reader);
+
+        self.status.send_modify(|s| s.state = SyncState::Syncing);
+        let started = std::time::Instant::now();
+        let mut fresh = Projection::new(rules);
+        let mut cursor = String::new();
+        let mut pages = 0u64;
+        loop {
+            let page = self
+                .call(client.retrieve_entities(RetrieveEntitiesRequest {
+                    query: Some(Query {
+                        clause: Some(Self::clause(&models)),
+                        no_hashed_keys: false,
+                        models: models.clone(),
+                        pagination: Some(Pagination {
+                            cursor: cursor.clone(),
+                            limit: self.config.page_size,
+                            direction: types::PaginationDirection::Forward as i32,
+                            order_by: Vec::new(),
+                        }),
+                        historical: false,
+                        world_addresses: vec![world.clone()],
+                    }),
+                }))
+                .await?;
+            pages += 1;
+            for e in &page.entities {
+                fresh.apply(e);
+            }
+            if page.next_cursor.is_empty() {
+                break;
+            }
+            cursor = page.next_cursor;
+        }
+        let mut buffered = 0u64;
+        while let Ok(item) = rx.try_recv() {
+            fresh.apply(&item.map_err(Failure::Transient)?);
+            buffered += 1;
+        }
+        let entities = fresh.entity_count();
+        let diff = {
+            let mut current = self.write();
+            let diff = current.diff(&fresh);
+            *current = fresh;
+            diff
+        };
+        tracing::info!(
+            entities,
+            pages,
+            buffered,
+            took = ?started.elapsed(),
+            "torii sync complete"
+        );
+        self.status.send_modify(|s| {
+            s.state = SyncState::Live;
+            s.synced = true;
+            s.entities = entities;
+            s.last_error = None;
+        });
+        if !diff.is_empty() {
+            let _ = self.changes.send(diff).await;
+        }
+
+        while let Some(item) = rx.recv().await {
+            let entity = item.map_err(Failure::Transient)?;
+            let (changes, entities) = {
+                let mut p = self.write();
+                let c = p.apply(&entity);
+                (c, p.entity_count())
+            };
+            self.count_update(entity.updated_at, entities);
+            if !changes.is_empty() && self.changes.send(changes).await.is_err() {
+                return Ok(());
+            }
+        }
+        Err(Failure::Transient("the stream ended".into()))
+    }
+
+    fn count_update(&mut self, updated_at: u64, entities: usize) {
+        let now = now_secs();
+        let last_second = if self.rate.0 == now {
+            self.rate.1 += 1;
+            None
+        } else {
+            let previous = if self.rate.0 + 1 == now {
+                self.rate.1
+            } else {
+                0
+            };
+            self.rate = (now, 1);
+            Some(previous)
+        };
+        self.status.send_modify(|s| {
+            s.updates += 1;
+            s.entities = entities;
+            if let Some(n) = last_second {
+                s.updates_last_second = n;
+            }
+            if updated_at > 0 {
+                s.lag_secs = Some(now.saturating_sub(updated_at));
+            }
+        });
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Projection> {
+        self.projection.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Projection> {
+        self.projection.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;
