@@ -219,6 +219,12 @@ pub struct FeedRule {
     pub models: Vec<String>,
 }
 
+impl FeedRule {
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+}
+
 /// Every world rule, as the server's config holds them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorldRules {

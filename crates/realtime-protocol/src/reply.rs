@@ -116,6 +116,16 @@ pub fn encode_message_push(m: &Message) -> String {
     })
 }
 
+/// A push about a channel that is not a message, such as `permission_revoked`.
+pub fn encode_channel_push<T: Serialize>(push: &str, channel: &str, data: &T) -> String {
+    to_json(&PushFrame {
+        push,
+        channel: Some(channel),
+        seq: None,
+        data,
+    })
+}
+
 /// A push with no channel, such as `connected`.
 pub fn encode_push<T: Serialize>(push: &str, data: &T) -> String {
     to_json(&PushFrame {

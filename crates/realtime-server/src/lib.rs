@@ -7,6 +7,9 @@
 //! - [`session`]: one WebSocket connection: reader, writer, bounded send queue, requests.
 //! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
 //! - [`chat`]: publish and history, shared by WebSocket and HTTP.
+//! - [`permissions`]: channel read/post policies from config and on-chain state.
+//! - [`world`]: the Torii follower and live permission changes.
+//! - [`registry`]: signed-in sessions by address, for live changes.
 //! - [`token`]: session tokens (HS256 JWT).
 //! - [`connections`]: connection limits per instance and per address.
 //! - [`state`]: what routes and sessions share.
@@ -20,7 +23,10 @@ pub mod connections;
 pub mod http;
 pub mod hub;
 pub mod logging;
+pub mod permissions;
+pub mod registry;
 pub mod serve;
 pub mod session;
 pub mod state;
 pub mod token;
+pub mod world;

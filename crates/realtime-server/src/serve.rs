@@ -63,14 +63,26 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let shutdown_timeout = config.server.shutdown_timeout;
+    let following = crate::world::start(&config, shutdown.clone());
+    if let Some(t) = &config.torii {
+        tracing::info!(url = %t.grpc_url, world = %t.world_address, "following torii");
+    }
+    let (world, changes, mut follower) = match following {
+        Some(f) => (Some(f.world), Some(f.changes), Some(f.task)),
+        None => (None, None, None),
+    };
     let app = Arc::new(AppState::new(
         config,
         store.clone(),
         hub,
         broker,
         tokens,
+        world,
         shutdown.clone(),
     ));
+    if let Some(changes) = changes {
+        tokio::spawn(crate::world::apply_changes(app.clone(), changes));
+    }
     // The one line scripts and tests wait for; keep its wording stable.
     tracing::info!(addr = %local, "listening");
 
@@ -78,7 +90,21 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     let router = crate::http::router(app.clone());
     let server =
         axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let result = server.await.map_err(|e| format!("server error: {e}"));
+    // A follower that stops on its own found rules that do not fit the world: stop serving.
+    let follower_failed = async {
+        match follower.as_mut() {
+            Some(task) => match task.await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => std::future::pending().await,
+                Err(e) => format!("the torii follower failed: {e}"),
+            },
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        r = server => r.map_err(|e| format!("server error: {e}")),
+        failed = follower_failed => Err(failed),
+    };
     shutdown.cancel();
     signals.abort();
 

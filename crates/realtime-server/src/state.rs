@@ -11,7 +11,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::hub::{ConnId, Hub};
+use crate::registry::Registry;
 use crate::token::Tokens;
+use crate::world::World;
 
 /// Everything a request or a connection needs.
 pub struct AppState {
@@ -21,6 +23,10 @@ pub struct AppState {
     pub broker: Arc<dyn Broker>,
     pub tokens: Tokens,
     pub connections: Arc<Connections>,
+    /// Signed-in sessions by address.
+    pub registry: Registry,
+    /// On-chain state, when `[torii]` is configured.
+    pub world: Option<World>,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket sessions so shutdown can wait for them to drain.
@@ -47,6 +53,7 @@ impl AppState {
         hub: Arc<Hub>,
         broker: Arc<dyn Broker>,
         tokens: Tokens,
+        world: Option<World>,
         shutdown: CancellationToken,
     ) -> Self {
         let connections = Arc::new(Connections::new(
@@ -60,6 +67,8 @@ impl AppState {
             broker,
             tokens,
             connections,
+            registry: Registry::default(),
+            world,
             shutdown,
             sessions: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

@@ -7,9 +7,13 @@ mod env;
 mod error;
 mod sections;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use torii_plugin::rules::{
+    ChannelRule, FeedRule, GroupRule, PlayersRule, Policy, PositionRule, ToriiConfig, WorldRules,
+};
 
 pub use error::ConfigError;
 pub use realtime_store::StorageConfig;
@@ -27,6 +31,25 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    /// The Torii indexer to follow; without it no world rule applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torii: Option<ToriiConfig>,
+    /// What makes an address a player.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub players: Option<PlayersRule>,
+    /// Groups (guilds, tribes…), each with member-only channels `NAME:ID`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, GroupRule>,
+    /// Things on the map and their owners.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<PositionRule>,
+    /// Read and post policies per channel or channel kind. Without any, every channel is
+    /// open to signed-in addresses.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, ChannelRule>,
+    /// Models whose on-chain updates clients may watch.
+    #[serde(skip_serializing_if = "FeedRule::is_empty")]
+    pub feed: FeedRule,
 }
 
 /// Where the configuration came from, for logs.
@@ -91,6 +114,90 @@ impl Config {
                 "storage.max_connections".into(),
                 "must be at least 1".into(),
             ));
+        }
+        self.validate_world()
+    }
+
+    /// The world rules, as the Torii follower takes them.
+    pub fn world_rules(&self) -> WorldRules {
+        WorldRules {
+            players: self.players.clone(),
+            groups: self.groups.clone(),
+            positions: self.positions.clone(),
+            feed: self.feed.clone(),
+        }
+    }
+
+    fn validate_world(&self) -> Result<(), (String, String)> {
+        let fail = |k: &str, r: String| Err((k.to_owned(), r));
+        let uses_world = self.players.is_some()
+            || !self.groups.is_empty()
+            || !self.positions.is_empty()
+            || !self.feed.models.is_empty();
+        if let Some(t) = &self.torii {
+            if !(t.grpc_url.starts_with("http://") || t.grpc_url.starts_with("https://")) {
+                return fail(
+                    "torii.grpc_url",
+                    format!("{:?} is not an http:// or https:// URL", t.grpc_url),
+                );
+            }
+            if let Err(e) = t.world_address.parse::<realtime_core::Address>() {
+                return fail("torii.world_address", e.to_string());
+            }
+            if t.page_size == 0 {
+                return fail("torii.page_size", "must be at least 1".into());
+            }
+        } else if uses_world {
+            return fail(
+                "torii",
+                "world rules ([players], [groups], [[positions]], [feed]) need a [torii] section"
+                    .into(),
+            );
+        }
+        for name in self.groups.keys() {
+            if realtime_core::ChannelName::new(name).is_err() || name.contains(':') {
+                return fail(
+                    &format!("groups.{name}"),
+                    "a group name is a channel kind: lower-case letters, digits, '_', '-', '.'"
+                        .into(),
+                );
+            }
+            if self.channels.contains_key(name) {
+                return fail(
+                    &format!("channels.{name}"),
+                    format!(
+                        "channels {name}:ID belong to [groups.{name}] members; remove this entry"
+                    ),
+                );
+            }
+        }
+        for (name, rule) in &self.channels {
+            if realtime_core::ChannelName::new(name).is_err() {
+                return fail(&format!("channels.{name}"), "not a valid channel name".into());
+            }
+            for (what, policy) in [("read", &rule.read), ("post", &rule.post)] {
+                let key = format!("channels.{name}.{what}");
+                match policy {
+                    Policy::Player if self.players.is_none() => {
+                        return fail(&key, "\"player\" needs a [players] section".into());
+                    }
+                    Policy::Group(g) if !self.groups.contains_key(g) => {
+                        return fail(&key, format!("no [groups.{g}] section"));
+                    }
+                    Policy::Admin if self.auth.admins.is_empty() => {
+                        return fail(&key, "\"admin\" needs addresses in auth.admins".into());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (i, p) in self.positions.iter().enumerate() {
+            if self.positions[..i].iter().any(|q| q.name == p.name) {
+                return fail(
+                    &format!("positions[{i}].name"),
+                    format!("{:?} is used twice", p.name),
+                );
+            }
         }
         Ok(())
     }

@@ -125,6 +125,8 @@ pub struct AuthConfig {
     /// Allow development tokens: the `token` command mints them, and the server accepts them.
     /// Never enable in production: anyone with the secret file can speak as any address.
     pub dev_tokens: bool,
+    /// Addresses that pass the `admin` channel policy.
+    pub admins: Vec<realtime_core::Address>,
 }
 
 impl Default for AuthConfig {
@@ -134,6 +136,7 @@ impl Default for AuthConfig {
             session_secret_file: PathBuf::from("./data/session.key"),
             session_ttl: Duration::from_secs(24 * 3600),
             dev_tokens: false,
+            admins: Vec::new(),
         }
     }
 }

@@ -19,6 +19,16 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             Json(json!({"status": "not_ready", "reason": "shutting down"})),
         );
     }
+    if let Some(world) = &app.world {
+        let status = world.status.borrow().clone();
+        if !status.synced {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not_ready", "reason": "world state not synced from torii yet",
+                    "torii": status.state.as_str()})),
+            );
+        }
+    }
     match app.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
@@ -32,4 +42,35 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             )
         }
     }
+}
+
+/// `GET /v1/status`: what the instance is doing, for operators and dashboards.
+pub async fn status(State(app): State<App>) -> Json<Value> {
+    let torii = app.world.as_ref().map(|w| {
+        let s = w.status.borrow().clone();
+        let (players, entities) = {
+            let p = w.projection.read().unwrap_or_else(|e| e.into_inner());
+            (p.player_count(), p.entity_count())
+        };
+        json!({
+            "state": s.state.as_str(),
+            "synced": s.synced,
+            "reconnects": s.reconnects,
+            "updates": s.updates,
+            "updates_per_second": s.updates_last_second,
+            "lag_secs": s.lag_secs,
+            "entities": entities,
+            "players": players,
+            "last_error": s.last_error,
+        })
+    });
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "connections": app.connections.total(),
+        "signed_in": app.registry.len(),
+        "channels": app.hub.channel_count(),
+        "bus": app.broker.kind(),
+        "storage": format!("{:?}", app.store.backend()).to_lowercase(),
+        "torii": torii,
+    }))
 }

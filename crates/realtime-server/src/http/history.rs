@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::chat;
+use crate::permissions::{self, Action};
 use crate::state::App;
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +40,8 @@ pub async fn list(
                 "send Authorization: Bearer <session token>",
             )
         })?;
-    app.tokens
+    let identity = app
+        .tokens
         .verify(token)
         .map_err(|e| ApiError::new(e.code, e.message))?;
     let channel = ChannelName::new(&channel).map_err(|e| {
@@ -48,6 +50,8 @@ pub async fn list(
             format!("invalid channel {channel:?}: {e}"),
         )
     })?;
+    let channel = permissions::canonical(&app, channel);
+    permissions::check(&app, Some(identity.address), &channel, Action::Read)?;
     let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let page = chat::history(&app, &channel, params.before, params.after, params.limit).await?;
     Ok(Json(page))

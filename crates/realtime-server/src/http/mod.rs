@@ -20,6 +20,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/channels/{channel}/messages", get(history::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/v1/status", get(health::status))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)

@@ -29,12 +29,14 @@ use futures_util::stream::SplitStream;
 use realtime_core::{ChannelName, ErrorCode, TokenBucket};
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, CloseCode, ErrorBody, SUBPROTOCOL};
 use serde::Deserialize;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::connections::{AddressSlot, ConnectionSlot};
 use crate::http::error::ApiError;
 use crate::hub::ConnId;
+use crate::registry::{COMMAND_QUEUE, SessionCommand};
 use crate::state::App;
 use crate::token::Identity;
 use activity::Activity;
@@ -138,6 +140,9 @@ pub(crate) struct Session {
     _address_slot: Option<AddressSlot>,
     subscriptions: HashSet<ChannelName>,
     bucket: TokenBucket,
+    /// Commands from other tasks (permission rechecks); the sender is registered on sign-in.
+    commands: mpsc::Receiver<SessionCommand>,
+    command_tx: mpsc::Sender<SessionCommand>,
 }
 
 async fn run(
@@ -160,12 +165,15 @@ async fn run(
     );
     tracing::debug!("connected");
     let limits = &app.config.limits;
+    let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let mut session = Session {
         id,
         queue: queue.clone(),
         identity: None,
         _address_slot: None,
         subscriptions: HashSet::new(),
+        commands,
+        command_tx,
         bucket: TokenBucket::new(
             limits.publish_burst,
             limits.publish_per_second,
@@ -270,6 +278,9 @@ impl Session {
                 _ = shutdown.cancelled(), if !closing => {
                     queue.close(CloseCode::Shutdown);
                 }
+                Some(command) = self.commands.recv(), if !closing => match command {
+                    SessionCommand::Recheck => self.recheck(),
+                },
                 _ = queue.finished() => break,
             }
         }
@@ -288,6 +299,9 @@ impl Session {
     }
 
     fn leave_all(&mut self) {
+        if let Some(identity) = &self.identity {
+            self.app.registry.unregister(identity.address, self.id);
+        }
         for channel in self.subscriptions.drain() {
             self.app.hub.leave(&channel, self.id);
         }

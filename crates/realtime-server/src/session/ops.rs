@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::{Session, close_code_for};
 use crate::chat;
+use crate::permissions::{self, Action};
 
 impl Session {
     fn send(&self, text: String) {
@@ -64,21 +65,36 @@ impl Session {
         }
         let result = match request.op {
             Op::Auth { token } => self.auth(id, &token),
-            Op::Subscribe { channel, since } => self.subscribe(id, channel, since).await,
-            Op::Unsubscribe { channel } => self.unsubscribe(id, &channel),
+            Op::Subscribe { channel, since } => {
+                let channel = permissions::canonical(&self.app, channel);
+                self.subscribe(id, channel, since).await
+            }
+            Op::Unsubscribe { channel } => {
+                let channel = permissions::canonical(&self.app, channel);
+                self.unsubscribe(id, &channel)
+            }
             Op::Publish {
                 channel,
                 body,
                 client_msg_id,
-            } => self.publish(id, &channel, &body, &client_msg_id).await,
+            } => {
+                let channel = permissions::canonical(&self.app, channel);
+                self.publish(id, &channel, &body, &client_msg_id).await
+            }
             Op::History {
                 channel,
                 before,
                 after,
                 limit,
-            } => chat::history(&self.app, &channel, before, after, limit)
-                .await
-                .map(|page| self.reply_ok(id, &page)),
+            } => {
+                let channel = permissions::canonical(&self.app, channel);
+                match permissions::check(&self.app, self.address(), &channel, Action::Read) {
+                    Ok(()) => chat::history(&self.app, &channel, before, after, limit)
+                        .await
+                        .map(|page| self.reply_ok(id, &page)),
+                    Err(e) => Err(e),
+                }
+            }
             Op::Ping => {
                 self.reply_ok(id, &Empty {});
                 Ok(())
@@ -154,6 +170,9 @@ impl Session {
         }
         self.send(encode_push("connected", &connected));
         tracing::info!("authenticated");
+        self.app
+            .registry
+            .register(identity.address, self.id, self.command_tx.clone());
         self.identity = Some(identity);
         self._address_slot = Some(slot);
         Ok(())
@@ -186,6 +205,7 @@ impl Session {
                 format!("already subscribed to {channel}"),
             ));
         }
+        permissions::check(&self.app, self.address(), &channel, Action::Read)?;
         let max = self.app.config.limits.max_subscriptions;
         if self.subscriptions.len() >= max {
             return Err(ErrorBody::new(
@@ -307,6 +327,7 @@ impl Session {
         let Some(sender) = self.identity.as_ref().map(|i| i.address) else {
             return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
         };
+        permissions::check(&self.app, Some(sender), channel, Action::Post)?;
         let body = chat::validate_body(&self.app, body)?;
         if let Err(wait) = self.bucket.try_take(std::time::Instant::now()) {
             let mut e = ErrorBody::new(ErrorCode::RateLimited, "too many messages; slow down");
@@ -318,5 +339,42 @@ impl Session {
         self.reply_ok(id, &ok);
         chat::announce(&self.app, publication).await;
         Ok(())
+    }
+
+    fn address(&self) -> Option<realtime_core::Address> {
+        self.identity.as_ref().map(|i| i.address)
+    }
+
+    /// Ends every subscription the session may no longer read, telling the client why with a
+    /// `permission_revoked` push.
+    pub(super) fn recheck(&mut self) {
+        #[derive(Serialize)]
+        struct Revoked<'a> {
+            reason: &'a str,
+        }
+        let who = self.address();
+        let lost: Vec<(ChannelName, ErrorBody)> = self
+            .subscriptions
+            .iter()
+            .filter_map(|c| {
+                permissions::check(&self.app, who, c, Action::Read)
+                    .err()
+                    // While Torii resyncs nothing is revoked on a guess.
+                    .filter(|e| e.code != ErrorCode::Unavailable)
+                    .map(|e| (c.clone(), e))
+            })
+            .collect();
+        for (channel, why) in lost {
+            self.subscriptions.remove(&channel);
+            self.app.hub.leave(&channel, self.id);
+            tracing::info!(%channel, reason = %why.message, "permission revoked");
+            self.send(realtime_protocol::reply::encode_channel_push(
+                "permission_revoked",
+                channel.as_str(),
+                &Revoked {
+                    reason: &why.message,
+                },
+            ));
+        }
     }
 }

@@ -1,0 +1,62 @@
+//! The on-chain side: the Torii follower feeding the projection, and the task that turns
+//! projection changes into live permission changes on open connections.
+
+use std::sync::{Arc, RwLock};
+
+use realtime_core::Address;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use torii_plugin::projection::{Change, Projection};
+use torii_plugin::sync::{self, SyncError, SyncStatus};
+
+use crate::config::Config;
+use crate::state::App;
+
+/// The projection and the follower's status, shared with every request.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub projection: Arc<RwLock<Projection>>,
+    pub status: watch::Receiver<SyncStatus>,
+}
+
+/// A started follower.
+#[derive(Debug)]
+pub struct Following {
+    pub world: World,
+    pub changes: mpsc::Receiver<Vec<Change>>,
+    pub task: JoinHandle<Result<(), SyncError>>,
+}
+
+/// Starts following Torii when `[torii]` is configured.
+pub fn start(config: &Config, shutdown: CancellationToken) -> Option<Following> {
+    let torii = config.torii.clone()?;
+    let projection = Arc::new(RwLock::new(Projection::new(config.world_rules())));
+    let (tx, changes) = mpsc::channel(1024);
+    let (status, task) = sync::spawn(torii, projection.clone(), tx, shutdown);
+    Some(Following {
+        world: World { projection, status },
+        changes,
+        task,
+    })
+}
+
+/// Applies projection changes to live connections until the follower stops. A lost right
+/// makes the affected sessions re-check their subscriptions at once.
+pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
+    while let Some(batch) = changes.recv().await {
+        let mut affected: Vec<Address> = Vec::new();
+        for change in &batch {
+            match change {
+                Change::PlayerRemoved(a) => affected.push(*a),
+                Change::Left { member, .. } => affected.push(*member),
+                Change::PlayerAdded(_) | Change::Joined { .. } | Change::Feed(_) => {}
+            }
+        }
+        affected.sort();
+        affected.dedup();
+        for address in affected {
+            app.registry.recheck(address);
+        }
+    }
+}
