@@ -79,6 +79,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Reuse this directory (to restart on the same data).
     pub dir: Option<PathBuf>,
+    /// Run with this config file instead of a generated one; the listener, storage, secret
+    /// and logs are then set through environment overrides.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Server {
@@ -119,6 +122,38 @@ impl Server {
             toml = options.toml,
             dir = dir.display(),
         );
+        if let Some(file) = &options.config_file {
+            let mut env = vec![
+                (
+                    "TORII_REALTIME__SERVER__LISTEN".to_owned(),
+                    "127.0.0.1:0".to_owned(),
+                ),
+                ("TORII_REALTIME__STORAGE__URL".to_owned(), storage),
+                (
+                    "TORII_REALTIME__AUTH__DEV_TOKENS".to_owned(),
+                    "true".to_owned(),
+                ),
+                (
+                    "TORII_REALTIME__AUTH__SESSION_SECRET_FILE".to_owned(),
+                    format!("{}/session.key", dir.display()),
+                ),
+                ("TORII_REALTIME__LOG__FORMAT".to_owned(), "json".to_owned()),
+                (
+                    "TORII_REALTIME__LOG__LEVEL".to_owned(),
+                    "info,realtime_server=debug,torii_plugin=debug".to_owned(),
+                ),
+                (
+                    "TORII_REALTIME__LIMITS__PUBLISH_BURST".to_owned(),
+                    "1000".to_owned(),
+                ),
+                (
+                    "TORII_REALTIME__LIMITS__PUBLISH_PER_SECOND".to_owned(),
+                    "1000.0".to_owned(),
+                ),
+            ];
+            env.extend(options.env);
+            return Self::spawn(dir, file.clone(), env).await;
+        }
         let config_path = dir.join("realtime.toml");
         std::fs::write(&config_path, config).expect("write config");
         Self::spawn(dir, config_path, options.env).await

@@ -45,7 +45,23 @@ pub enum Op {
         after: Option<u64>,
         limit: Option<u32>,
     },
+    /// Sets which on-chain updates this connection receives: those inside `area` (a tile
+    /// rectangle), and/or those of its own entities. Replaces the previous watch.
+    Watch {
+        area: Option<Area>,
+        mine: bool,
+    },
     Ping,
+}
+
+/// An inclusive tile rectangle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    pub min_x: u32,
+    pub min_y: u32,
+    pub max_x: u32,
+    pub max_y: u32,
 }
 
 impl Op {
@@ -57,6 +73,7 @@ impl Op {
             Op::Unsubscribe { .. } => "unsubscribe",
             Op::Publish { .. } => "publish",
             Op::History { .. } => "history",
+            Op::Watch { .. } => "watch",
             Op::Ping => "ping",
         }
     }
@@ -123,6 +140,15 @@ struct HistoryArgs {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatchArgs {
+    #[serde(default)]
+    area: Option<Area>,
+    #[serde(default)]
+    mine: bool,
+}
 
 /// Decodes one text frame.
 pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
@@ -196,6 +222,22 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
                 before: a.before,
                 after: a.after,
                 limit: a.limit,
+            }
+        }
+        "watch" => {
+            let a: WatchArgs = args_of(id, &op, args)?;
+            if let Some(r) = a.area
+                && (r.min_x > r.max_x || r.min_y > r.max_y)
+            {
+                return Err(DecodeError::new(
+                    Some(id),
+                    ErrorCode::BadRequest,
+                    "area: min_x <= max_x and min_y <= max_y",
+                ));
+            }
+            Op::Watch {
+                area: a.area,
+                mine: a.mine,
             }
         }
         "ping" => {
@@ -284,6 +326,25 @@ mod tests {
                 },
             ),
             (r#"{"id":1,"op":"ping"}"#, Op::Ping),
+            (
+                r#"{"id":1,"op":"watch","area":{"min_x":1,"min_y":2,"max_x":3,"max_y":4},"mine":true}"#,
+                Op::Watch {
+                    area: Some(Area {
+                        min_x: 1,
+                        min_y: 2,
+                        max_x: 3,
+                        max_y: 4,
+                    }),
+                    mine: true,
+                },
+            ),
+            (
+                r#"{"id":1,"op":"watch"}"#,
+                Op::Watch {
+                    area: None,
+                    mine: false,
+                },
+            ),
         ];
         for (text, op) in cases {
             assert_eq!(decode_request(text), Ok(Request { id: 1, op }), "{text}");
@@ -312,6 +373,11 @@ mod tests {
         assert_eq!((e.id, e.code), (Some(7), ErrorCode::BadRequest));
         let e = decode_request(r#"{"id":8,"op":"subscribe","channel":"No Way"}"#).unwrap_err();
         assert_eq!((e.id, e.code), (Some(8), ErrorCode::InvalidChannel));
+        let e = decode_request(
+            r#"{"id":10,"op":"watch","area":{"min_x":5,"min_y":0,"max_x":1,"max_y":0}}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.id, e.code), (Some(10), ErrorCode::BadRequest));
         let e = decode_request(r#"{"id":9,"op":"history","channel":"w","limit":"x"}"#).unwrap_err();
         assert_eq!((e.id, e.code), (Some(9), ErrorCode::BadRequest));
     }

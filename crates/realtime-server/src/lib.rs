@@ -6,6 +6,7 @@
 //! - [`http`]: routes, CORS, JSON errors, health and history endpoints.
 //! - [`session`]: one WebSocket connection: reader, writer, bounded send queue, requests.
 //! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
+//! - [`feed`]: on-chain updates routed to watched map areas and owners.
 //! - [`chat`]: publish and history, shared by WebSocket and HTTP.
 //! - [`permissions`]: channel read/post policies from config and on-chain state.
 //! - [`world`]: the Torii follower and live permission changes.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod connections;
+pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod logging;

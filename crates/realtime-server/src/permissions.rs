@@ -67,7 +67,10 @@ fn forbidden(channel: &ChannelName, action: Action, why: &str) -> ErrorBody {
 /// Runs `f` on the projection once the first sync is done.
 fn with_world<T>(app: &AppState, f: impl FnOnce(&Projection) -> T) -> Result<T, ErrorBody> {
     let world = app.world.as_ref().ok_or_else(|| {
-        ErrorBody::new(ErrorCode::Internal, "world rules are configured without [torii]")
+        ErrorBody::new(
+            ErrorCode::Internal,
+            "world rules are configured without [torii]",
+        )
     })?;
     if !world.status.borrow().synced {
         return Err(ErrorBody::new(
@@ -100,7 +103,11 @@ pub fn check(
         return if member {
             Ok(())
         } else {
-            Err(forbidden(channel, action, &format!("only members of {kind} {id} may")))
+            Err(forbidden(
+                channel,
+                action,
+                &format!("only members of {kind} {id} may"),
+            ))
         };
     }
     let rule = config
@@ -112,9 +119,7 @@ pub fn check(
             Action::Read => &rule.read,
             Action::Post => &rule.post,
         },
-        None if config.channels.is_empty() && config.groups.is_empty() => {
-            &Policy::Authenticated
-        }
+        None if config.channels.is_empty() && config.groups.is_empty() => &Policy::Authenticated,
         None => {
             return Err(ErrorBody::new(
                 ErrorCode::NotFound,

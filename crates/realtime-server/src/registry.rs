@@ -25,7 +25,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Address, HashMap<ConnId, mpsc::Sender<SessionCommand>>>> {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Address, HashMap<ConnId, mpsc::Sender<SessionCommand>>>>
+    {
         self.by_address.lock().unwrap_or_else(|p| p.into_inner())
     }
 

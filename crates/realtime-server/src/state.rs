@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::connections::Connections;
+use crate::feed::Feed;
 use crate::hub::{ConnId, Hub};
 use crate::registry::Registry;
 use crate::token::Tokens;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub registry: Registry,
     /// On-chain state, when `[torii]` is configured.
     pub world: Option<World>,
+    /// Who watches which map area or own entities.
+    pub feed: Feed,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket sessions so shutdown can wait for them to drain.
@@ -69,6 +72,7 @@ impl AppState {
             connections,
             registry: Registry::default(),
             world,
+            feed: Feed::default(),
             shutdown,
             sessions: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

@@ -50,7 +50,10 @@ pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
             match change {
                 Change::PlayerRemoved(a) => affected.push(*a),
                 Change::Left { member, .. } => affected.push(*member),
-                Change::PlayerAdded(_) | Change::Joined { .. } | Change::Feed(_) => {}
+                Change::Feed(update) => {
+                    app.feed.route(update);
+                }
+                Change::PlayerAdded(_) | Change::Joined { .. } => {}
             }
         }
         affected.sort();

@@ -173,7 +173,10 @@ impl Config {
         }
         for (name, rule) in &self.channels {
             if realtime_core::ChannelName::new(name).is_err() {
-                return fail(&format!("channels.{name}"), "not a valid channel name".into());
+                return fail(
+                    &format!("channels.{name}"),
+                    "not a valid channel name".into(),
+                );
             }
             for (what, policy) in [("read", &rule.read), ("post", &rule.post)] {
                 let key = format!("channels.{name}.{what}");

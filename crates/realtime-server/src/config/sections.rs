@@ -181,6 +181,8 @@ pub struct LimitsConfig {
     /// On subscribe with `since`, replay at most this many missed messages; beyond it the
     /// reply says `recovered: false` and the client pages history instead.
     pub recovery_max_messages: u64,
+    /// Largest map area, in tiles, one connection may watch.
+    pub max_watch_tiles: u64,
 }
 
 impl Default for LimitsConfig {
@@ -194,6 +196,7 @@ impl Default for LimitsConfig {
             publish_burst: 10,
             publish_per_second: 1.0,
             recovery_max_messages: 1000,
+            max_watch_tiles: 65_536,
         }
     }
 }

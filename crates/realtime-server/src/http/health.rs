@@ -24,8 +24,10 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
         if !status.synced {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "not_ready", "reason": "world state not synced from torii yet",
-                    "torii": status.state.as_str()})),
+                Json(
+                    json!({"status": "not_ready", "reason": "world state not synced from torii yet",
+                    "torii": status.state.as_str()}),
+                ),
             );
         }
     }

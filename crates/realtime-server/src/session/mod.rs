@@ -299,6 +299,7 @@ impl Session {
     }
 
     fn leave_all(&mut self) {
+        self.app.feed.remove(self.id);
         if let Some(identity) = &self.identity {
             self.app.registry.unregister(identity.address, self.id);
         }

@@ -95,6 +95,7 @@ impl Session {
                     Err(e) => Err(e),
                 }
             }
+            Op::Watch { area, mine } => self.watch(id, area, mine),
             Op::Ping => {
                 self.reply_ok(id, &Empty {});
                 Ok(())
@@ -376,5 +377,48 @@ impl Session {
                 },
             ));
         }
+    }
+
+    fn watch(
+        &mut self,
+        id: u64,
+        area: Option<realtime_protocol::request::Area>,
+        mine: bool,
+    ) -> Result<(), ErrorBody> {
+        if self.app.world.is_none() || self.app.config.feed.models.is_empty() {
+            return Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                "this server has no on-chain feed ([torii] and [feed] are not configured)",
+            ));
+        }
+        let rect = area.map(|a| realtime_core::hex::Rect {
+            min_x: a.min_x,
+            min_y: a.min_y,
+            max_x: a.max_x,
+            max_y: a.max_y,
+        });
+        let max = self.app.config.limits.max_watch_tiles;
+        if let Some(r) = rect
+            && r.area() > max
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "the area covers {} tiles; at most {max} may be watched",
+                    r.area()
+                ),
+            ));
+        }
+        let owner = if mine { self.address() } else { None };
+        self.app
+            .feed
+            .watch(self.id, self.queue.clone(), rect, owner);
+        #[derive(Serialize)]
+        struct Watching {
+            area: Option<realtime_protocol::request::Area>,
+            mine: bool,
+        }
+        self.reply_ok(id, &Watching { area, mine });
+        Ok(())
     }
 }

@@ -1,0 +1,260 @@
+//! The on-chain feed: connections watch a map area (a tile rectangle) and/or their own
+//! entities, and receive normalised updates of the `[feed]` models there.
+//!
+//! Routing an update costs the number of interested watchers, not the number of
+//! connections: areas are indexed in a grid of buckets, and an update looks only at the
+//! buckets of its tile (and previous tile, so a watcher also learns that something left its
+//! area), then at the owner's own watchers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+use realtime_core::Address;
+use realtime_core::hex::{Rect, Tile};
+use realtime_protocol::reply::encode_push;
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use torii_plugin::projection::FeedUpdate;
+
+use crate::hub::ConnId;
+use crate::session::queue::SendQueue;
+
+/// Side of a grid bucket, in tiles.
+const BUCKET: u32 = 32;
+
+#[derive(Debug)]
+struct Watcher {
+    queue: SendQueue,
+    area: Option<Rect>,
+    mine: Option<Address>,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    watchers: HashMap<ConnId, Watcher>,
+    buckets: HashMap<(u32, u32), HashSet<ConnId>>,
+    by_owner: HashMap<Address, HashSet<ConnId>>,
+}
+
+/// Who watches what.
+#[derive(Debug, Default)]
+pub struct Feed {
+    index: Mutex<Index>,
+}
+
+fn buckets(r: Rect) -> impl Iterator<Item = (u32, u32)> {
+    (r.min_x / BUCKET..=r.max_x / BUCKET)
+        .flat_map(move |bx| (r.min_y / BUCKET..=r.max_y / BUCKET).map(move |by| (bx, by)))
+}
+
+fn bucket_of(t: Tile) -> (u32, u32) {
+    (t.x / BUCKET, t.y / BUCKET)
+}
+
+#[derive(Serialize)]
+struct TileJson {
+    x: u32,
+    y: u32,
+}
+
+#[derive(Serialize)]
+struct EntityPush<'a> {
+    model: &'a str,
+    entity: String,
+    keys: &'a Map<String, Json>,
+    changed: &'a Map<String, Json>,
+    deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tile: Option<TileJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_tile: Option<TileJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+}
+
+/// The `entity` push of an update, encoded once for every watcher.
+pub fn encode(u: &FeedUpdate) -> String {
+    let tile = |t: Tile| TileJson { x: t.x, y: t.y };
+    encode_push(
+        "entity",
+        &EntityPush {
+            model: &u.model,
+            entity: format!(
+                "0x{}",
+                u.entity
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ),
+            keys: &u.keys,
+            changed: &u.changed,
+            deleted: u.deleted,
+            tile: u.tile.map(tile),
+            previous_tile: u.previous_tile.map(tile),
+            owner: u.owner.map(|a| a.to_string()),
+        },
+    )
+}
+
+impl Feed {
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets what `conn` watches, replacing what it watched before.
+    pub fn watch(&self, conn: ConnId, queue: SendQueue, area: Option<Rect>, mine: Option<Address>) {
+        let mut idx = self.lock();
+        Self::remove_locked(&mut idx, conn);
+        if area.is_none() && mine.is_none() {
+            return;
+        }
+        if let Some(r) = area {
+            for b in buckets(r) {
+                idx.buckets.entry(b).or_default().insert(conn);
+            }
+        }
+        if let Some(a) = mine {
+            idx.by_owner.entry(a).or_default().insert(conn);
+        }
+        idx.watchers.insert(conn, Watcher { queue, area, mine });
+    }
+
+    /// Stops every watch of `conn`.
+    pub fn remove(&self, conn: ConnId) {
+        Self::remove_locked(&mut self.lock(), conn);
+    }
+
+    fn remove_locked(idx: &mut Index, conn: ConnId) {
+        let Some(w) = idx.watchers.remove(&conn) else {
+            return;
+        };
+        if let Some(r) = w.area {
+            for b in buckets(r) {
+                if let Some(set) = idx.buckets.get_mut(&b) {
+                    set.remove(&conn);
+                    if set.is_empty() {
+                        idx.buckets.remove(&b);
+                    }
+                }
+            }
+        }
+        if let Some(a) = w.mine
+            && let Some(set) = idx.by_owner.get_mut(&a)
+        {
+            set.remove(&conn);
+            if set.is_empty() {
+                idx.by_owner.remove(&a);
+            }
+        }
+    }
+
+    /// Watching connections.
+    pub fn watchers(&self) -> usize {
+        self.lock().watchers.len()
+    }
+
+    /// Delivers an update to every connection watching its tile, previous tile or owner.
+    /// Returns how many received it.
+    pub fn route(&self, u: &FeedUpdate) -> usize {
+        let idx = self.lock();
+        let mut targets: HashSet<ConnId> = HashSet::new();
+        for t in [u.tile, u.previous_tile].into_iter().flatten() {
+            if let Some(set) = idx.buckets.get(&bucket_of(t)) {
+                for conn in set {
+                    let inside = idx.watchers[conn].area.is_some_and(|r| r.contains(t));
+                    if inside {
+                        targets.insert(*conn);
+                    }
+                }
+            }
+        }
+        if let Some(set) = u.owner.and_then(|o| idx.by_owner.get(&o)) {
+            targets.extend(set.iter().copied());
+        }
+        if targets.is_empty() {
+            return 0;
+        }
+        let frame = Utf8Bytes::from(encode(u));
+        for conn in &targets {
+            // On overflow the queue closes the connection itself (4001).
+            let _ = idx.watchers[conn].queue.push(frame.clone());
+        }
+        targets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::queue::Next;
+
+    fn update(
+        tile: Option<(u32, u32)>,
+        previous: Option<(u32, u32)>,
+        owner: Option<Address>,
+    ) -> FeedUpdate {
+        FeedUpdate {
+            model: "w-Unit".into(),
+            entity: [1; 32],
+            keys: Map::new(),
+            changed: Map::new(),
+            deleted: false,
+            tile: tile.map(|(x, y)| Tile::new(x, y)),
+            previous_tile: previous.map(|(x, y)| Tile::new(x, y)),
+            owner,
+        }
+    }
+
+    fn rect(min_x: u32, min_y: u32, max_x: u32, max_y: u32) -> Rect {
+        Rect {
+            min_x,
+            min_y,
+            max_x,
+            max_y,
+        }
+    }
+
+    #[tokio::test]
+    async fn areas_get_updates_inside_them_only() {
+        let feed = Feed::default();
+        let a = SendQueue::new(1 << 20);
+        let b = SendQueue::new(1 << 20);
+        feed.watch(1, a.clone(), Some(rect(0, 0, 9, 9)), None);
+        feed.watch(2, b.clone(), Some(rect(100, 100, 140, 140)), None);
+        assert_eq!(feed.route(&update(Some((5, 5)), None, None)), 1);
+        assert_eq!(
+            feed.route(&update(Some((10, 5)), None, None)),
+            0,
+            "same bucket, outside"
+        );
+        // Leaving the area is delivered too.
+        assert_eq!(feed.route(&update(Some((50, 50)), Some((9, 9)), None)), 1);
+        assert_eq!(feed.route(&update(Some((120, 139)), None, None)), 1);
+        assert!(matches!(a.next().await, Next::Frame(_)));
+        assert!(matches!(a.next().await, Next::Frame(_)));
+        assert_eq!(a.queued_bytes(), 0);
+        assert!(b.queued_bytes() > 0);
+        // Moving the viewport replaces it.
+        feed.watch(1, a.clone(), Some(rect(200, 200, 210, 210)), None);
+        assert_eq!(feed.route(&update(Some((5, 5)), None, None)), 0);
+        feed.remove(2);
+        assert_eq!(feed.route(&update(Some((120, 139)), None, None)), 0);
+    }
+
+    #[tokio::test]
+    async fn own_entities_reach_their_owner_anywhere() {
+        let feed = Feed::default();
+        let q = SendQueue::new(1 << 20);
+        let me: Address = "0xa".parse().unwrap();
+        feed.watch(1, q.clone(), None, Some(me));
+        assert_eq!(feed.route(&update(Some((9999, 9999)), None, Some(me))), 1);
+        assert_eq!(
+            feed.route(&update(Some((1, 1)), None, Some("0xb".parse().unwrap()))),
+            0
+        );
+        // Both an area and ownership match: delivered once.
+        feed.watch(1, q.clone(), Some(rect(0, 0, 5, 5)), Some(me));
+        assert_eq!(feed.route(&update(Some((1, 1)), None, Some(me))), 1);
+    }
+}
