@@ -406,3 +406,104 @@ async fn rules_that_do_not_fit_the_world_stop_the_server_with_the_reason() {
         "{logs:?}"
     );
 }
+
+#[tokio::test]
+async fn every_policy_kind_and_equality_conditions() {
+    let torii = world().await;
+    let toml = format!(
+        r#"
+[torii]
+grpc_url = "{url}"
+world_address = "{WORLD}"
+reconnect_min = "50ms"
+
+[players]
+model = "{NAME}"
+address = "address"
+equals = {{ name = "0x65" }}
+
+[groups.guild]
+model = "{MEMBER}"
+member = "member"
+group = "guild_id"
+
+[channels.lounge]
+read = "group:guild"
+post = "admin"
+
+[channels.news]
+read = "anyone"
+post = "admin"
+
+[channels.vip]
+read = "player"
+post = "player"
+"#,
+        url = torii.url()
+    );
+    let server = Server::start_with(Options {
+        toml,
+        env: vec![(
+            "TORII_REALTIME__AUTH__ADMINS".into(),
+            format!("[\"{}\"]", who(3)),
+        )],
+        ..Options::default()
+    })
+    .await;
+    wait_ready(&server).await;
+    let one = server.client(&who(1)).await;
+    let two = server.client(&who(2)).await;
+    let three = server.client(&who(3)).await;
+    let four = server.client(&who(4)).await;
+    let code =
+        |r: Result<serde_json::Value, realtime_client::ClientError>| r.err().and_then(|e| e.code());
+
+    // group:guild reads, admin posts.
+    assert_eq!(code(one.subscribe("lounge", None).await), None);
+    assert_eq!(
+        code(three.subscribe("lounge", None).await),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(three.publish("lounge", "announcement", "a1").await),
+        None
+    );
+    assert_eq!(
+        code(one.publish("lounge", "me too", "m1").await),
+        Some(ErrorCode::Forbidden)
+    );
+    // anyone reads, admin posts.
+    assert_eq!(code(four.subscribe("news", None).await), None);
+    assert_eq!(
+        code(four.publish("news", "x", "n4").await),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(code(three.publish("news", "patch notes", "n3").await), None);
+    // player, where only name == 0x65 (address 1) counts.
+    assert_eq!(code(one.subscribe("vip", None).await), None);
+    assert_eq!(
+        code(two.subscribe("vip", None).await),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(two.history("vip", json!({})).await),
+        Some(ErrorCode::Forbidden)
+    );
+    // An unlisted channel does not exist once channels are configured.
+    assert_eq!(
+        code(one.subscribe("world", None).await),
+        Some(ErrorCode::NotFound)
+    );
+    // The HTTP history endpoint applies the same policy.
+    let t2 = server.token(&who(2));
+    let r = http::get(
+        server.addr,
+        "/v1/channels/vip/messages",
+        &[("Authorization", &format!("Bearer {t2}"))],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+}

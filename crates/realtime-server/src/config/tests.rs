@@ -167,3 +167,72 @@ fn printing_hides_secrets() {
     );
     assert!(text.contains("u:***@db"), "{text}");
 }
+
+#[test]
+fn world_rules_are_checked_against_each_other() {
+    let torii = "[torii]\ngrpc_url = \"http://127.0.0.1:50051\"\nworld_address = \"0x1\"\n";
+    let players = "[players]\nmodel = \"ns-P\"\naddress = \"a\"\n";
+    let guild = "[groups.guild]\nmodel = \"ns-G\"\nmember = \"m\"\ngroup = \"g\"\n";
+    let cases = [
+        (players.to_string(), "torii"),
+        (format!("{torii}[torii_x]\n"), "torii_x"),
+        (
+            "[torii]\ngrpc_url = \"127.0.0.1:50051\"\nworld_address = \"0x1\"\n".to_string(),
+            "torii.grpc_url",
+        ),
+        (
+            "[torii]\ngrpc_url = \"http://x\"\nworld_address = \"bob\"\n".to_string(),
+            "torii.world_address",
+        ),
+        (
+            format!("{torii}[channels.world]\nread = \"player\"\npost = \"player\"\n"),
+            "channels.world.read",
+        ),
+        (
+            format!(
+                "{torii}{players}[channels.world]\nread = \"authenticated\"\npost = \"group:clan\"\n"
+            ),
+            "channels.world.post",
+        ),
+        (
+            format!("{torii}[channels.news]\nread = \"anyone\"\npost = \"admin\"\n"),
+            "channels.news.post",
+        ),
+        (
+            format!("{torii}{guild}[channels.guild]\nread = \"anyone\"\npost = \"anyone\"\n"),
+            "channels.guild",
+        ),
+        (
+            format!("{torii}[channels.world]\nread = \"everyone\"\npost = \"anyone\"\n"),
+            "channels.world.read",
+        ),
+    ];
+    for (text, key) in cases {
+        let file = write("world.toml", &text);
+        let e = Config::load_with_env(Some(&file), vars(&[])).unwrap_err();
+        assert!(
+            e.key().is_some_and(|k| k.starts_with(key)),
+            "{text}\nexpected key {key}, got: {e}"
+        );
+    }
+    let ok = write(
+        "world-ok.toml",
+        &format!(
+            "{torii}{players}{guild}[channels.world]\nread = \"authenticated\"\npost = \"player\"\n"
+        ),
+    );
+    let loaded = Config::load_with_env(Some(&ok), vars(&[])).unwrap();
+    assert_eq!(
+        loaded.config.world_rules().models(),
+        vec!["ns-G".to_string(), "ns-P".to_string()]
+    );
+}
+
+#[test]
+fn the_eternum_blitz_config_is_valid() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/eternum-blitz.toml");
+    let loaded = Config::load_with_env(Some(&file), vars(&[])).unwrap();
+    let rules = loaded.config.world_rules();
+    assert_eq!(rules.positions.len(), 2);
+    assert!(rules.groups.contains_key("guild"));
+}
