@@ -39,6 +39,13 @@ struct State {
     /// happened on chain while a client pages.
     during_retrieve: Vec<types::Struct>,
     during_retrieve_ids: Vec<[u8; 32]>,
+    /// One-member updates applied after the next page, moving their entity ahead of the
+    /// paging cursor as Torii's newest-first paging does.
+    member_during_retrieve: Vec<([u8; 32], String, types::Member)>,
+    /// Entities moved ahead of the cursor in the current paging run.
+    moved: std::collections::BTreeSet<[u8; 32]>,
+    /// `Worlds` answers with no model (as a restarting Torii might).
+    hide_models: bool,
     subscribes: usize,
     retrieve_pages: usize,
 }
@@ -102,7 +109,15 @@ impl World for Service {
         let query = request.into_inner().query.unwrap_or_default();
         let mut wanted = query.models.clone();
         wanted.extend(models_of(query.clause.as_ref()));
+        let only: Option<Vec<Vec<u8>>> =
+            match query.clause.as_ref().and_then(|c| c.clause_type.as_ref()) {
+                Some(types::clause::ClauseType::HashedKeys(h)) => Some(h.hashed_keys.clone()),
+                _ => None,
+            };
         let pagination = query.pagination.unwrap_or_default();
+        if pagination.cursor.is_empty() && only.is_none() {
+            st.moved.clear();
+        }
         let start: usize = if pagination.cursor.is_empty() {
             0
         } else {
@@ -119,6 +134,10 @@ impl World for Service {
         let matching: Vec<Entity> = st
             .entities
             .iter()
+            .filter(|(id, _)| match &only {
+                Some(ids) => ids.iter().any(|i| i.as_slice() == id.as_slice()),
+                None => !st.moved.contains(*id),
+            })
             .filter_map(|(id, models)| {
                 let models: Vec<types::Struct> = models
                     .values()
@@ -142,6 +161,17 @@ impl World for Service {
             FakeTorii::merge(&mut st, id, &record);
             FakeTorii::push(&mut st, id, record);
         }
+        if only.is_none() {
+            for (id, tag, member) in std::mem::take(&mut st.member_during_retrieve) {
+                let partial = types::Struct {
+                    name: tag,
+                    children: vec![member],
+                };
+                FakeTorii::merge(&mut st, id, &partial);
+                FakeTorii::push(&mut st, id, partial);
+                st.moved.insert(id);
+            }
+        }
         Ok(Response::new(RetrieveEntitiesResponse {
             next_cursor: if next < matching.len() {
                 next.to_string()
@@ -160,6 +190,11 @@ impl World for Service {
         if st.down {
             return Err(Status::unavailable("restarting"));
         }
+        let models = if st.hide_models {
+            Vec::new()
+        } else {
+            st.models.clone()
+        };
         Ok(Response::new(WorldsResponse {
             worlds: vec![types::World {
                 world_address: format!(
@@ -169,7 +204,7 @@ impl World for Service {
                         .map(|b| format!("{b:02x}"))
                         .collect::<String>()
                 ),
-                models: st.models.clone(),
+                models,
             }],
         }))
     }
@@ -334,6 +369,19 @@ impl FakeTorii {
         let mut st = lock(&self.state);
         st.during_retrieve_ids.push(felt_of(id));
         st.during_retrieve.push(record);
+    }
+
+    /// Updates one member just after the next page is read, and moves the entity ahead of
+    /// the cursor so the remaining pages skip it (Torii pages newest first).
+    pub fn set_member_during_next_retrieve(&self, id: u64, tag: &str, member: types::Member) {
+        lock(&self.state)
+            .member_during_retrieve
+            .push((felt_of(id), tag.into(), member));
+    }
+
+    /// Makes `Worlds` answer with no model, or with the registered ones again.
+    pub fn hide_models(&self, hide: bool) {
+        lock(&self.state).hide_models = hide;
     }
 
     /// Changes state without telling subscribers (as if it happened while they were away).

@@ -62,6 +62,30 @@ pub enum Expected {
 }
 
 impl Expected {
+    /// The value as a number, when it is one (`3`, `"0x1f"`, `"42"`).
+    pub fn as_number(&self) -> Option<[u8; 32]> {
+        match self {
+            Expected::Bool(_) => None,
+            Expected::Int(i) => u128::try_from(*i).ok().map(crate::value::number_bytes),
+            Expected::Text(t) => {
+                if let Ok(a) = t.parse::<realtime_core::Address>() {
+                    Some(a.to_bytes())
+                } else {
+                    t.parse::<u128>().ok().map(crate::value::number_bytes)
+                }
+            }
+        }
+    }
+
+    /// Whether a stored value equals this one: numerically when both are numbers,
+    /// otherwise by canonical spelling.
+    pub fn matches(&self, value: &crate::value::Scalar) -> bool {
+        match (self.as_number(), value.as_number()) {
+            (Some(a), Some(b)) => a == b,
+            _ => value.canonical() == self.canonical(),
+        }
+    }
+
     /// The canonical spelling, comparable with `Scalar::canonical`.
     pub fn canonical(&self) -> String {
         match self {
@@ -303,5 +327,13 @@ mod tests {
         assert_eq!(Expected::Text("0x00AB".into()).canonical(), "0xab");
         assert_eq!(Expected::Bool(true).canonical(), "true");
         assert_eq!(Expected::Int(3).canonical(), "3");
+        use crate::value::Scalar;
+        let felt_one = Scalar::Felt(crate::value::number_bytes(1));
+        assert!(Expected::Int(1).matches(&felt_one), "1 equals the felt 0x1");
+        assert!(Expected::Text("0x1".into()).matches(&Scalar::UInt(1)));
+        assert!(Expected::Text("7".into()).matches(&Scalar::UInt(7)));
+        assert!(!Expected::Int(2).matches(&felt_one));
+        assert!(Expected::Bool(true).matches(&Scalar::Bool(true)));
+        assert!(!Expected::Bool(true).matches(&Scalar::Bool(false)));
     }
 }

@@ -24,25 +24,27 @@ pub enum SchemaError {
         field: String,
         known: String,
     },
-    #[error("the schema of model {model:?} is not readable: {reason}")]
-    Unreadable { model: String, reason: String },
 }
 
-/// Reads the models of a `Worlds` answer.
-pub fn schemas(models: &[types::Model]) -> Result<Schemas, SchemaError> {
+/// Field paths of the models of a `Worlds` answer. Only the `followed` models are read;
+/// one whose schema cannot be read is left out, so validation reports it as unknown.
+pub fn schemas(models: &[types::Model], followed: &[String]) -> Schemas {
     let mut out = Schemas::new();
     for m in models {
         let tag = format!("{}-{}", m.namespace, m.name);
-        let json: Value =
-            serde_json::from_slice(&m.schema).map_err(|e| SchemaError::Unreadable {
-                model: tag.clone(),
-                reason: e.to_string(),
-            })?;
-        let mut paths = BTreeSet::new();
-        collect("", &json, &mut paths);
-        out.insert(tag, paths);
+        if !followed.contains(&tag) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(&m.schema) {
+            Ok(json) => {
+                let mut paths = BTreeSet::new();
+                collect("", &json, &mut paths);
+                out.insert(tag, paths);
+            }
+            Err(e) => tracing::warn!(model = %tag, error = %e, "unreadable model schema"),
+        }
     }
-    Ok(out)
+    out
 }
 
 /// The `(kind, body)` of a `Ty` in either serde form.
@@ -82,8 +84,15 @@ fn collect(prefix: &str, ty: &Value, out: &mut BTreeSet<String>) {
                     continue;
                 };
                 let path = join(name);
-                out.insert(path.clone());
-                if let Some(t) = child.get("member_type").or_else(|| child.get("ty")) {
+                let ty = child.get("member_type").or_else(|| child.get("ty"));
+                // Only leaves hold values: a struct-typed member is reached through its fields.
+                let is_struct = ty
+                    .and_then(unpack)
+                    .is_some_and(|(kind, _)| kind == "struct");
+                if !is_struct {
+                    out.insert(path.clone());
+                }
+                if let Some(t) = ty {
                     collect(&path, t, out);
                 }
             }
@@ -179,14 +188,14 @@ mod tests {
             schema: serde_json::to_vec(&schema_json(&m)).unwrap(),
             ..Default::default()
         };
-        schemas(&[proto]).unwrap()
+        schemas(&[proto], &["ns-Structure".to_string()])
     }
 
     #[test]
     fn reads_nested_paths() {
         let s = world();
         let paths: Vec<&str> = s["ns-Structure"].iter().map(String::as_str).collect();
-        assert_eq!(paths, vec!["base", "base.coord_x", "entity_id"]);
+        assert_eq!(paths, vec!["base.coord_x", "entity_id"]);
     }
 
     #[test]
@@ -215,7 +224,7 @@ mod tests {
             SchemaError::UnknownField {
                 model: "ns-Structure".into(),
                 field: "base.coord_y".into(),
-                known: "base, base.coord_x, entity_id".into()
+                known: "base.coord_x, entity_id".into()
             }
         );
         rules.players = None;

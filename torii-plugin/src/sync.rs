@@ -28,6 +28,13 @@ use crate::schema;
 /// Updates buffered while a full sync pages through `RetrieveEntities`; past it the sync
 /// starts over rather than lose one.
 const SYNC_BUFFER: usize = 65_536;
+/// HTTP/2 ping interval on the Torii connection.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+/// A session must stay live this long before the reconnect delay starts over from the
+/// minimum, so an overload that ends sessions quickly cannot turn into back-to-back resyncs.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// How often a live follower logs its status.
+const STATUS_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Largest gRPC message accepted (Torii's own limit is 16 MiB).
 const MAX_MESSAGE: usize = 64 << 20;
 
@@ -140,6 +147,7 @@ pub fn spawn(
         changes,
         status,
         rate: (0, 0),
+        live_since: None,
     };
     (rx, tokio::spawn(follower.run(shutdown)))
 }
@@ -151,6 +159,8 @@ struct Follower {
     status: watch::Sender<SyncStatus>,
     /// (second, updates in it).
     rate: (u64, u64),
+    /// When the current session became live.
+    live_since: Option<std::time::Instant>,
 }
 
 impl Follower {
@@ -174,7 +184,11 @@ impl Follower {
                 Err(Failure::Transient(reason)) => reason,
                 Ok(()) => "the stream ended".to_owned(),
             };
-            if self.status.borrow().state == SyncState::Live {
+            if self
+                .live_since
+                .take()
+                .is_some_and(|t| t.elapsed() >= STABLE_AFTER)
+            {
                 attempt = 0;
             }
             let delay = self.backoff(attempt);
@@ -234,7 +248,12 @@ impl Follower {
         let endpoint = Endpoint::from_shared(self.config.grpc_url.clone())
             .map_err(|e| Failure::Fatal(SyncError::Url(e.to_string())))?
             .connect_timeout(self.config.call_timeout)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A half-open connection would otherwise leave the follower "live" on a frozen
+            // projection; HTTP/2 pings notice it.
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(self.config.call_timeout.min(KEEPALIVE))
+            .keep_alive_while_idle(true);
         let channel = endpoint.connect().await?;
         let mut client = WorldClient::new(channel)
             .accept_compressed(CompressionEncoding::Gzip)
@@ -248,17 +267,26 @@ impl Follower {
             }))
             .await?;
         let known: Vec<types::Model> = worlds.worlds.into_iter().flat_map(|w| w.models).collect();
-        let schemas = schema::schemas(&known).map_err(|e| Failure::Fatal(e.into()))?;
-        schema::validate(&rules, &schemas).map_err(|e| Failure::Fatal(e.into()))?;
+        // A mismatch at start is a configuration error; after that, a world answering oddly
+        // while Torii restarts is retried like any other failure.
+        let first_sync = !self.status.borrow().synced;
+        let mismatch = |e: schema::SchemaError| {
+            if first_sync {
+                Failure::Fatal(e.into())
+            } else {
+                Failure::Transient(e.to_string())
+            }
+        };
+        let schemas = schema::schemas(&known, &models);
+        schema::validate(&rules, &schemas).map_err(mismatch)?;
 
         // Subscribe before reading state, so nothing that changes during the read is missed.
-        let mut stream = client
-            .subscribe_entities(SubscribeEntitiesRequest {
+        let mut stream = self
+            .call(client.subscribe_entities(SubscribeEntitiesRequest {
                 clause: Some(Self::clause(&models)),
                 world_addresses: vec![world.clone()],
-            })
-            .await?
-            .into_inner();
+            }))
+            .await?;
         let (tx, mut rx) = mpsc::channel(SYNC_BUFFER);
         let reader = tokio::spawn(async move {
             loop {
@@ -317,17 +345,53 @@ impl Follower {
             cursor = page.next_cursor;
         }
         let mut buffered = 0u64;
+        let mut touched = std::collections::BTreeSet::new();
         while let Ok(item) = rx.try_recv() {
-            fresh.apply(&item.map_err(Failure::Transient)?);
+            let entity = item.map_err(Failure::Transient)?;
+            touched.insert(entity.hashed_keys.clone());
+            fresh.apply(&entity);
             buffered += 1;
         }
+        // Torii pages newest-first by event: an entity updated while we paged can move ahead
+        // of the cursor and be missed by the pages, leaving only a partial update here. Read
+        // every entity the stream touched once more, whole.
+        let touched: Vec<Vec<u8>> = touched.into_iter().collect();
+        for ids in touched.chunks(self.config.page_size.max(1) as usize) {
+            let page = self
+                .call(client.retrieve_entities(RetrieveEntitiesRequest {
+                    query: Some(Query {
+                        clause: Some(Clause {
+                            clause_type: Some(types::clause::ClauseType::HashedKeys(
+                                types::HashedKeysClause {
+                                    hashed_keys: ids.to_vec(),
+                                },
+                            )),
+                        }),
+                        no_hashed_keys: false,
+                        models: models.clone(),
+                        pagination: Some(Pagination {
+                            cursor: String::new(),
+                            limit: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+                            direction: types::PaginationDirection::Forward as i32,
+                            order_by: Vec::new(),
+                        }),
+                        historical: false,
+                        world_addresses: vec![world.clone()],
+                    }),
+                }))
+                .await?;
+            for e in &page.entities {
+                fresh.apply(e);
+            }
+        }
         let entities = fresh.entity_count();
-        let diff = {
-            let mut current = self.write();
-            let diff = current.diff(&fresh);
-            *current = fresh;
-            diff
-        };
+        // Compare under the read lock, swap under the write lock, drop the old one after.
+        let mut diff = self.read().diff(&fresh);
+        if !first_sync {
+            diff.push(Change::Resynced);
+        }
+        let old = std::mem::replace(&mut *self.write(), fresh);
+        drop(old);
         tracing::info!(
             entities,
             pages,
@@ -335,6 +399,7 @@ impl Follower {
             took = ?started.elapsed(),
             "torii sync complete"
         );
+        self.live_since = Some(std::time::Instant::now());
         self.status.send_modify(|s| {
             s.state = SyncState::Live;
             s.synced = true;
@@ -345,7 +410,28 @@ impl Follower {
             let _ = self.changes.send(diff).await;
         }
 
-        while let Some(item) = rx.recv().await {
+        let mut report = tokio::time::interval(STATUS_LOG_EVERY);
+        report.tick().await;
+        loop {
+            let item = tokio::select! {
+                item = rx.recv() => item,
+                _ = report.tick() => {
+                    let s = self.status.borrow().clone();
+                    tracing::info!(
+                        state = s.state.as_str(),
+                        updates = s.updates,
+                        updates_per_second = s.updates_last_second,
+                        lag_secs = s.lag_secs,
+                        reconnects = s.reconnects,
+                        entities = s.entities,
+                        "torii sync status"
+                    );
+                    continue;
+                }
+            };
+            let Some(item) = item else {
+                break;
+            };
             let entity = item.map_err(Failure::Transient)?;
             let (changes, entities) = {
                 let mut p = self.write();

@@ -297,3 +297,49 @@ async fn rules_that_do_not_fit_the_world_stop_the_follower() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_entity_updated_ahead_of_the_cursor_is_read_whole() {
+    let t = torii().await;
+    for i in 1..=6u64 {
+        t.set(i, name(a(i), 0));
+    }
+    // While page one is read, address 6 (on the last page) gets a name by a one-member
+    // update; Torii's newest-first paging then skips it, leaving only that member.
+    t.set_member_during_next_retrieve(6, NAME, member("name", felt(felt_of(9)), false));
+    let mut s = follow(t, rules());
+    s.live().await;
+    s.until("address 6 is a player", |p| p.is_player(a(6)))
+        .await;
+    assert_eq!(s.projection.read().unwrap().player_count(), 1);
+    s.stop.cancel();
+}
+
+#[tokio::test]
+async fn after_a_reconnect_a_world_answering_oddly_is_retried_not_fatal() {
+    let t = torii().await;
+    t.set(1, name(a(1), 7));
+    let mut s = follow(t, rules());
+    s.live().await;
+    let _ = s.changes().await;
+    s.torii.hide_models(true);
+    s.torii.drop_streams();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        s.status.wait_for(|st| {
+            st.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("not in the world"))
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!s.task.is_finished(), "the follower keeps trying");
+    s.torii.hide_models(false);
+    s.live().await;
+    // The resync says feed watchers missed updates.
+    let c = s.changes().await;
+    assert!(c.contains(&Change::Resynced), "{c:?}");
+    s.stop.cancel();
+}

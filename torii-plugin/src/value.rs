@@ -33,6 +33,13 @@ impl fmt::Debug for Scalar {
     }
 }
 
+/// A u128 as 32 big-endian bytes.
+pub fn number_bytes(u: u128) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[16..].copy_from_slice(&u.to_be_bytes());
+    b
+}
+
 fn felt_hex(bytes: &[u8; 32]) -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let trimmed = hex.trim_start_matches('0');
@@ -49,6 +56,17 @@ impl Scalar {
             Scalar::UInt(u) => u.to_string(),
             Scalar::Bool(b) => b.to_string(),
             Scalar::Text(s) | Scalar::Variant(s) => s.clone(),
+        }
+    }
+
+    /// The value as a 256-bit unsigned number, when it is one (felts, non-negative integers),
+    /// so `1` and `0x1` compare equal whatever the field's type.
+    pub fn as_number(&self) -> Option<[u8; 32]> {
+        match self {
+            Scalar::Felt(b) => Some(*b),
+            Scalar::UInt(u) => Some(number_bytes(*u)),
+            Scalar::Int(i) if *i >= 0 => Some(number_bytes(i.unsigned_abs())),
+            _ => None,
         }
     }
 

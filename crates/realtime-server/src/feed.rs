@@ -149,6 +149,28 @@ impl Feed {
         }
     }
 
+    /// Tells every watcher that updates were missed (the follower resynced after an outage)
+    /// and its view should be reloaded.
+    pub fn reset_all(&self) {
+        let idx = self.lock();
+        if idx.watchers.is_empty() {
+            return;
+        }
+        #[derive(Serialize)]
+        struct Reset {
+            reason: &'static str,
+        }
+        let frame = Utf8Bytes::from(encode_push(
+            "feed_reset",
+            &Reset {
+                reason: "on-chain updates were missed while reconnecting to the indexer; reload the watched area",
+            },
+        ));
+        for w in idx.watchers.values() {
+            let _ = w.queue.push(frame.clone());
+        }
+    }
+
     /// Watching connections.
     pub fn watchers(&self) -> usize {
         self.lock().watchers.len()
@@ -169,8 +191,10 @@ impl Feed {
                 }
             }
         }
-        if let Some(set) = u.owner.and_then(|o| idx.by_owner.get(&o)) {
-            targets.extend(set.iter().copied());
+        for owner in [u.owner, u.previous_owner].into_iter().flatten() {
+            if let Some(set) = idx.by_owner.get(&owner) {
+                targets.extend(set.iter().copied());
+            }
         }
         if targets.is_empty() {
             return 0;
@@ -203,6 +227,7 @@ mod tests {
             tile: tile.map(|(x, y)| Tile::new(x, y)),
             previous_tile: previous.map(|(x, y)| Tile::new(x, y)),
             owner,
+            previous_owner: None,
         }
     }
 
@@ -256,5 +281,9 @@ mod tests {
         // Both an area and ownership match: delivered once.
         feed.watch(1, q.clone(), Some(rect(0, 0, 5, 5)), Some(me));
         assert_eq!(feed.route(&update(Some((1, 1)), None, Some(me))), 1);
+        // Something that changed hands reaches the owner it left.
+        let mut given = update(Some((9000, 9000)), None, Some("0xb".parse().unwrap()));
+        given.previous_owner = Some(me);
+        assert_eq!(feed.route(&given), 1);
     }
 }

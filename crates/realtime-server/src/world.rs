@@ -53,6 +53,7 @@ pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
                 Change::Feed(update) => {
                     app.feed.route(update);
                 }
+                Change::Resynced => app.feed.reset_all(),
                 Change::PlayerAdded(_) | Change::Joined { .. } => {}
             }
         }

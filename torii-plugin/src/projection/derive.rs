@@ -60,7 +60,7 @@ fn holds(when: &Conditions, r: &Record) -> bool {
         && when
             .equals
             .iter()
-            .all(|(f, want)| r.get(f).is_some_and(|v| v.canonical() == want.canonical()))
+            .all(|(f, want)| r.get(f).is_some_and(|v| want.matches(v)))
 }
 
 fn inc<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, k: K) -> bool {

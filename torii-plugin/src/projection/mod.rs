@@ -57,6 +57,8 @@ pub struct FeedUpdate {
     pub previous_tile: Option<Tile>,
     /// The player it belongs to, if a position rule says so.
     pub owner: Option<Address>,
+    /// The player it belonged to before this update, when that changed.
+    pub previous_owner: Option<Address>,
 }
 
 /// What an update changed, for the server.
@@ -64,9 +66,18 @@ pub struct FeedUpdate {
 pub enum Change {
     PlayerAdded(Address),
     PlayerRemoved(Address),
-    Joined { group: GroupKey, member: Address },
-    Left { group: GroupKey, member: Address },
+    Joined {
+        group: GroupKey,
+        member: Address,
+    },
+    Left {
+        group: GroupKey,
+        member: Address,
+    },
     Feed(Box<FeedUpdate>),
+    /// The projection was rebuilt after a reconnect: feed updates during the outage were not
+    /// seen, so watchers should refetch.
+    Resynced,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +150,12 @@ impl Projection {
             ent.records.remove(&tag);
         } else {
             let record = ent.records.entry(tag.clone()).or_default();
+            // An update carries whole members: drop what a member held before (an enum's
+            // previous variant payload, array elements past the new length).
+            for m in &model.children {
+                let prefix = format!("{}.", m.name);
+                record.retain(|path, _| path != &m.name && !path.starts_with(&prefix));
+            }
             for (path, value, key) in flatten(model) {
                 if key {
                     ent.keys.insert(path.clone(), value.clone());
@@ -159,6 +176,7 @@ impl Projection {
             self.entities.remove(&id);
         }
         let before_tile = self.idx.tile_of_model(&self.rules, &tag, id);
+        let before_owner = self.idx.owner_of_model(&self.rules, &tag, id);
         derive::rederive(
             &self.rules,
             &mut self.idx,
@@ -169,8 +187,8 @@ impl Projection {
         );
         if self.rules.feed.models.contains(&tag) {
             let after_tile = self.idx.tile_of_model(&self.rules, &tag, id);
+            let after_owner = self.idx.owner_of_model(&self.rules, &tag, id);
             changes.push(Change::Feed(Box::new(FeedUpdate {
-                owner: self.idx.owner_of_model(&self.rules, &tag, id),
                 model: tag,
                 entity: id,
                 keys,
@@ -178,6 +196,9 @@ impl Projection {
                 deleted,
                 tile: after_tile,
                 previous_tile: before_tile,
+                // A deleted entity is reported to the owner it had.
+                owner: after_owner.or(before_owner),
+                previous_owner: before_owner.filter(|b| Some(*b) != after_owner),
             })));
         }
     }

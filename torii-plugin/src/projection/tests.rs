@@ -305,3 +305,76 @@ fn models_not_in_the_rules_are_ignored_and_fields_trimmed() {
     assert!(!kept.contains_key("metadata.realm_id"), "{kept:?}");
     assert!(!kept.contains_key("base.category"), "{kept:?}");
 }
+
+#[test]
+fn a_member_update_replaces_the_whole_member() {
+    use crate::proto::types::{Enum, EnumOption, Ty, ty::TyType};
+    let rules: WorldRules = {
+        let mut r = rules();
+        r.players = Some(PlayersRule {
+            model: "s1_eternum-Status".into(),
+            address: "who".into(),
+            when: crate::rules::Conditions {
+                nonzero: vec!["state.Alive.hp".into()],
+                ..Default::default()
+            },
+        });
+        r
+    };
+    let status = |variant: u32, hp: Option<u32>| {
+        let options = vec![
+            EnumOption {
+                name: "Alive".into(),
+                ty: Some(nested("A", vec![member("hp", u32(hp.unwrap_or(0)), false)])),
+            },
+            EnumOption {
+                name: "Dead".into(),
+                ty: Some(nested("D", vec![])),
+            },
+        ];
+        let e = Ty {
+            ty_type: Some(TyType::Enum(Enum {
+                name: "S".into(),
+                option: variant,
+                options,
+            })),
+        };
+        model(
+            "s1_eternum-Status",
+            vec![
+                member("who", address(a(5)), true),
+                member("state", e, false),
+            ],
+        )
+    };
+    let mut p = Projection::new(rules);
+    p.apply(&entity(1, status(0, Some(10))));
+    assert!(p.is_player(a(5)));
+    // The enum switches variant: the old variant's payload must not linger.
+    let changes = p.apply(&entity(1, status(1, None)));
+    assert_eq!(changes, vec![Change::PlayerRemoved(a(5))]);
+}
+
+#[test]
+fn feed_updates_name_the_owner_an_entity_leaves() {
+    let mut p = Projection::new(rules());
+    p.apply(&entity(100, structure(7, a(0xa), 50, 50)));
+    p.apply(&entity(101, structure(8, a(0xb), 60, 60)));
+    p.apply(&entity(200, explorer(1, 7, 52, 50)));
+    // The explorer is reassigned to structure 8: its new owner and the one it left both learn.
+    let changes = p.apply(&entity(
+        200,
+        one_member("s1_eternum-ExplorerTroops", member("owner", u32(8), false)),
+    ));
+    let Change::Feed(u) = &changes[0] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!((u.owner, u.previous_owner), (Some(a(0xb)), Some(a(0xa))));
+    // Deleted: reported to the owner it had.
+    let changes = p.apply(&entity(200, deletion("s1_eternum-ExplorerTroops")));
+    let Change::Feed(u) = &changes[0] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(u.owner, Some(a(0xb)));
+    assert!(u.deleted);
+}

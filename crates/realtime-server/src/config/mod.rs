@@ -194,6 +194,16 @@ impl Config {
                 }
             }
         }
+        for (i, model) in self.feed.models.iter().enumerate() {
+            if !self.positions.iter().any(|p| &p.model == model) {
+                return fail(
+                    &format!("feed.models[{i}]"),
+                    format!(
+                        "{model:?} has no [[positions]] rule, so its updates have no tile or owner to route by"
+                    ),
+                );
+            }
+        }
         for (i, p) in self.positions.iter().enumerate() {
             if self.positions[..i].iter().any(|q| q.name == p.name) {
                 return fail(
