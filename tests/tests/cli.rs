@@ -162,9 +162,12 @@ fn migrate_up_down_and_status() {
     assert!(out.contains("nothing to apply"), "{out}");
     let (_, out, _) = run(&["migrate", "status"], &[], &dir);
     assert!(out.contains("applied"), "{out}");
+    // One step back reverts the newest migration only.
     let (ok, out, _) = run(&["migrate", "down"], &[], &dir);
-    assert!(ok && out.contains("reverted 1"), "{out}");
+    assert!(ok && out.trim() == "reverted 2", "{out}");
     let (_, out, _) = run(&["migrate", "down", "3"], &[], &dir);
+    assert_eq!(out.trim(), "reverted 1");
+    let (_, out, _) = run(&["migrate", "down"], &[], &dir);
     assert!(out.contains("nothing to revert"), "{out}");
     assert!(
         dir.0.join("data/realtime.db").exists(),

@@ -5,6 +5,7 @@
 //! - [`Store`]: connect, migrate, publish (gap-free per-channel seq, idempotent by client
 //!   message id), replay ranges and history pages.
 //! - `sql`: the statements, shared by both backends (sqlx binds `$N` on SQLite too).
+//! - `nonces`: single-use sign-in nonces, consumed atomically.
 //! - `migrate`: embedded up/down migrations from `migrations/postgres` and `migrations/sqlite`.
 //!
 //! The database is the log: a message exists once its transaction commits, and everything
@@ -13,10 +14,12 @@
 pub mod config;
 mod error;
 mod migrate;
+mod nonces;
 mod sql;
 mod store;
 
 pub use config::StorageConfig;
 pub use error::StoreError;
 pub use migrate::MigrationStatus;
+pub use nonces::Nonce;
 pub use store::{Backend, ChannelHead, HistoryPage, HistoryQuery, NewMessage, Published, Store};

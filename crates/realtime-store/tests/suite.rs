@@ -285,9 +285,12 @@ on_each_backend!(text_round_trips_exactly);
 async fn migrations_go_down_and_up(store: &Store) {
     let status = store.migration_status().await.unwrap();
     assert!(status.pending().is_empty());
-    assert_eq!(status.applied, vec![1]);
-    assert_eq!(store.migrate_down(1).await.unwrap(), vec![1]);
-    assert_eq!(store.migration_status().await.unwrap().pending(), vec![1]);
+    assert_eq!(status.applied, vec![1, 2]);
+    assert_eq!(store.migrate_down(2).await.unwrap(), vec![2, 1]);
+    assert_eq!(
+        store.migration_status().await.unwrap().pending(),
+        vec![1, 2]
+    );
     // The tables are gone: publishing fails.
     let world = ch("world");
     let failed = store
@@ -300,7 +303,7 @@ async fn migrations_go_down_and_up(store: &Store) {
         })
         .await;
     assert!(failed.is_err());
-    assert_eq!(store.migrate_up().await.unwrap(), vec![1]);
+    assert_eq!(store.migrate_up().await.unwrap(), vec![1, 2]);
     assert_eq!(post(store, &world, 1, "back", "b").await, 1);
     // Nothing to do twice.
     assert!(store.migrate_up().await.unwrap().is_empty());
@@ -343,3 +346,61 @@ async fn postgres_publish_works_under_a_serializable_default() {
     strict.close().await;
     t.finish().await;
 }
+
+async fn nonces_are_single_use_and_expire(store: &Store) {
+    use realtime_store::Nonce;
+    let me = addr(1);
+    store.create_nonce("0xaa", me, 1_000, 61_000).await.unwrap();
+    // Another address cannot use it, and trying does not use it up.
+    assert_eq!(
+        store.consume_nonce("0xaa", addr(2), 2_000).await.unwrap(),
+        Nonce::Unknown
+    );
+    assert_eq!(
+        store.consume_nonce("0xaa", me, 2_000).await.unwrap(),
+        Nonce::Valid {
+            issued_at_ms: 1_000
+        }
+    );
+    assert_eq!(
+        store.consume_nonce("0xaa", me, 2_000).await.unwrap(),
+        Nonce::Unknown,
+        "replay"
+    );
+    store.create_nonce("0xbb", me, 1_000, 5_000).await.unwrap();
+    assert_eq!(
+        store.consume_nonce("0xbb", me, 9_000).await.unwrap(),
+        Nonce::Expired
+    );
+    assert_eq!(
+        store.consume_nonce("0xbb", me, 9_000).await.unwrap(),
+        Nonce::Unknown
+    );
+    // Concurrent verifications of one nonce: exactly one wins.
+    store.create_nonce("0xcc", me, 1_000, 61_000).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.consume_nonce("0xcc", me, 2_000).await.unwrap()
+        }));
+    }
+    let mut valid = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Nonce::Valid { .. }) {
+            valid += 1;
+        }
+    }
+    assert_eq!(valid, 1);
+    // Issuing purges expired ones.
+    store.create_nonce("0xdd", me, 1_000, 1_500).await.unwrap();
+    store
+        .create_nonce("0xee", me, 10_000, 70_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consume_nonce("0xdd", me, 1_200).await.unwrap(),
+        Nonce::Unknown
+    );
+}
+on_each_backend!(nonces_are_single_use_and_expire);
