@@ -266,6 +266,30 @@ async fn bad_tokens_at_connect_close_with_act_first_codes() {
             .unwrap();
         assert_eq!(close_code(&mut c).await, Some(code), "{name}");
     }
+    // `alg: none`: an unsigned token.
+    let b64 = |v: Value| {
+        use std::fmt::Write;
+        let bytes = v.to_string().into_bytes();
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+                << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                let _ = out.write_char(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT"})),
+        b64(json!({"sub": sub, "iss": "torii-realtime", "exp": now() + 100, "dev": true}))
+    );
+    let mut c = Client::connect(&server.ws_url(), Auth::Header(unsigned))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut c).await, Some(4401), "alg none");
     // A tampered payload with the original signature.
     let good = server.token(&addr(1));
     let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();

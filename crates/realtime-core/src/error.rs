@@ -28,6 +28,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// The token was valid but has expired: get a new one.
     TokenExpired,
+    /// Wallet sign-in: the account contract does not accept the signature.
+    InvalidSignature,
+    /// Wallet sign-in: the nonce is unknown, already used, or expired; ask for a new challenge.
+    InvalidNonce,
+    /// Wallet sign-in: no account contract is deployed at the address.
+    AccountNotDeployed,
     /// Authenticated, but not allowed to do this.
     Forbidden,
     /// The thing asked for does not exist.
@@ -52,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownOp,
         ErrorCode::TooLarge,
@@ -62,6 +68,9 @@ impl ErrorCode {
         ErrorCode::InvalidText,
         ErrorCode::Unauthorized,
         ErrorCode::TokenExpired,
+        ErrorCode::InvalidSignature,
+        ErrorCode::InvalidNonce,
+        ErrorCode::AccountNotDeployed,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::AlreadySubscribed,
@@ -86,6 +95,9 @@ impl ErrorCode {
             ErrorCode::InvalidText => "invalid_text",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::InvalidSignature => "invalid_signature",
+            ErrorCode::InvalidNonce => "invalid_nonce",
+            ErrorCode::AccountNotDeployed => "account_not_deployed",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::AlreadySubscribed => "already_subscribed",
@@ -108,7 +120,11 @@ impl ErrorCode {
             | ErrorCode::EmptyMessage
             | ErrorCode::MessageTooLong
             | ErrorCode::InvalidText => 400,
-            ErrorCode::Unauthorized | ErrorCode::TokenExpired => 401,
+            ErrorCode::Unauthorized
+            | ErrorCode::TokenExpired
+            | ErrorCode::InvalidSignature
+            | ErrorCode::InvalidNonce
+            | ErrorCode::AccountNotDeployed => 401,
             ErrorCode::Forbidden | ErrorCode::TooManySubscriptions => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadySubscribed | ErrorCode::NotSubscribed | ErrorCode::Conflict => 409,

@@ -12,6 +12,7 @@
 //! - [`world`]: the Torii follower and live permission changes.
 //! - [`registry`]: signed-in sessions by address, for live changes.
 //! - [`token`]: session tokens (HS256 JWT).
+//! - [`ip_limit`]: per-IP token buckets for the sign-in endpoints.
 //! - [`connections`]: connection limits per instance and per address.
 //! - [`state`]: what routes and sessions share.
 //! - [`logging`]: tracing setup, human or JSON.
@@ -24,6 +25,7 @@ pub mod connections;
 pub mod feed;
 pub mod http;
 pub mod hub;
+pub mod ip_limit;
 pub mod logging;
 pub mod permissions;
 pub mod registry;

@@ -71,7 +71,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
         Some(f) => (Some(f.world), Some(f.changes), Some(f.task)),
         None => (None, None, None),
     };
-    let app = Arc::new(AppState::new(
+    let mut state = AppState::new(
         config,
         store.clone(),
         hub,
@@ -79,7 +79,19 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
         tokens,
         world,
         shutdown.clone(),
-    ));
+    );
+    if let Some(s) = &state.config.auth.starknet {
+        state.rpc = Some(
+            realtime_auth::Rpc::new(&s.rpc_url, s.rpc_timeout)
+                .map_err(|e| format!("auth.starknet.rpc_url: {e}"))?,
+        );
+        state.sign_in_limiter = Some(crate::ip_limit::IpLimiter::new(
+            s.per_ip_burst,
+            s.per_ip_per_second,
+        ));
+        tracing::info!(rpc = %s.rpc_url, chain = %s.chain_id, "wallet sign-in enabled");
+    }
+    let app = Arc::new(state);
     if let Some(changes) = changes {
         tokio::spawn(crate::world::apply_changes(app.clone(), changes));
     }
@@ -88,8 +100,11 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
 
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
     let router = crate::http::router(app.clone());
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     // A follower that stops on its own found rules that do not fit the world: stop serving.
     let follower_failed = async {
         match follower.as_mut() {

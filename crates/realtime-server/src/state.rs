@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::connections::Connections;
 use crate::feed::Feed;
 use crate::hub::{ConnId, Hub};
+use crate::ip_limit::IpLimiter;
 use crate::registry::Registry;
 use crate::token::Tokens;
 use crate::world::World;
@@ -30,6 +31,10 @@ pub struct AppState {
     pub world: Option<World>,
     /// Who watches which map area or own entities.
     pub feed: Feed,
+    /// Starknet JSON-RPC, when wallet sign-in is configured.
+    pub rpc: Option<realtime_auth::Rpc>,
+    /// Per-IP limits of the sign-in endpoints.
+    pub sign_in_limiter: Option<IpLimiter>,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket sessions so shutdown can wait for them to drain.
@@ -73,6 +78,8 @@ impl AppState {
             registry: Registry::default(),
             world,
             feed: Feed::default(),
+            rpc: None,
+            sign_in_limiter: None,
             shutdown,
             sessions: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

@@ -19,6 +19,7 @@ pub use error::ConfigError;
 pub use realtime_store::StorageConfig;
 pub use sections::{
     AuthConfig, BusConfig, BusKind, LimitsConfig, LogConfig, LogFormat, ServerConfig,
+    StarknetAuthConfig,
 };
 
 /// The whole configuration.

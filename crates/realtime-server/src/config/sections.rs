@@ -127,6 +127,61 @@ pub struct AuthConfig {
     pub dev_tokens: bool,
     /// Addresses that pass the `admin` channel policy.
     pub admins: Vec<realtime_core::Address>,
+    /// Wallet sign-in with SNIP-12 challenges checked by the account contract.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starknet: Option<StarknetAuthConfig>,
+}
+
+/// `[auth.starknet]`: sign in with a Starknet wallet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarknetAuthConfig {
+    /// Starknet JSON-RPC endpoint used to ask accounts `is_valid_signature`.
+    pub rpc_url: String,
+    /// SNIP-12 domain name (a short string, ≤ 31 ASCII characters), e.g. the world's name.
+    pub domain_name: String,
+    /// SNIP-12 domain version.
+    #[serde(default = "default_domain_version")]
+    pub domain_version: String,
+    /// Chain id as a short string: `SN_MAIN`, `SN_SEPOLIA`, or a devnet's.
+    pub chain_id: String,
+    /// The sentence shown in the wallet; defaults to "Sign in to chat in DOMAIN_NAME".
+    #[serde(default)]
+    pub statement: Option<String>,
+    /// How long a challenge may be answered.
+    #[serde(
+        default = "default_challenge_ttl",
+        with = "realtime_core::duration::serde"
+    )]
+    pub challenge_ttl: Duration,
+    /// Timeout of one RPC call.
+    #[serde(
+        default = "default_rpc_timeout",
+        with = "realtime_core::duration::serde"
+    )]
+    pub rpc_timeout: Duration,
+    /// Challenge and verify requests one client IP may make in a burst…
+    #[serde(default = "default_ip_burst")]
+    pub per_ip_burst: u32,
+    /// …and per second, sustained.
+    #[serde(default = "default_ip_rate")]
+    pub per_ip_per_second: f64,
+}
+
+fn default_domain_version() -> String {
+    "1".into()
+}
+fn default_challenge_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_rpc_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_ip_burst() -> u32 {
+    20
+}
+fn default_ip_rate() -> f64 {
+    1.0
 }
 
 impl Default for AuthConfig {
@@ -137,6 +192,7 @@ impl Default for AuthConfig {
             session_ttl: Duration::from_secs(24 * 3600),
             dev_tokens: false,
             admins: Vec::new(),
+            starknet: None,
         }
     }
 }
@@ -153,6 +209,30 @@ impl AuthConfig {
         }
         if self.session_ttl < Duration::from_secs(1) {
             return fail("auth.session_ttl", "must be at least 1s");
+        }
+        if let Some(s) = &self.starknet {
+            if !(s.rpc_url.starts_with("http://") || s.rpc_url.starts_with("https://")) {
+                return fail(
+                    "auth.starknet.rpc_url",
+                    "must be an http:// or https:// URL",
+                );
+            }
+            let domain = realtime_auth::Domain {
+                name: s.domain_name.clone(),
+                version: s.domain_version.clone(),
+                chain_id: s.chain_id.clone(),
+            };
+            if let Err(e) = domain.validate() {
+                return fail("auth.starknet", e.to_string());
+            }
+            if !(s.per_ip_per_second > 0.0 && s.per_ip_per_second.is_finite())
+                || s.per_ip_burst == 0
+            {
+                return fail(
+                    "auth.starknet.per_ip_per_second",
+                    "burst and rate must be above 0",
+                );
+            }
         }
         Ok(())
     }

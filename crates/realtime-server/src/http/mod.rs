@@ -1,12 +1,13 @@
 //! HTTP routes: the WebSocket endpoint, history, health and readiness, with CORS from config.
 
+mod auth;
 pub mod error;
 mod health;
 mod history;
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::session;
@@ -18,6 +19,8 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/v1/ws", get(session::upgrade))
         .route("/v1/channels/{channel}/messages", get(history::list))
+        .route("/v1/auth/challenge", post(auth::challenge))
+        .route("/v1/auth/verify", post(auth::verify))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/status", get(health::status))
