@@ -220,3 +220,37 @@ async fn a_peer_that_stops_reading_is_dropped_even_under_the_queue_budget() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn a_refresh_extends_a_live_session_without_reconnecting() {
+    let server = Server::start().await;
+    let short = server.token_with(&addr(1), &["--ttl", "2s"]);
+    let mut c = Client::connect(&server.ws_url(), Auth::Header(short))
+        .await
+        .unwrap();
+    assert_eq!(next_push(&mut c).await.push, "connected");
+    c.subscribe("world", None).await.unwrap();
+    let longer = server.token_with(&addr(1), &["--ttl", "1h"]);
+    let ok = c
+        .request("refresh", serde_json::json!({"token": longer}))
+        .await
+        .unwrap();
+    assert!(ok["expires_at"].as_str().is_some());
+    // Past the first token's expiry the socket is still open and subscribed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sender = server.client(&addr(2)).await;
+    sender.publish("world", "still there?", "r1").await.unwrap();
+    assert_eq!(next_push(&mut c).await.data["body"], "still there?");
+    // A token for another address is refused, and the session stays as it was.
+    let other = server.token(&addr(9));
+    let e = c
+        .request("refresh", serde_json::json!({"token": other}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(realtime_client::ErrorCode::Forbidden));
+    let e = c
+        .request("refresh", serde_json::json!({"token": "garbage"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(realtime_client::ErrorCode::Unauthorized));
+}

@@ -24,6 +24,10 @@ pub enum Op {
     Auth {
         token: String,
     },
+    /// Extend a signed-in session with a newer token for the same address.
+    Refresh {
+        token: String,
+    },
     /// Start receiving a channel; `since` is the last seq the client saw.
     Subscribe {
         channel: ChannelName,
@@ -69,6 +73,7 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Auth { .. } => "auth",
+            Op::Refresh { .. } => "refresh",
             Op::Subscribe { .. } => "subscribe",
             Op::Unsubscribe { .. } => "unsubscribe",
             Op::Publish { .. } => "publish",
@@ -193,6 +198,10 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
         "auth" => {
             let a: AuthArgs = args_of(id, &op, args)?;
             Op::Auth { token: a.token }
+        }
+        "refresh" => {
+            let a: AuthArgs = args_of(id, &op, args)?;
+            Op::Refresh { token: a.token }
         }
         "subscribe" => {
             let a: SubscribeArgs = args_of(id, &op, args)?;
@@ -326,6 +335,10 @@ mod tests {
                 },
             ),
             (r#"{"id":1,"op":"ping"}"#, Op::Ping),
+            (
+                r#"{"id":1,"op":"refresh","token":"t"}"#,
+                Op::Refresh { token: "t".into() },
+            ),
             (
                 r#"{"id":1,"op":"watch","area":{"min_x":1,"min_y":2,"max_x":3,"max_y":4},"mine":true}"#,
                 Op::Watch {

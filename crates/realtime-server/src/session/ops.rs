@@ -65,6 +65,7 @@ impl Session {
         }
         let result = match request.op {
             Op::Auth { token } => self.auth(id, &token),
+            Op::Refresh { token } => self.refresh(id, &token),
             Op::Subscribe { channel, since } => {
                 let channel = permissions::canonical(&self.app, channel);
                 self.subscribe(id, channel, since).await
@@ -419,6 +420,37 @@ impl Session {
             mine: bool,
         }
         self.reply_ok(id, &Watching { area, mine });
+        Ok(())
+    }
+
+    /// Replaces the session's token with a newer one for the same address, moving its
+    /// expiry without reconnecting.
+    fn refresh(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
+        let fresh = self
+            .app
+            .tokens
+            .verify(token)
+            .map_err(|e| ErrorBody::new(e.code, e.message))?;
+        let Some(current) = self.identity.as_mut() else {
+            return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
+        };
+        if fresh.address != current.address {
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                "a refresh token must be for the signed-in address",
+            ));
+        }
+        current.expires_at = fresh.expires_at;
+        #[derive(Serialize)]
+        struct Refreshed {
+            expires_at: String,
+        }
+        let expires_at = rfc3339_ms(
+            i64::try_from(fresh.expires_at.min(u64::MAX / 2000))
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+        );
+        self.reply_ok(id, &Refreshed { expires_at });
         Ok(())
     }
 }
