@@ -114,18 +114,23 @@ async fn world() -> FakeTorii {
     t
 }
 
+/// Points the server at the fake Torii, with quick reconnects.
+fn torii_env(torii: &FakeTorii) -> Vec<(String, String)> {
+    vec![
+        ("TORII_REALTIME__TORII__GRPC_URL".into(), torii.url()),
+        ("TORII_REALTIME__TORII__WORLD_ADDRESS".into(), WORLD.into()),
+        ("TORII_REALTIME__TORII__RECONNECT_MIN".into(), "50ms".into()),
+        (
+            "TORII_REALTIME__TORII__RECONNECT_MAX".into(),
+            "200ms".into(),
+        ),
+    ]
+}
+
 async fn server_for(torii: &FakeTorii) -> Server {
     let server = Server::start_with(Options {
         config_file: Some(config_file()),
-        env: vec![
-            ("TORII_REALTIME__TORII__GRPC_URL".into(), torii.url()),
-            ("TORII_REALTIME__TORII__WORLD_ADDRESS".into(), WORLD.into()),
-            ("TORII_REALTIME__TORII__RECONNECT_MIN".into(), "50ms".into()),
-            (
-                "TORII_REALTIME__TORII__RECONNECT_MAX".into(),
-                "200ms".into(),
-            ),
-        ],
+        env: torii_env(torii),
         ..Options::default()
     })
     .await;
@@ -330,15 +335,7 @@ async fn not_ready_until_synced_and_resyncs_after_torii_drops() {
     torii.set_down(true);
     let server = Server::start_with(Options {
         config_file: Some(config_file()),
-        env: vec![
-            ("TORII_REALTIME__TORII__GRPC_URL".into(), torii.url()),
-            ("TORII_REALTIME__TORII__WORLD_ADDRESS".into(), WORLD.into()),
-            ("TORII_REALTIME__TORII__RECONNECT_MIN".into(), "50ms".into()),
-            (
-                "TORII_REALTIME__TORII__RECONNECT_MAX".into(),
-                "200ms".into(),
-            ),
-        ],
+        env: torii_env(&torii),
         ..Options::default()
     })
     .await;
