@@ -79,6 +79,19 @@ redis() {
   wait_for Redis redis_up
 }
 
+# A Starknet devnet for the wallet sign-in tests: built from crates.io once per machine
+# (about 20 minutes on 2 cores) into a fixed root, then reused.
+devnet() {
+  local root=${STARKNET_DEVNET_ROOT:-/opt/starknet-devnet}
+  if [ -x "$root/bin/starknet-devnet" ]; then
+    return
+  fi
+  log "installing starknet-devnet 0.10.1 into $root (once per machine, about 20 minutes)"
+  mkdir -p "$root"
+  cargo install starknet-devnet --version 0.10.1 --locked --root "$root" --quiet
+}
+
 postgres
 redis
-log "PostgreSQL and Redis are ready"
+devnet
+log "PostgreSQL, Redis and starknet-devnet are ready"

@@ -1,0 +1,240 @@
+//! Wallet sign-in against a real devnet: real account contracts answer
+//! `is_valid_signature` for real signatures.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use e2e::devnet::{Account, Devnet};
+use e2e::{Options, Server, http, next_push};
+use realtime_client::{Auth, Client};
+use serde_json::{Value, json};
+use starknet_core::types::Felt;
+
+async fn server(devnet_url: &str, extra: &str) -> Server {
+    Server::start_with(Options {
+        toml: format!(
+            "[auth.starknet]\nrpc_url = \"{devnet_url}\"\ndomain_name = \"example-world\"\nchain_id = \"SN_SEPOLIA\"\n{extra}"
+        ),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn challenge(server: &Server, address: &str) -> Value {
+    let r = http::post_json(
+        server.addr,
+        "/v1/auth/challenge",
+        &json!({"address": address}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn sign(typed_data: &Value, signer: &Account) -> Vec<String> {
+    let address = signer.address.parse().unwrap();
+    let hash = realtime_auth::challenge::message_hash(typed_data, address).unwrap();
+    let hash = Felt::from_bytes_be(&hash);
+    let key = Felt::from_hex(&signer.private_key).unwrap();
+    let k = starknet_crypto::rfc6979_generate_k(&hash, &key, None);
+    let sig = starknet_crypto::sign(&key, &hash, &k).unwrap();
+    vec![format!("{:#x}", sig.r), format!("{:#x}", sig.s)]
+}
+
+async fn verify(
+    server: &Server,
+    address: &str,
+    nonce: &Value,
+    signature: Vec<String>,
+) -> http::Response {
+    http::post_json(
+        server.addr,
+        "/v1/auth/verify",
+        &json!({"address": address, "nonce": nonce, "signature": signature}),
+    )
+    .await
+}
+
+fn code(r: &http::Response) -> String {
+    r.json()["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_wallet_signs_in_and_opens_a_socket() {
+    let devnet = Devnet::start().await;
+    let accounts = devnet.accounts().await;
+    let server = server(&devnet.url(), "").await;
+    let me = &accounts[0];
+    let c = challenge(&server, &me.address).await;
+    assert_eq!(c["typed_data"]["primaryType"], "SignIn");
+    assert_eq!(c["typed_data"]["domain"]["chainId"], "SN_SEPOLIA");
+    let r = verify(
+        &server,
+        &me.address,
+        &c["nonce"],
+        sign(&c["typed_data"], me),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    let mut client = Client::connect(&server.ws_url(), Auth::Subprotocol(token))
+        .await
+        .unwrap();
+    let p = next_push(&mut client).await;
+    assert_eq!(p.push, "connected");
+    let canonical: realtime_core::Address = me.address.parse().unwrap();
+    assert_eq!(p.data["address"], canonical.to_string());
+    client.subscribe("world", None).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_forgery_is_refused_with_its_own_code() {
+    let devnet = Devnet::start().await;
+    let accounts = devnet.accounts().await;
+    let server = server(&devnet.url(), "").await;
+    let (me, other) = (&accounts[0], &accounts[1]);
+
+    // Forged: numbers that are no signature.
+    let c = challenge(&server, &me.address).await;
+    let r = verify(
+        &server,
+        &me.address,
+        &c["nonce"],
+        vec!["0x1".into(), "0x2".into()],
+    )
+    .await;
+    assert_eq!((r.status, code(&r)), (401, "invalid_signature".into()));
+
+    // Another account's signature over my challenge.
+    let c = challenge(&server, &me.address).await;
+    let r = verify(
+        &server,
+        &me.address,
+        &c["nonce"],
+        sign(&c["typed_data"], other),
+    )
+    .await;
+    assert_eq!(code(&r), "invalid_signature");
+
+    // Signed for another domain or chain.
+    for (key, value) in [("chainId", "SN_MAIN"), ("name", "other-world")] {
+        let c = challenge(&server, &me.address).await;
+        let mut typed = c["typed_data"].clone();
+        typed["domain"][key] = json!(value);
+        let r = verify(&server, &me.address, &c["nonce"], sign(&typed, me)).await;
+        assert_eq!(code(&r), "invalid_signature", "{key}");
+    }
+
+    // A replayed nonce: the first use works, the second does not.
+    let c = challenge(&server, &me.address).await;
+    let signature = sign(&c["typed_data"], me);
+    assert_eq!(
+        verify(&server, &me.address, &c["nonce"], signature.clone())
+            .await
+            .status,
+        200
+    );
+    let r = verify(&server, &me.address, &c["nonce"], signature).await;
+    assert_eq!((r.status, code(&r)), (401, "invalid_nonce".into()));
+
+    // A nonce issued to someone else.
+    let c = challenge(&server, &other.address).await;
+    let r = verify(
+        &server,
+        &me.address,
+        &c["nonce"],
+        sign(&c["typed_data"], me),
+    )
+    .await;
+    assert_eq!(code(&r), "invalid_nonce");
+
+    // An address with no account deployed.
+    let ghost = "0x0123456789abcdef";
+    let c = challenge(&server, ghost).await;
+    let r = verify(
+        &server,
+        ghost,
+        &c["nonce"],
+        vec!["0x1".into(), "0x2".into()],
+    )
+    .await;
+    assert_eq!((r.status, code(&r)), (401, "account_not_deployed".into()));
+
+    // Malformed requests.
+    let r = verify(&server, "bob", &json!("0x1"), vec!["0x1".into()]).await;
+    assert_eq!((r.status, code(&r)), (400, "bad_request".into()));
+    let r = verify(&server, &me.address, &json!("0x1"), vec!["zz".into()]).await;
+    assert_eq!((r.status, code(&r)), (400, "bad_request".into()));
+}
+
+#[tokio::test]
+async fn an_expired_challenge_is_refused() {
+    let devnet = Devnet::start().await;
+    let accounts = devnet.accounts().await;
+    let server = server(&devnet.url(), "challenge_ttl = \"1s\"\n").await;
+    let me = &accounts[0];
+    let c = challenge(&server, &me.address).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = verify(
+        &server,
+        &me.address,
+        &c["nonce"],
+        sign(&c["typed_data"], me),
+    )
+    .await;
+    assert_eq!((r.status, code(&r)), (401, "invalid_nonce".into()));
+}
+
+#[tokio::test]
+async fn an_unreachable_rpc_node_is_a_503() {
+    let devnet = Devnet::start().await;
+    let accounts = devnet.accounts().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = server(&format!("http://{closed}/rpc"), "rpc_timeout = \"2s\"\n").await;
+    let me = &accounts[0];
+    let c = challenge(&server, &me.address).await;
+    let r = verify(
+        &server,
+        &me.address,
+        &c["nonce"],
+        sign(&c["typed_data"], me),
+    )
+    .await;
+    assert_eq!((r.status, code(&r)), (503, "unavailable".into()));
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_ip() {
+    let devnet = Devnet::start().await;
+    let server = server(&devnet.url(), "per_ip_burst = 3\nper_ip_per_second = 0.1\n").await;
+    for _ in 0..3 {
+        challenge(&server, "0x1").await;
+    }
+    let r = http::post_json(
+        server.addr,
+        "/v1/auth/challenge",
+        &json!({"address": "0x1"}),
+    )
+    .await;
+    assert_eq!((r.status, code(&r)), (429, "rate_limited".into()));
+    assert!(r.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn without_configuration_sign_in_does_not_exist() {
+    let server = Server::start().await;
+    let r = http::post_json(
+        server.addr,
+        "/v1/auth/challenge",
+        &json!({"address": "0x1"}),
+    )
+    .await;
+    assert_eq!((r.status, code(&r)), (404, "not_found".into()));
+}
