@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use realtime_core::{Address, ErrorCode};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, KeyAlgorithm, SessionKeyConfig};
 
 /// The `iss` claim of tokens this server mints.
 pub const ISSUER: &str = "torii-realtime";
@@ -53,10 +53,22 @@ impl TokenError {
     }
 }
 
-/// Mints and verifies session tokens.
-pub struct Tokens {
-    encoding: EncodingKey,
+/// One key of the ring.
+struct Key {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    /// Present on the signing key.
+    encoding: Option<EncodingKey>,
     decoding: DecodingKey,
+    /// Unix seconds after which tokens this key signed are refused.
+    accept_until: Option<u64>,
+}
+
+/// Mints and verifies session tokens. Tokens are signed with the first key; a token is
+/// verified with the key its `kid` names and only with that key's algorithm, so a token
+/// cannot pick its own algorithm (no `alg: none`, no HS256 made with a public key).
+pub struct Tokens {
+    keys: Vec<Key>,
     validation: Validation,
     dev_tokens: bool,
 }
@@ -81,22 +93,37 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Tokens {
-    /// Builds the service from `[auth]`, reading (or creating) the secret file.
+    /// Builds the service from `[auth]`: the `keys` ring, or else the single session secret
+    /// (read, or created, from its file).
     pub fn from_config(config: &AuthConfig) -> Result<Self, String> {
-        let secret = load_secret(config)?;
-        Ok(Self::new(&secret, config.dev_tokens))
+        if config.keys.is_empty() {
+            let secret = load_secret(config)?;
+            return Ok(Self::new(&secret, config.dev_tokens));
+        }
+        let keys = config
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| load_key(i, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            keys,
+            validation: base_validation(),
+            dev_tokens: config.dev_tokens,
+        })
     }
 
+    /// A service with one HS256 key and no key id.
     pub fn new(secret: &[u8], dev_tokens: bool) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        // Tokens are minted and checked by this service's own instances; no skew allowance.
-        validation.leeway = 0;
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+            keys: vec![Key {
+                kid: None,
+                algorithm: Algorithm::HS256,
+                encoding: Some(EncodingKey::from_secret(secret)),
+                decoding: DecodingKey::from_secret(secret),
+                accept_until: None,
+            }],
+            validation: base_validation(),
             dev_tokens,
         }
     }
@@ -112,14 +139,35 @@ impl Tokens {
             jti: hex(&rand::random::<[u8; 16]>()),
             dev,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let key = self.keys.first().ok_or("no signing key")?;
+        let encoding = key
+            .encoding
+            .as_ref()
+            .ok_or("the first key has no private key")?;
+        let mut header = Header::new(key.algorithm);
+        header.kid = key.kid.clone();
+        jsonwebtoken::encode(&header, &claims, encoding)
             .map_err(|e| format!("cannot sign token: {e}"))
     }
 
     /// Verifies a token and returns who it speaks for.
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| TokenError::unauthorized(format!("the token is not valid: {e}")))?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == header.kid)
+            .ok_or_else(|| TokenError::unauthorized("the token was signed with an unknown key"))?;
+        if key.accept_until.is_some_and(|t| now_secs() > t) {
+            return Err(TokenError::unauthorized(
+                "the token was signed with a retired key; sign in again",
+            ));
+        }
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![key.algorithm];
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError {
                     code: ErrorCode::TokenExpired,
                     message: "the token has expired; sign in again".into(),
@@ -134,7 +182,8 @@ impl Tokens {
                     TokenError::unauthorized("the token uses an algorithm this server refuses")
                 }
                 _ => TokenError::unauthorized(format!("the token is not valid: {e}")),
-            })?;
+            },
+        )?;
         let claims = data.claims;
         if claims.dev && !self.dev_tokens {
             return Err(TokenError::unauthorized(
@@ -150,6 +199,68 @@ impl Tokens {
             expires_at: claims.exp,
         })
     }
+}
+
+fn base_validation() -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+    // Tokens are minted and checked by this service's own instances; no skew allowance.
+    validation.leeway = 0;
+    validation
+}
+
+fn load_key(i: usize, k: &SessionKeyConfig) -> Result<Key, String> {
+    let at =
+        |what: &str, e: &dyn std::fmt::Display| format!("auth.keys[{i}] ({}): {what}: {e}", k.kid);
+    let read = |p: &Path| std::fs::read(p).map_err(|e| at(&p.display().to_string(), &e));
+    let accept_until = k
+        .accept_until
+        .as_deref()
+        .and_then(realtime_core::time::parse_rfc3339_ms)
+        .map(|ms| u64::try_from(ms / 1000).unwrap_or(0));
+    let (algorithm, encoding, decoding) = match k.algorithm {
+        KeyAlgorithm::HS256 => {
+            let secret = match (&k.secret, &k.secret_file) {
+                (Some(s), _) => s.as_bytes().to_vec(),
+                (None, Some(f)) => String::from_utf8_lossy(&read(f)?)
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+                (None, None) => return Err(at("secret", &"missing")),
+            };
+            if secret.len() < 32 {
+                return Err(at("secret", &"must be at least 32 bytes"));
+            }
+            (
+                Algorithm::HS256,
+                Some(EncodingKey::from_secret(&secret)),
+                DecodingKey::from_secret(&secret),
+            )
+        }
+        KeyAlgorithm::EdDSA => {
+            let public = k
+                .public_key_file
+                .as_deref()
+                .ok_or_else(|| at("public_key_file", &"missing"))?;
+            let decoding =
+                DecodingKey::from_ed_pem(&read(public)?).map_err(|e| at("public_key_file", &e))?;
+            let encoding = match &k.private_key_file {
+                Some(p) => Some(
+                    EncodingKey::from_ed_pem(&read(p)?).map_err(|e| at("private_key_file", &e))?,
+                ),
+                None => None,
+            };
+            (Algorithm::EdDSA, encoding, decoding)
+        }
+    };
+    Ok(Key {
+        kid: Some(k.kid.clone()),
+        algorithm,
+        encoding,
+        decoding,
+        accept_until,
+    })
 }
 
 /// The secret: inline, or from the file, which is created with a random secret when missing.
@@ -242,6 +353,140 @@ mod tests {
             other.verify("not.a.jwt").unwrap_err().code,
             ErrorCode::Unauthorized
         );
+    }
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("rt-keys-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn hs(kid: &str, secret: &str, accept_until: Option<&str>) -> SessionKeyConfig {
+        SessionKeyConfig {
+            kid: kid.into(),
+            algorithm: KeyAlgorithm::HS256,
+            secret: Some(secret.into()),
+            secret_file: None,
+            private_key_file: None,
+            public_key_file: None,
+            accept_until: accept_until.map(str::to_owned),
+        }
+    }
+
+    fn ring(keys: Vec<SessionKeyConfig>) -> Tokens {
+        Tokens::from_config(&AuthConfig {
+            keys,
+            ..AuthConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn rotation_accepts_the_previous_key_until_its_time() {
+        let old_secret = "o".repeat(32);
+        let new_secret = "n".repeat(32);
+        let before = ring(vec![hs("2026-10", &old_secret, None)]);
+        let old_token = before.mint(addr(), Duration::from_secs(60), false).unwrap();
+        // Rotated: the new key signs, the old one still verifies until next year.
+        let after = ring(vec![
+            hs("2026-11", &new_secret, None),
+            hs("2026-10", &old_secret, Some("2099-01-01T00:00:00Z")),
+        ]);
+        assert!(after.verify(&old_token).is_ok());
+        let fresh = after.mint(addr(), Duration::from_secs(60), false).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
+            Some("2026-11")
+        );
+        // Retired: past its time the old key's tokens are refused.
+        let retired = ring(vec![
+            hs("2026-11", &new_secret, None),
+            hs("2026-10", &old_secret, Some("2020-01-01T00:00:00Z")),
+        ]);
+        let e = retired.verify(&old_token).unwrap_err();
+        assert!(e.message.contains("retired"), "{}", e.message);
+        // Dropped: an unknown kid.
+        let dropped = ring(vec![hs("2026-11", &new_secret, None)]);
+        assert!(
+            dropped
+                .verify(&old_token)
+                .unwrap_err()
+                .message
+                .contains("unknown key")
+        );
+        // A token without kid is not verified by a ring whose keys all have one.
+        let legacy = Tokens::new(old_secret.as_bytes(), false)
+            .mint(addr(), Duration::from_secs(60), false)
+            .unwrap();
+        assert_eq!(
+            after.verify(&legacy).unwrap_err().code,
+            ErrorCode::Unauthorized
+        );
+    }
+
+    #[test]
+    fn eddsa_keys_sign_and_verify_and_refuse_algorithm_confusion() {
+        let d = dir("ed");
+        let private = d.join("ed.pem");
+        let public = d.join("ed.pub.pem");
+        let ok = std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&private)
+            .status()
+            .unwrap()
+            .success()
+            && std::process::Command::new("openssl")
+                .args(["pkey", "-pubout", "-in"])
+                .arg(&private)
+                .arg("-out")
+                .arg(&public)
+                .status()
+                .unwrap()
+                .success();
+        assert!(ok, "openssl generates an ed25519 key");
+        let key = SessionKeyConfig {
+            kid: "ed-1".into(),
+            algorithm: KeyAlgorithm::EdDSA,
+            secret: None,
+            secret_file: None,
+            private_key_file: Some(private.clone()),
+            public_key_file: Some(public.clone()),
+            accept_until: None,
+        };
+        let signer = ring(vec![key.clone()]);
+        let token = signer.mint(addr(), Duration::from_secs(60), false).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&token).unwrap().alg,
+            Algorithm::EdDSA
+        );
+        // An instance holding only the public key verifies it.
+        let verifier = ring(vec![
+            hs("hs", &"h".repeat(32), None),
+            SessionKeyConfig {
+                private_key_file: None,
+                ..key
+            },
+        ]);
+        assert_eq!(verifier.verify(&token).unwrap().address, addr());
+        // HS256 "signed" with the public key as the secret, claiming the EdDSA kid: refused.
+        let public_pem = std::fs::read(&public).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("ed-1".into());
+        let claims = Claims {
+            sub: addr().to_string(),
+            iss: ISSUER.into(),
+            iat: now_secs(),
+            exp: now_secs() + 60,
+            jti: "x".into(),
+            dev: false,
+        };
+        let forged =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&public_pem)).unwrap();
+        assert_eq!(
+            verifier.verify(&forged).unwrap_err().code,
+            ErrorCode::Unauthorized
+        );
+        std::fs::remove_dir_all(d).unwrap();
     }
 
     #[test]

@@ -18,8 +18,8 @@ use torii_plugin::rules::{
 pub use error::ConfigError;
 pub use realtime_store::StorageConfig;
 pub use sections::{
-    AuthConfig, BusConfig, BusKind, LimitsConfig, LogConfig, LogFormat, ServerConfig,
-    StarknetAuthConfig,
+    AuthConfig, BusConfig, BusKind, KeyAlgorithm, LimitsConfig, LogConfig, LogFormat, ServerConfig,
+    SessionKeyConfig, StarknetAuthConfig,
 };
 
 /// The whole configuration.

@@ -127,9 +127,44 @@ pub struct AuthConfig {
     pub dev_tokens: bool,
     /// Addresses that pass the `admin` channel policy.
     pub admins: Vec<realtime_core::Address>,
+    /// Signing keys with ids, for rotation. When set, tokens are signed with the first key
+    /// and verified with the key their `kid` names; `session_secret` is then not used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<SessionKeyConfig>,
     /// Wallet sign-in with SNIP-12 challenges checked by the account contract.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starknet: Option<StarknetAuthConfig>,
+}
+
+/// Algorithm of a session key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    /// HMAC-SHA256 with a shared secret.
+    HS256,
+    /// Ed25519 signatures: instances that only verify need the public key alone.
+    EdDSA,
+}
+
+/// One `[[auth.keys]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionKeyConfig {
+    /// Key id, written into each token's header.
+    pub kid: String,
+    pub algorithm: KeyAlgorithm,
+    /// HS256: the secret (≥ 32 bytes), inline or from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// EdDSA: PEM files; the private key is needed only on the key that signs (the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<PathBuf>,
+    /// A retired key: tokens it signed are accepted until this instant (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_until: Option<String>,
 }
 
 /// `[auth.starknet]`: sign in with a Starknet wallet.
@@ -192,6 +227,7 @@ impl Default for AuthConfig {
             session_ttl: Duration::from_secs(24 * 3600),
             dev_tokens: false,
             admins: Vec::new(),
+            keys: Vec::new(),
             starknet: None,
         }
     }
@@ -209,6 +245,50 @@ impl AuthConfig {
         }
         if self.session_ttl < Duration::from_secs(1) {
             return fail("auth.session_ttl", "must be at least 1s");
+        }
+        for (i, k) in self.keys.iter().enumerate() {
+            let key = format!("auth.keys[{i}]");
+            if k.kid.is_empty() || self.keys[..i].iter().any(|o| o.kid == k.kid) {
+                return fail(&key, "every key needs a distinct kid");
+            }
+            if let Some(t) = &k.accept_until
+                && realtime_core::time::parse_rfc3339_ms(t).is_none()
+            {
+                return fail(
+                    &format!("{key}.accept_until"),
+                    "write it as 2026-12-31T00:00:00Z",
+                );
+            }
+            match k.algorithm {
+                KeyAlgorithm::HS256 => {
+                    if k.secret.is_none() == k.secret_file.is_none() {
+                        return fail(
+                            &key,
+                            "an HS256 key needs exactly one of secret, secret_file",
+                        );
+                    }
+                    if k.secret.as_ref().is_some_and(|s| s.len() < 32) {
+                        return fail(&format!("{key}.secret"), "must be at least 32 bytes");
+                    }
+                }
+                KeyAlgorithm::EdDSA => {
+                    if k.public_key_file.is_none() {
+                        return fail(&key, "an EdDSA key needs public_key_file");
+                    }
+                    if i == 0 && k.private_key_file.is_none() {
+                        return fail(
+                            &key,
+                            "the first key signs tokens: it needs private_key_file",
+                        );
+                    }
+                }
+            }
+            if i == 0 && k.accept_until.is_some() {
+                return fail(
+                    &format!("{key}.accept_until"),
+                    "the first key signs tokens: it cannot be retired",
+                );
+            }
         }
         if let Some(s) = &self.starknet {
             if !(s.rpc_url.starts_with("http://") || s.rpc_url.starts_with("https://")) {

@@ -236,3 +236,71 @@ fn the_eternum_blitz_config_is_valid() {
     assert_eq!(rules.positions.len(), 2);
     assert!(rules.groups.contains_key("guild"));
 }
+
+#[test]
+fn session_keys_are_checked() {
+    let hs = |kid: &str, extra: &str| {
+        format!("[[auth.keys]]\nkid = \"{kid}\"\nalgorithm = \"HS256\"\n{extra}")
+    };
+    let secret = "secret = \"0123456789abcdef0123456789abcdef\"\n";
+    let cases = [
+        (hs("a", ""), "auth.keys[0]"),
+        (hs("a", "secret = \"short\"\n"), "auth.keys[0].secret"),
+        (
+            format!("{}{}", hs("a", secret), hs("a", secret)),
+            "auth.keys[1]",
+        ),
+        (
+            hs(
+                "a",
+                &format!("{secret}accept_until = \"2099-01-01T00:00:00Z\"\n"),
+            ),
+            "auth.keys[0].accept_until",
+        ),
+        (
+            format!(
+                "{}{}",
+                hs("a", secret),
+                hs("b", &format!("{secret}accept_until = \"soon\"\n"))
+            ),
+            "auth.keys[1].accept_until",
+        ),
+        (
+            "[[auth.keys]]\nkid = \"e\"\nalgorithm = \"EdDSA\"\npublic_key_file = \"p.pem\"\n"
+                .to_string(),
+            "auth.keys[0]",
+        ),
+        (
+            "[[auth.keys]]\nkid = \"e\"\nalgorithm = \"RS256\"\n".to_string(),
+            "auth.keys[0].algorithm",
+        ),
+    ];
+    for (text, key) in cases {
+        let file = write("keys.toml", &text);
+        let e = Config::load_with_env(Some(&file), vars(&[])).unwrap_err();
+        assert!(
+            e.key().is_some_and(|k| k.starts_with(key)),
+            "{text}\nexpected {key}: {e}"
+        );
+    }
+    let ok = write(
+        "keys-ok.toml",
+        &format!(
+            "{}{}",
+            hs("new", secret),
+            hs(
+                "old",
+                &format!("{secret}accept_until = \"2099-01-01T00:00:00Z\"\n")
+            )
+        ),
+    );
+    assert_eq!(
+        Config::load_with_env(Some(&ok), vars(&[]))
+            .unwrap()
+            .config
+            .auth
+            .keys
+            .len(),
+        2
+    );
+}
