@@ -10,6 +10,24 @@ use futures_util::StreamExt;
 use realtime_client::{Auth, Client, Event};
 use tokio_tungstenite::tungstenite::Message;
 
+/// A `world` subscriber that never reads, and 8 MB of messages published after it: more than
+/// the kernel buffers between the two hold.
+async fn stuck_subscriber_behind_8_mb(server: &Server) -> e2e::raw::RawSocket {
+    let token = server.token(&addr(1));
+    let url = format!("{}?token={token}", server.ws_url());
+    let mut stuck = connect_small_buffer(server.addr, &url).await;
+    send(&mut stuck, r#"{"id":1,"op":"subscribe","channel":"world"}"#).await;
+    let sender = server.client(&addr(2)).await;
+    let body = "🦀".repeat(2000);
+    for i in 0..1000 {
+        sender
+            .publish("world", &body, &format!("b{i}"))
+            .await
+            .unwrap();
+    }
+    stuck
+}
+
 #[tokio::test]
 async fn sigterm_tells_clients_to_reconnect_and_exits_cleanly() {
     let mut server = Server::start().await;
@@ -50,19 +68,7 @@ async fn shutdown_gives_up_on_connections_that_do_not_drain() {
     })
     .await;
     // A client that never reads cannot receive its close frame.
-    let token = server.token(&addr(1));
-    let url = format!("{}?token={token}", server.ws_url());
-    let mut stuck = connect_small_buffer(server.addr, &url).await;
-    send(&mut stuck, r#"{"id":1,"op":"subscribe","channel":"world"}"#).await;
-    let sender = server.client(&addr(2)).await;
-    // 8 MB of 4-byte characters: more than the kernel buffers between the two hold.
-    let body = "🦀".repeat(2000);
-    for i in 0..1000 {
-        sender
-            .publish("world", &body, &format!("s{i}"))
-            .await
-            .unwrap();
-    }
+    let _stuck = stuck_subscriber_behind_8_mb(&server).await;
     server.terminate();
     let status = server.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
@@ -197,19 +203,8 @@ async fn a_peer_that_stops_reading_is_dropped_even_under_the_queue_budget() {
         ..Options::default()
     })
     .await;
-    let token = server.token(&addr(1));
-    let url = format!("{}?token={token}", server.ws_url());
-    let mut stuck = connect_small_buffer(server.addr, &url).await;
-    send(&mut stuck, r#"{"id":1,"op":"subscribe","channel":"world"}"#).await;
-    let sender = server.client(&addr(2)).await;
-    // 8 MB: more than the kernel buffers hold, far less than the 64 MB queue.
-    let body = "🦀".repeat(2000);
-    for i in 0..1000 {
-        sender
-            .publish("world", &body, &format!("b{i}"))
-            .await
-            .unwrap();
-    }
+    // The writer is stuck on frames the peer never reads, with the 64 MB queue far from full.
+    let _stuck = stuck_subscriber_behind_8_mb(&server).await;
     // The writer is stuck on a frame the peer never reads; the heartbeat allowance ends it.
     server
         .wait_for_log(Duration::from_secs(15), |l| {
