@@ -173,3 +173,39 @@ async fn unsubscribe_stops_delivery() {
     assert_eq!(got[0].0, "guild:7");
     quiet(&mut c).await;
 }
+
+#[tokio::test]
+async fn tokens_from_the_games_own_backend_are_accepted() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let secret = "the game backend's shared secret, 32+ bytes";
+    let server = e2e::Server::start_with(e2e::Options {
+        toml: format!(
+            "[auth.external]\nissuer = \"https://auth.game.example\"\naudience = \"chat\"\nalgorithm = \"HS256\"\nsecret = \"{secret}\"\naddress_claim = \"wallet\"\n"
+        ),
+        ..e2e::Options::default()
+    })
+    .await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 300;
+    let token = |aud: &str| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"iss": "https://auth.game.example", "aud": aud, "exp": exp, "sub": "u1", "wallet": "0xBEEF"}),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let mut c = Client::connect(&server.ws_url(), Auth::Header(token("chat")))
+        .await
+        .unwrap();
+    let p = next_push(&mut c).await;
+    assert_eq!(p.data["address"], format!("0x{:0>64}", "beef"));
+    c.subscribe("world", None).await.unwrap();
+    let mut wrong = Client::connect(&server.ws_url(), Auth::Header(token("another-app")))
+        .await
+        .unwrap();
+    assert_eq!(e2e::close_code(&mut wrong).await, Some(4401));
+}

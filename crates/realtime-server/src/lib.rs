@@ -11,7 +11,8 @@
 //! - [`permissions`]: channel read/post policies from config and on-chain state.
 //! - [`world`]: the Torii follower and live permission changes.
 //! - [`registry`]: signed-in sessions by address, for live changes.
-//! - [`token`]: session tokens (HS256 JWT).
+//! - [`token`]: session tokens (HS256/EdDSA JWT with key ids).
+//! - [`external_token`]: tokens from a game's own session backend.
 //! - [`ip_limit`]: per-IP token buckets for the sign-in endpoints.
 //! - [`connections`]: connection limits per instance and per address.
 //! - [`state`]: what routes and sessions share.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod connections;
+pub mod external_token;
 pub mod feed;
 pub mod http;
 pub mod hub;

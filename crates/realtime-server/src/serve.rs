@@ -46,7 +46,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
             ));
         }
     }
-    let tokens = Tokens::from_config(&config.auth)?;
+    let tokens = Tokens::from_config(&config.auth)?.for_world(config.token_world());
     if config.auth.dev_tokens {
         tracing::warn!(
             "development tokens are enabled: do not run this configuration in production"

@@ -14,6 +14,7 @@ use realtime_core::{Address, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthConfig, KeyAlgorithm, SessionKeyConfig};
+use crate::external_token::{self, External};
 
 /// The `iss` claim of tokens this server mints.
 pub const ISSUER: &str = "torii-realtime";
@@ -25,6 +26,9 @@ struct Claims {
     iat: u64,
     exp: u64,
     jti: String,
+    /// The world the token is for, so worlds sharing a key cannot take each other's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    world: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     dev: bool,
 }
@@ -71,6 +75,8 @@ pub struct Tokens {
     keys: Vec<Key>,
     validation: Validation,
     dev_tokens: bool,
+    external: Option<External>,
+    world: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -96,9 +102,17 @@ impl Tokens {
     /// Builds the service from `[auth]`: the `keys` ring, or else the single session secret
     /// (read, or created, from its file).
     pub fn from_config(config: &AuthConfig) -> Result<Self, String> {
+        let external = config
+            .external
+            .as_ref()
+            .map(External::from_config)
+            .transpose()?;
         if config.keys.is_empty() {
             let secret = load_secret(config)?;
-            return Ok(Self::new(&secret, config.dev_tokens));
+            return Ok(Self {
+                external,
+                ..Self::new(&secret, config.dev_tokens)
+            });
         }
         let keys = config
             .keys
@@ -110,6 +124,8 @@ impl Tokens {
             keys,
             validation: base_validation(),
             dev_tokens: config.dev_tokens,
+            external,
+            world: None,
         })
     }
 
@@ -125,7 +141,15 @@ impl Tokens {
             }],
             validation: base_validation(),
             dev_tokens,
+            external: None,
+            world: None,
         }
+    }
+
+    /// Binds minted tokens to `world`, and refuses tokens for any other.
+    pub fn for_world(mut self, world: Option<String>) -> Self {
+        self.world = world;
+        self
     }
 
     /// Mints a token for `address` valid for `ttl`.
@@ -137,6 +161,7 @@ impl Tokens {
             iat,
             exp: iat + ttl.as_secs().max(1),
             jti: hex(&rand::random::<[u8; 16]>()),
+            world: self.world.clone(),
             dev,
         };
         let key = self.keys.first().ok_or("no signing key")?;
@@ -152,6 +177,13 @@ impl Tokens {
 
     /// Verifies a token and returns who it speaks for.
     pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        // A token from the game's own backend is told apart by its issuer, then verified
+        // only with that backend's key.
+        if let Some(external) = &self.external
+            && external_token::issuer_of(token).as_deref() == Some(external.issuer())
+        {
+            return external.verify(token);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| TokenError::unauthorized(format!("the token is not valid: {e}")))?;
         let key = self
@@ -185,6 +217,9 @@ impl Tokens {
             },
         )?;
         let claims = data.claims;
+        if self.world.is_some() && claims.world != self.world {
+            return Err(TokenError::unauthorized("the token is for another world"));
+        }
         if claims.dev && !self.dev_tokens {
             return Err(TokenError::unauthorized(
                 "development tokens are disabled on this server",
@@ -329,6 +364,19 @@ mod tests {
         let id = tokens.verify(&t).unwrap();
         assert_eq!(id.address, addr());
         assert!(id.expires_at >= now_secs() + 59);
+    }
+
+    #[test]
+    fn tokens_are_bound_to_their_world() {
+        let a = Tokens::new(SECRET, false).for_world(Some("0x1".into()));
+        let b = Tokens::new(SECRET, false).for_world(Some("0x2".into()));
+        let t = a.mint(addr(), Duration::from_secs(60), false).unwrap();
+        assert!(a.verify(&t).is_ok());
+        assert!(b.verify(&t).unwrap_err().message.contains("another world"));
+        let unbound = Tokens::new(SECRET, false)
+            .mint(addr(), Duration::from_secs(60), false)
+            .unwrap();
+        assert!(a.verify(&unbound).is_err());
     }
 
     #[test]
@@ -478,6 +526,7 @@ mod tests {
             iat: now_secs(),
             exp: now_secs() + 60,
             jti: "x".into(),
+            world: None,
             dev: false,
         };
         let forged =

@@ -110,7 +110,7 @@ fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), Stri
         Some(t) => realtime_core::duration::parse(&t).map_err(|e| format!("--ttl: {e}"))?,
         None => config.auth.session_ttl,
     };
-    let tokens = Tokens::from_config(&config.auth)?;
+    let tokens = Tokens::from_config(&config.auth)?.for_world(config.token_world());
     println!("{}", tokens.mint(address, ttl, true)?);
     Ok(())
 }

@@ -18,8 +18,8 @@ use torii_plugin::rules::{
 pub use error::ConfigError;
 pub use realtime_store::StorageConfig;
 pub use sections::{
-    AuthConfig, BusConfig, BusKind, KeyAlgorithm, LimitsConfig, LogConfig, LogFormat, ServerConfig,
-    SessionKeyConfig, StarknetAuthConfig,
+    AuthConfig, BusConfig, BusKind, ExternalAuthConfig, KeyAlgorithm, LimitsConfig, LogConfig,
+    LogFormat, ServerConfig, SessionKeyConfig, StarknetAuthConfig,
 };
 
 /// The whole configuration.
@@ -117,6 +117,16 @@ impl Config {
             ));
         }
         self.validate_world()
+    }
+
+    /// The world session tokens are bound to: the Torii world address, else the wallet
+    /// sign-in domain name, else none.
+    pub fn token_world(&self) -> Option<String> {
+        self.torii
+            .as_ref()
+            .and_then(|t| t.world_address.parse::<realtime_core::Address>().ok())
+            .map(|a| a.to_string())
+            .or_else(|| self.auth.starknet.as_ref().map(|s| s.domain_name.clone()))
     }
 
     /// The world rules, as the Torii follower takes them.

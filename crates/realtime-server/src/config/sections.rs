@@ -131,6 +131,9 @@ pub struct AuthConfig {
     /// and verified with the key their `kid` names; `session_secret` is then not used.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<SessionKeyConfig>,
+    /// Tokens from the game's own session backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalAuthConfig>,
     /// Wallet sign-in with SNIP-12 challenges checked by the account contract.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starknet: Option<StarknetAuthConfig>,
@@ -165,6 +168,44 @@ pub struct SessionKeyConfig {
     /// A retired key: tokens it signed are accepted until this instant (RFC 3339, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept_until: Option<String>,
+}
+
+/// `[auth.external]`: accept tokens a game's own session backend issues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalAuthConfig {
+    /// The `iss` those tokens carry.
+    pub issuer: String,
+    /// The `aud` they must carry.
+    pub audience: String,
+    /// Their algorithm (`HS256`, `RS256`, `ES256`, `EdDSA`…); with `jwks_file`, each key's
+    /// own `alg` is used when present.
+    #[serde(default)]
+    pub algorithm: Option<jsonwebtoken::Algorithm>,
+    /// HS algorithms: the shared secret, inline or from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// RSA, EC or Ed25519 public key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<PathBuf>,
+    /// A JWKS document; keys are chosen by the token's `kid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<PathBuf>,
+    /// The claim holding the player's Starknet address.
+    #[serde(default = "default_address_claim")]
+    pub address_claim: String,
+    /// Clock skew allowed on `exp`, since another system issues the tokens.
+    #[serde(default = "default_leeway", with = "realtime_core::duration::serde")]
+    pub leeway: Duration,
+}
+
+fn default_address_claim() -> String {
+    "sub".into()
+}
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// `[auth.starknet]`: sign in with a Starknet wallet.
@@ -228,6 +269,7 @@ impl Default for AuthConfig {
             dev_tokens: false,
             admins: Vec::new(),
             keys: Vec::new(),
+            external: None,
             starknet: None,
         }
     }
@@ -287,6 +329,32 @@ impl AuthConfig {
                 return fail(
                     &format!("{key}.accept_until"),
                     "the first key signs tokens: it cannot be retired",
+                );
+            }
+        }
+        if let Some(x) = &self.external {
+            if x.issuer == crate::token::ISSUER {
+                return fail(
+                    "auth.external.issuer",
+                    "must differ from this server's own issuer",
+                );
+            }
+            let sources = [
+                x.secret.is_some(),
+                x.secret_file.is_some(),
+                x.public_key_file.is_some(),
+                x.jwks_file.is_some(),
+            ];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                return fail(
+                    "auth.external",
+                    "give exactly one of secret, secret_file, public_key_file, jwks_file",
+                );
+            }
+            if x.jwks_file.is_none() && x.algorithm.is_none() {
+                return fail(
+                    "auth.external.algorithm",
+                    "required unless jwks_file is given",
                 );
             }
         }

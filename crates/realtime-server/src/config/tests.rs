@@ -304,3 +304,28 @@ fn session_keys_are_checked() {
         2
     );
 }
+
+#[test]
+fn external_tokens_are_checked() {
+    let base = "[auth.external]\nissuer = \"https://a.example\"\naudience = \"chat\"\n";
+    let cases = [
+        (format!("{base}algorithm = \"HS256\"\n"), "auth.external"),
+        (format!("{base}algorithm = \"HS256\"\nsecret = \"x\"\npublic_key_file = \"k.pem\"\n"), "auth.external"),
+        (format!("{base}public_key_file = \"k.pem\"\n"), "auth.external.algorithm"),
+        (format!("{base}algorithm = \"XS999\"\nsecret = \"x\"\n"), "auth.external.algorithm"),
+        ("[auth.external]\nissuer = \"torii-realtime\"\naudience = \"c\"\nalgorithm = \"HS256\"\nsecret = \"x\"\n".to_string(), "auth.external.issuer"),
+    ];
+    for (text, key) in cases {
+        let file = write("external.toml", &text);
+        let e = Config::load_with_env(Some(&file), vars(&[])).unwrap_err();
+        assert!(
+            e.key().is_some_and(|k| k.starts_with(key)),
+            "{text}\nexpected {key}: {e}"
+        );
+    }
+    let ok = write(
+        "external-ok.toml",
+        &format!("{base}jwks_file = \"jwks.json\"\n"),
+    );
+    assert!(Config::load_with_env(Some(&ok), vars(&[])).is_ok());
+}
