@@ -91,83 +91,130 @@ async fn a_wallet_signs_in_and_opens_a_socket() {
     client.subscribe("world", None).await.unwrap();
 }
 
-#[tokio::test]
-async fn every_forgery_is_refused_with_its_own_code() {
+struct Setup {
+    _devnet: Devnet,
+    me: Account,
+    other: Account,
+    server: Server,
+}
+
+async fn setup() -> Setup {
     let devnet = Devnet::start().await;
     let accounts = devnet.accounts().await;
     let server = server(&devnet.url(), "").await;
-    let (me, other) = (&accounts[0], &accounts[1]);
+    Setup {
+        me: accounts[0].clone(),
+        other: accounts[1].clone(),
+        server,
+        _devnet: devnet,
+    }
+}
 
-    // Forged: numbers that are no signature.
-    let c = challenge(&server, &me.address).await;
+#[tokio::test]
+async fn a_forged_signature_is_refused() {
+    let s = setup().await;
+    let c = challenge(&s.server, &s.me.address).await;
     let r = verify(
-        &server,
-        &me.address,
+        &s.server,
+        &s.me.address,
         &c["nonce"],
         vec!["0x1".into(), "0x2".into()],
     )
     .await;
     assert_eq!((r.status, code(&r)), (401, "invalid_signature".into()));
+}
 
-    // Another account's signature over my challenge.
-    let c = challenge(&server, &me.address).await;
+#[tokio::test]
+async fn another_accounts_signature_is_refused() {
+    let s = setup().await;
+    let c = challenge(&s.server, &s.me.address).await;
     let r = verify(
-        &server,
-        &me.address,
+        &s.server,
+        &s.me.address,
         &c["nonce"],
-        sign(&c["typed_data"], other),
+        sign(&c["typed_data"], &s.other),
     )
     .await;
-    assert_eq!(code(&r), "invalid_signature");
+    assert_eq!((r.status, code(&r)), (401, "invalid_signature".into()));
+}
 
-    // Signed for another domain or chain.
-    for (key, value) in [("chainId", "SN_MAIN"), ("name", "other-world")] {
-        let c = challenge(&server, &me.address).await;
-        let mut typed = c["typed_data"].clone();
-        typed["domain"][key] = json!(value);
-        let r = verify(&server, &me.address, &c["nonce"], sign(&typed, me)).await;
-        assert_eq!(code(&r), "invalid_signature", "{key}");
-    }
+#[tokio::test]
+async fn a_signature_for_another_chain_is_refused() {
+    let s = setup().await;
+    let c = challenge(&s.server, &s.me.address).await;
+    let mut typed = c["typed_data"].clone();
+    typed["domain"]["chainId"] = json!("SN_MAIN");
+    let r = verify(&s.server, &s.me.address, &c["nonce"], sign(&typed, &s.me)).await;
+    assert_eq!((r.status, code(&r)), (401, "invalid_signature".into()));
+}
 
-    // A replayed nonce: the first use works, the second does not.
-    let c = challenge(&server, &me.address).await;
-    let signature = sign(&c["typed_data"], me);
+#[tokio::test]
+async fn a_signature_for_another_domain_is_refused() {
+    let s = setup().await;
+    let c = challenge(&s.server, &s.me.address).await;
+    let mut typed = c["typed_data"].clone();
+    typed["domain"]["name"] = json!("other-world");
+    let r = verify(&s.server, &s.me.address, &c["nonce"], sign(&typed, &s.me)).await;
+    assert_eq!((r.status, code(&r)), (401, "invalid_signature".into()));
+}
+
+#[tokio::test]
+async fn a_replayed_nonce_is_refused() {
+    let s = setup().await;
+    let c = challenge(&s.server, &s.me.address).await;
+    let signature = sign(&c["typed_data"], &s.me);
     assert_eq!(
-        verify(&server, &me.address, &c["nonce"], signature.clone())
+        verify(&s.server, &s.me.address, &c["nonce"], signature.clone())
             .await
             .status,
         200
     );
-    let r = verify(&server, &me.address, &c["nonce"], signature).await;
+    let r = verify(&s.server, &s.me.address, &c["nonce"], signature).await;
     assert_eq!((r.status, code(&r)), (401, "invalid_nonce".into()));
+}
 
-    // A nonce issued to someone else.
-    let c = challenge(&server, &other.address).await;
+#[tokio::test]
+async fn a_nonce_issued_to_another_address_is_refused() {
+    let s = setup().await;
+    let c = challenge(&s.server, &s.other.address).await;
     let r = verify(
-        &server,
-        &me.address,
+        &s.server,
+        &s.me.address,
         &c["nonce"],
-        sign(&c["typed_data"], me),
+        sign(&c["typed_data"], &s.me),
     )
     .await;
-    assert_eq!(code(&r), "invalid_nonce");
+    assert_eq!((r.status, code(&r)), (401, "invalid_nonce".into()));
+}
 
-    // An address with no account deployed.
+#[tokio::test]
+async fn an_undeployed_account_gets_its_own_code() {
+    let s = setup().await;
     let ghost = "0x0123456789abcdef";
-    let c = challenge(&server, ghost).await;
+    let c = challenge(&s.server, ghost).await;
     let r = verify(
-        &server,
+        &s.server,
         ghost,
         &c["nonce"],
         vec!["0x1".into(), "0x2".into()],
     )
     .await;
     assert_eq!((r.status, code(&r)), (401, "account_not_deployed".into()));
+}
 
-    // Malformed requests.
-    let r = verify(&server, "bob", &json!("0x1"), vec!["0x1".into()]).await;
+#[tokio::test]
+async fn malformed_sign_in_requests_are_bad_requests() {
+    let s = setup().await;
+    let r = verify(&s.server, "bob", &json!("0x1"), vec!["0x1".into()]).await;
     assert_eq!((r.status, code(&r)), (400, "bad_request".into()));
-    let r = verify(&server, &me.address, &json!("0x1"), vec!["zz".into()]).await;
+    let r = verify(&s.server, &s.me.address, &json!("0x1"), vec!["zz".into()]).await;
+    assert_eq!((r.status, code(&r)), (400, "bad_request".into()));
+    let r = http::post_json(
+        s.server.addr,
+        "/v1/auth/verify",
+        &json!({"address": s.me.address}),
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (400, "bad_request".into()));
 }
 
