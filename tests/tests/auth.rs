@@ -39,7 +39,8 @@ fn sign(typed_data: &Value, signer: &Account) -> Vec<String> {
     let key = Felt::from_hex(&signer.private_key).unwrap();
     let k = starknet_crypto::rfc6979_generate_k(&hash, &key, None);
     let sig = starknet_crypto::sign(&key, &hash, &k).unwrap();
-    vec![format!("{:#x}", sig.r), format!("{:#x}", sig.s)]
+    // Decimal strings, as starknet.js's `stark.formatSignature` gives them.
+    vec![sig.r.to_string(), sig.s.to_string()]
 }
 
 async fn verify(

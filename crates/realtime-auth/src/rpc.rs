@@ -13,7 +13,7 @@ use starknet_core::types::Felt;
 use starknet_core::utils::get_selector_from_name;
 
 /// `'VALID'` as a short string: the SNIP-6 success answer.
-const VALID: &str = "0x56414c4944";
+const VALID: u64 = 0x0056_414c_4944;
 /// JSON-RPC error: no contract at that address.
 const CONTRACT_NOT_FOUND: i64 = 20;
 /// JSON-RPC error: the entry point does not exist.
@@ -145,10 +145,15 @@ impl Rpc {
                 }
             });
         }
+        // Exactly one felt: `'VALID'` from SNIP-6 `is_valid_signature`; the legacy
+        // `isValidSignature` answers `1` (some answer `'VALID'` too).
         let result = answer.result.unwrap_or_default();
-        let first = result.first().and_then(|v| Felt::from_hex(v).ok());
-        let valid = first
-            .is_some_and(|f| f == Felt::from_hex(VALID).unwrap_or(Felt::ZERO) || f == Felt::ONE);
+        let answer = match result.as_slice() {
+            [one] => Felt::from_hex(one).ok(),
+            _ => None,
+        };
+        let legacy = entry_point == "isValidSignature";
+        let valid = answer.is_some_and(|f| f == Felt::from(VALID) || (legacy && f == Felt::ONE));
         if valid {
             Ok(())
         } else {

@@ -88,6 +88,9 @@ impl External {
                             );
                         }
                     };
+                    if secret.len() < 32 {
+                        return Err("auth.external: the secret must be at least 32 bytes".into());
+                    }
                     DecodingKey::from_secret(&secret)
                 }
                 _ => {
@@ -164,7 +167,10 @@ impl External {
             .ok_or_else(|| unauthorized(format!("the token has no {} claim", self.claim)))?
             .parse::<Address>()
             .map_err(|e| unauthorized(format!("the {} claim: {e}", self.claim)))?;
-        let expires_at = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let expires_at = claims
+            .get("exp")
+            .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+            .unwrap_or(0);
         Ok(Identity {
             address,
             expires_at,

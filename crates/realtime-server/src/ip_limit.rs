@@ -27,8 +27,17 @@ impl IpLimiter {
         }
     }
 
-    /// Takes a token for `ip`, or says how long to wait.
+    /// Takes a token for `ip` (an IPv6 client counts by its /64, which one host usually
+    /// holds whole), or says how long to wait.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        let ip = match ip {
+            IpAddr::V6(v6) => {
+                let mut s = v6.segments();
+                s[4..].fill(0);
+                IpAddr::V6(s.into())
+            }
+            v4 => v4,
+        };
         let now = Instant::now();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
@@ -57,5 +66,10 @@ mod tests {
         assert!(l.check(a).is_ok());
         assert!(l.check(a).is_err());
         assert!(l.check(b).is_ok());
+        // One IPv6 /64 is one client.
+        let l = IpLimiter::new(1, 0.001);
+        assert!(l.check("2001:db8::1".parse().unwrap()).is_ok());
+        assert!(l.check("2001:db8::ffff:2".parse().unwrap()).is_err());
+        assert!(l.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
     }
 }

@@ -351,6 +351,15 @@ impl AuthConfig {
                     "give exactly one of secret, secret_file, public_key_file, jwks_file",
                 );
             }
+            if x.secret.as_ref().is_some_and(|s| s.len() < 32) {
+                return fail("auth.external.secret", "must be at least 32 bytes");
+            }
+            if x.secret.is_some() && x.secret == self.session_secret {
+                return fail(
+                    "auth.external.secret",
+                    "must differ from auth.session_secret",
+                );
+            }
             if x.jwks_file.is_none() && x.algorithm.is_none() {
                 return fail(
                     "auth.external.algorithm",
@@ -359,10 +368,15 @@ impl AuthConfig {
             }
         }
         if let Some(s) = &self.starknet {
-            if !(s.rpc_url.starts_with("http://") || s.rpc_url.starts_with("https://")) {
+            // The RPC node's answer is the proof of a signature: it must come over TLS unless
+            // the node runs on this host.
+            let loopback = ["http://127.", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| s.rpc_url.starts_with(p));
+            if !(s.rpc_url.starts_with("https://") || loopback) {
                 return fail(
                     "auth.starknet.rpc_url",
-                    "must be an http:// or https:// URL",
+                    "must be an https:// URL (plain http:// only for a node on this host)",
                 );
             }
             let domain = realtime_auth::Domain {

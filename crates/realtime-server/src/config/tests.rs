@@ -323,6 +323,18 @@ fn external_tokens_are_checked() {
             "{text}\nexpected {key}: {e}"
         );
     }
+    let short = write(
+        "external-short.toml",
+        &format!("{base}algorithm = \"HS256\"\nsecret = \"short\"\n"),
+    );
+    let e = Config::load_with_env(Some(&short), vars(&[])).unwrap_err();
+    assert_eq!(e.key(), Some("auth.external.secret"), "{e}");
+    let plain = write(
+        "rpc-plain.toml",
+        "[auth.starknet]\nrpc_url = \"http://rpc.example/v0_8\"\ndomain_name = \"w\"\nchain_id = \"SN_MAIN\"\n",
+    );
+    let e = Config::load_with_env(Some(&plain), vars(&[])).unwrap_err();
+    assert_eq!(e.key(), Some("auth.starknet.rpc_url"), "{e}");
     let ok = write(
         "external-ok.toml",
         &format!("{base}jwks_file = \"jwks.json\"\n"),

@@ -139,7 +139,14 @@ pub async fn verify(
     let signature: Vec<Felt> = request
         .signature
         .iter()
-        .map(|f| Felt::from_hex(f).or_else(|_| Felt::from_dec_str(f)))
+        // starknet.js sends decimal strings; hex needs its 0x prefix to be read as hex.
+        .map(|f| {
+            if f.starts_with("0x") || f.starts_with("0X") {
+                Felt::from_hex(f)
+            } else {
+                Felt::from_dec_str(f)
+            }
+        })
         .collect::<Result<_, _>>()
         .map_err(|_| ApiError::new(ErrorCode::BadRequest, "signature: an array of felts"))?;
     if signature.is_empty() || signature.len() > 64 {

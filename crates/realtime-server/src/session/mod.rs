@@ -295,7 +295,12 @@ impl Session {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        Instant::now() + Duration::from_secs(identity.expires_at.saturating_sub(now))
+        // Capped so an absurd `exp` cannot overflow the clock.
+        let left = identity
+            .expires_at
+            .saturating_sub(now)
+            .min(10 * 365 * 86_400);
+        Instant::now() + Duration::from_secs(left)
     }
 
     fn leave_all(&mut self) {
