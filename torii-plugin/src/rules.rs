@@ -92,11 +92,7 @@ impl Expected {
             Expected::Bool(b) => b.to_string(),
             Expected::Int(i) => i.to_string(),
             Expected::Text(t) => match t.parse::<realtime_core::Address>() {
-                Ok(a) => {
-                    let hex = a.to_string();
-                    let trimmed = hex[2..].trim_start_matches('0');
-                    format!("0x{}", if trimmed.is_empty() { "0" } else { trimmed })
-                }
+                Ok(a) => a.to_short_hex(),
                 Err(_) => t.clone(),
             },
         }

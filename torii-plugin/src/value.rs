@@ -40,18 +40,12 @@ pub fn number_bytes(u: u128) -> [u8; 32] {
     b
 }
 
-fn felt_hex(bytes: &[u8; 32]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let trimmed = hex.trim_start_matches('0');
-    format!("0x{}", if trimmed.is_empty() { "0" } else { trimmed })
-}
-
 impl Scalar {
     /// One spelling per value, used for comparisons, group ids and join keys: felts as `0x`
     /// with minimal lower-case hex, integers in decimal, booleans as `true`/`false`.
     pub fn canonical(&self) -> String {
         match self {
-            Scalar::Felt(b) => felt_hex(b),
+            Scalar::Felt(b) => realtime_core::address::short_hex(b),
             Scalar::Int(i) => i.to_string(),
             Scalar::UInt(u) => u.to_string(),
             Scalar::Bool(b) => b.to_string(),

@@ -35,7 +35,20 @@ pub enum AddressError {
     Zero,
 }
 
+/// A 32-byte felt as `0x` and minimal lower-case hex (`0x0` for zero): the short spelling
+/// group ids and rule values are compared in.
+pub fn short_hex(bytes: &[u8; 32]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let trimmed = hex.trim_start_matches('0');
+    format!("0x{}", if trimmed.is_empty() { "0" } else { trimmed })
+}
+
 impl Address {
+    /// The short spelling (`0x1f`), see [`short_hex`].
+    pub fn to_short_hex(&self) -> String {
+        short_hex(&self.0)
+    }
+
     /// The address as 32 big-endian bytes.
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0
@@ -131,6 +144,8 @@ mod tests {
         }
         let short: Address = "0x1".parse().unwrap();
         assert_eq!(short.to_string(), format!("0x{}1", "0".repeat(63)));
+        assert_eq!(short.to_short_hex(), "0x1");
+        assert_eq!(short_hex(&[0; 32]), "0x0");
     }
 
     #[test]

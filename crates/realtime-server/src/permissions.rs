@@ -35,11 +35,7 @@ impl Action {
 /// The canonical spelling of a group id: felts as minimal lower-case hex.
 fn canonical_id(id: &str) -> String {
     match id.parse::<Address>() {
-        Ok(a) => {
-            let hex = a.to_string();
-            let trimmed = hex[2..].trim_start_matches('0');
-            format!("0x{}", if trimmed.is_empty() { "0" } else { trimmed })
-        }
+        Ok(a) => a.to_short_hex(),
         Err(_) => id.to_owned(),
     }
 }
