@@ -361,3 +361,49 @@ async fn an_unsupported_protocol_version_is_refused() {
     };
     assert_eq!(code, Some(4426));
 }
+
+/// A token whose `exp` second began 0.3 s ago: a whole-second comparison still takes it, the
+/// server does not, at connect nor in an `auth` op.
+#[tokio::test]
+async fn a_token_a_fraction_of_a_second_past_expiry_is_refused() {
+    let server = Server::start().await;
+    let secret = server.secret();
+    let sub = format!("0x{:0>64}", "1");
+    for attempt in 0..3 {
+        let ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        };
+        while !(300..450).contains(&(ms() % 1000)) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let second = now();
+        let token = forge(
+            &secret,
+            json!({"sub": sub, "iss": "torii-realtime", "iat": second - 60, "exp": second, "jti": "x", "dev": true}),
+            Algorithm::HS256,
+        );
+        let mut at_connect = Client::connect(&server.ws_url(), Auth::Header(token.clone()))
+            .await
+            .unwrap();
+        let by_op = Client::connect(&server.ws_url(), Auth::None).await.unwrap();
+        let refused = by_op.request("auth", json!({ "token": token })).await;
+        if now() != second {
+            continue; // Too slow to test within the second; try again.
+        }
+        assert_eq!(
+            close_code(&mut at_connect).await,
+            Some(4402),
+            "attempt {attempt}"
+        );
+        assert_eq!(
+            refused.unwrap_err().code(),
+            Some(ErrorCode::TokenExpired),
+            "attempt {attempt}"
+        );
+        return;
+    }
+    panic!("could not connect within one second three times");
+}

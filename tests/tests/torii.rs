@@ -504,3 +504,37 @@ post = "player"
         (403, Some("forbidden"))
     );
 }
+
+/// The frame that once wrapped the size check to 0 and allocated buckets for the whole map
+/// under the feed's lock: now a plain refusal, and the server keeps serving everyone.
+#[tokio::test]
+async fn a_whole_map_viewport_is_refused_and_the_server_keeps_answering() {
+    let torii = world().await;
+    let server = server_for(&torii).await;
+    let mut greedy = server.client(&who(1)).await;
+    let max = u32::MAX;
+    for area in [
+        json!({"min_x": 0, "min_y": 0, "max_x": max, "max_y": max}),
+        json!({"min_x": 0, "min_y": 7, "max_x": max, "max_y": 7}),
+        json!({"min_x": 9, "min_y": 0, "max_x": 8, "max_y": 0}),
+        json!({"min_x": 0, "min_y": 0, "max_x": 0, "max_y": 65535}),
+    ] {
+        let e = greedy
+            .request("watch", json!({ "area": area }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::BadRequest), "{area}: {e}");
+    }
+    assert_eq!(http::get(server.addr, "/healthz", &[]).await.status, 200);
+    let mut other = server.client(&who(2)).await;
+    other
+        .request(
+            "watch",
+            json!({"area": {"min_x": 90, "min_y": 90, "max_x": 110, "max_y": 110}}),
+        )
+        .await
+        .expect("another socket's watch is answered");
+    torii.set_member(201, EXPLORER, coord(103, 103));
+    assert_eq!(next_push(&mut other).await.push, "entity");
+    quiet(&mut greedy).await;
+}

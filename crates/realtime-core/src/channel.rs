@@ -1,7 +1,9 @@
 //! Channel names. A name is one or more `:`-separated segments of lower-case ASCII letters,
 //! digits, `_`, `-` and `.`, at most 128 bytes: `world`, `guild:0x1f`, `zone:12`. The first
 //! segment is the channel's kind, which later decides its permissions. Keeping the grammar
-//! narrow means a name is safe in logs, URLs and Redis keys without escaping.
+//! narrow means a name is safe in logs, URLs and Redis keys without escaping. A segment holds
+//! at least one letter, digit or `_`: names such as `.`, `..` or `-` would be rewritten or
+//! refused as URL path segments, so such a channel could not be read over HTTP.
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub enum ChannelNameError {
     BadCharacter,
     #[error("a channel name has no empty segment (check the ':' separators)")]
     EmptySegment,
+    #[error("each part of a channel name has a letter, a digit or '_', not only '.' and '-'")]
+    OnlyPunctuation,
 }
 
 impl ChannelName {
@@ -48,6 +52,9 @@ impl ChannelName {
                 .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.'));
             if !ok {
                 return Err(ChannelNameError::BadCharacter);
+            }
+            if segment.bytes().all(|b| matches!(b, b'.' | b'-')) {
+                return Err(ChannelNameError::OnlyPunctuation);
             }
         }
         Ok(Self(Arc::from(name)))
@@ -124,5 +131,16 @@ mod tests {
         assert_eq!(ChannelName::new("guild:"), Err(EmptySegment));
         assert_eq!(ChannelName::new(":x"), Err(EmptySegment));
         assert_eq!(ChannelName::new("a::b"), Err(EmptySegment));
+    }
+
+    #[test]
+    fn names_of_only_dots_or_dashes_are_refused() {
+        use ChannelNameError::OnlyPunctuation;
+        for name in [".", "..", "-", "...", "-.-", "guild:..", "..:x"] {
+            assert_eq!(ChannelName::new(name), Err(OnlyPunctuation), "{name}");
+        }
+        for name in ["a.", "-1", "_", "zone:-5", "v1.2"] {
+            assert!(ChannelName::new(name).is_ok(), "{name}");
+        }
     }
 }

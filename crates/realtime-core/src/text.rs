@@ -6,6 +6,15 @@
 //! Refused: empty or blank bodies, C0/C1 control characters other than line feed and tab
 //! (a CR LF pair becomes LF), and the explicit bidirectional override and isolate controls
 //! (U+202A–U+202E, U+2066–U+2069), which can make a message display as something else.
+//!
+//! A body is blank when it holds nothing visible: only white space and invisible characters
+//! (format characters such as ZERO WIDTH SPACE, WORD JOINER, the byte order mark and the tag
+//! characters, and fillers that render as nothing, such as HANGUL FILLER). Those characters
+//! are kept inside a body with visible text, where they have uses (joiners in emoji and
+//! scripts). The left-to-right and right-to-left marks (U+200E, U+200F) are allowed for the
+//! same reason: right-to-left text needs them, and unlike the override controls they cannot
+//! reorder the text around them. The line and paragraph separators U+2028 and U+2029 become
+//! a line feed, which is how every client renders a line break.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -35,8 +44,10 @@ pub enum TextError {
 
 /// Normalises `input` to NFC and checks it against `limits`; returns the text to store.
 pub fn validate_body(input: &str, limits: TextLimits) -> Result<String, TextError> {
-    let unified = if input.contains('\r') {
-        input.replace("\r\n", "\n")
+    let unified = if input.contains(['\r', '\u{2028}', '\u{2029}']) {
+        input
+            .replace("\r\n", "\n")
+            .replace(['\u{2028}', '\u{2029}'], "\n")
     } else {
         input.to_owned()
     };
@@ -48,7 +59,10 @@ pub fn validate_body(input: &str, limits: TextLimits) -> Result<String, TextErro
         }
         chars += 1;
     }
-    if normalised.trim().is_empty() {
+    if normalised
+        .chars()
+        .all(|c| c.is_whitespace() || is_invisible(c))
+    {
         return Err(TextError::Empty);
     }
     if chars > limits.max_chars {
@@ -64,6 +78,42 @@ fn is_refused(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
         || ('\u{202A}'..='\u{202E}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// Characters that render as nothing: Unicode format characters (general category Cf) and
+/// the fillers and selectors that display blank. A body made only of these is empty.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{034F}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061C}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{115F}'..='\u{1160}'
+        | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{2800}'
+        | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}'
+        | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}'
+        | '\u{E0100}'..='\u{E01EF}'
+    )
 }
 
 /// Longest client message id, in bytes.
@@ -133,6 +183,35 @@ mod tests {
     fn refuses_blank() {
         assert_eq!(check(""), Err(TextError::Empty));
         assert_eq!(check(" \n\t "), Err(TextError::Empty));
+    }
+
+    #[test]
+    fn bodies_of_invisible_characters_are_empty() {
+        for blank in [
+            "\u{200B}",                    // zero width space
+            "\u{2060}\u{2060}",            // word joiner
+            "\u{FEFF}",                    // byte order mark
+            "\u{E0067}\u{E0062}\u{E007F}", // tag characters
+            " \u{200B} \u{3164}\n",        // with spaces and a Hangul filler
+            "\u{200E}\u{200F}",            // direction marks alone
+            "\u{2028}",                    // a line separator becomes a line feed
+        ] {
+            assert_eq!(check(blank), Err(TextError::Empty), "{blank:?}");
+        }
+        // Kept inside visible text.
+        assert_eq!(check("a\u{200D}b").unwrap(), "a\u{200D}b");
+    }
+
+    #[test]
+    fn right_to_left_marks_are_allowed_in_text() {
+        let hebrew = "\u{05E9}\u{05DC}\u{05D5}\u{05DD} \u{200F}(1)";
+        assert_eq!(check(hebrew).unwrap(), hebrew);
+        assert_eq!(check("abc\u{200E}").unwrap(), "abc\u{200E}");
+    }
+
+    #[test]
+    fn line_and_paragraph_separators_become_line_feeds() {
+        assert_eq!(check("a\u{2028}b\u{2029}c").unwrap(), "a\nb\nc");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use realtime_core::{Address, ErrorCode};
 use serde_json::Value;
 
 use crate::config::ExternalAuthConfig;
-use crate::token::{Identity, TokenError};
+use crate::token::{Identity, TokenError, check_expiry, expiry_ms};
 
 enum Keys {
     One(Algorithm, DecodingKey),
@@ -143,6 +143,7 @@ impl External {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = self.leeway;
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<HashMap<String, Value>>(token, key, &validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError {
@@ -158,22 +159,32 @@ impl External {
                 jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
                     unauthorized("the token uses an algorithm this server refuses")
                 }
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                    unauthorized("the token is not valid yet (nbf is in the future)")
+                }
                 _ => unauthorized(format!("the token is not valid: {e}")),
             })?;
         let claims = data.claims;
+        let leeway_ms = i64::try_from(self.leeway.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let seconds = |name: &str| claims.get(name).and_then(Value::as_f64);
+        if let Some(iat) = seconds("iat")
+            && expiry_ms(iat) > realtime_core::time::now_ms().saturating_add(leeway_ms)
+        {
+            return Err(unauthorized(
+                "the token was issued in the future (iat); check the issuer's clock",
+            ));
+        }
+        let expires_at_ms = expiry_ms(seconds("exp").unwrap_or(0.0));
+        check_expiry(expires_at_ms, leeway_ms)?;
         let address = claims
             .get(&self.claim)
             .and_then(Value::as_str)
             .ok_or_else(|| unauthorized(format!("the token has no {} claim", self.claim)))?
             .parse::<Address>()
             .map_err(|e| unauthorized(format!("the {} claim: {e}", self.claim)))?;
-        let expires_at = claims
-            .get("exp")
-            .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
-            .unwrap_or(0);
         Ok(Identity {
             address,
-            expires_at,
+            expires_at_ms,
         })
     }
 }
@@ -285,6 +296,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(code(wrong_key).code, ErrorCode::Unauthorized);
+    }
+
+    /// `nbf` and `iat` in the future (past the leeway) are refused; within it, accepted.
+    #[test]
+    fn not_before_and_issued_at_are_checked() {
+        let skewed = ExternalAuthConfig {
+            leeway: Duration::from_secs(30),
+            ..config()
+        };
+        let t = tokens(skewed);
+        let leeway = 30;
+        let e = t
+            .verify(&hs(&claims(json!({"nbf": now() + leeway + 60}))))
+            .unwrap_err();
+        assert!(e.message.contains("not valid yet"), "{}", e.message);
+        let e = t
+            .verify(&hs(&claims(json!({"iat": now() + leeway + 60}))))
+            .unwrap_err();
+        assert!(e.message.contains("issued in the future"), "{}", e.message);
+        let skew = now() + 10;
+        assert!(
+            t.verify(&hs(&claims(json!({"nbf": skew, "iat": skew}))))
+                .is_ok()
+        );
+        assert!(
+            t.verify(&hs(&claims(json!({"nbf": now() - 60, "iat": now() - 60}))))
+                .is_ok()
+        );
+    }
+
+    /// The leeway is honoured to the millisecond: a token past `exp + leeway` is expired.
+    #[test]
+    fn expiry_with_leeway_is_compared_to_the_millisecond() {
+        let t = tokens(config());
+        let leeway = config().leeway.as_secs_f64();
+        let now = realtime_core::time::now_ms() as f64 / 1000.0;
+        let e = t
+            .verify(&hs(&claims(json!({"exp": now - leeway - 0.3}))))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::TokenExpired);
+        let id = t
+            .verify(&hs(&claims(json!({"exp": now - leeway + 5.0}))))
+            .unwrap();
+        assert!(id.expires_at_ms > 0);
     }
 
     fn openssl(args: &[&str]) -> String {

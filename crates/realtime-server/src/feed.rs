@@ -5,14 +5,20 @@
 //! connections: areas are indexed in a grid of buckets, and an update looks only at the
 //! buckets of its tile (and previous tile, so a watcher also learns that something left its
 //! area), then at the owner's own watchers.
+//!
+//! An area is checked before anything is allocated for it ([`check_area`]): its size in
+//! tiles, and the number of buckets it touches, which bounds what one watch costs in memory
+//! and under the index lock. The bucket list is built before the lock is taken.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
-use realtime_core::Address;
 use realtime_core::hex::{Rect, Tile};
+use realtime_core::{Address, ErrorCode};
+use realtime_protocol::ErrorBody;
 use realtime_protocol::reply::encode_push;
+use realtime_protocol::request::Area;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use torii_plugin::projection::FeedUpdate;
@@ -22,6 +28,37 @@ use crate::session::queue::SendQueue;
 
 /// Side of a grid bucket, in tiles.
 const BUCKET: u32 = 32;
+/// Most buckets one watched area may touch. A square area of the default 65 536 tiles
+/// touches at most 81; this refuses long thin strips that would cost a bucket entry every
+/// 32 tiles.
+pub const MAX_WATCH_BUCKETS: u64 = 1024;
+
+/// The rectangle a client asked to watch, if it is one and within the limits: `max_tiles`
+/// tiles, [`MAX_WATCH_BUCKETS`] buckets. Sizes are computed without overflow for any corners.
+pub fn check_area(a: Area, max_tiles: u64) -> Result<Rect, ErrorBody> {
+    let bad = |m: String| ErrorBody::new(ErrorCode::BadRequest, m);
+    let r = Rect::new(a.min_x, a.min_y, a.max_x, a.max_y).map_err(|e| bad(format!("area: {e}")))?;
+    if r.area() > max_tiles {
+        let tiles = if r.area() == u64::MAX {
+            "more than 2^64".to_owned()
+        } else {
+            r.area().to_string()
+        };
+        return Err(bad(format!(
+            "the area covers {tiles} tiles; at most {max_tiles} may be watched"
+        )));
+    }
+    if r.cells(BUCKET) > MAX_WATCH_BUCKETS {
+        return Err(bad(format!(
+            "the area is {}×{} tiles and touches {} map cells of {BUCKET}×{BUCKET}; at most \
+             {MAX_WATCH_BUCKETS} may be watched (watch a squarer area)",
+            r.width(),
+            r.height(),
+            r.cells(BUCKET)
+        )));
+    }
+    Ok(r)
+}
 
 #[derive(Debug)]
 struct Watcher {
@@ -43,9 +80,9 @@ pub struct Feed {
     index: Mutex<Index>,
 }
 
+/// The buckets of an area that passed [`check_area`].
 fn buckets(r: Rect) -> impl Iterator<Item = (u32, u32)> {
-    (r.min_x / BUCKET..=r.max_x / BUCKET)
-        .flat_map(move |bx| (r.min_y / BUCKET..=r.max_y / BUCKET).map(move |by| (bx, by)))
+    r.cell_coords(BUCKET)
 }
 
 fn bucket_of(t: Tile) -> (u32, u32) {
@@ -102,17 +139,17 @@ impl Feed {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sets what `conn` watches, replacing what it watched before.
+    /// Sets what `conn` watches, replacing what it watched before. `area` has passed
+    /// [`check_area`].
     pub fn watch(&self, conn: ConnId, queue: SendQueue, area: Option<Rect>, mine: Option<Address>) {
+        let cells: Vec<(u32, u32)> = area.map(|r| buckets(r).collect()).unwrap_or_default();
         let mut idx = self.lock();
         Self::remove_locked(&mut idx, conn);
         if area.is_none() && mine.is_none() {
             return;
         }
-        if let Some(r) = area {
-            for b in buckets(r) {
-                idx.buckets.entry(b).or_default().insert(conn);
-            }
+        for b in cells {
+            idx.buckets.entry(b).or_default().insert(conn);
         }
         if let Some(a) = mine {
             idx.by_owner.entry(a).or_default().insert(conn);
@@ -232,11 +269,68 @@ mod tests {
     }
 
     fn rect(min_x: u32, min_y: u32, max_x: u32, max_y: u32) -> Rect {
-        Rect {
+        Rect::new(min_x, min_y, max_x, max_y).unwrap()
+    }
+
+    fn area(min_x: u32, min_y: u32, max_x: u32, max_y: u32) -> Area {
+        Area {
             min_x,
             min_y,
             max_x,
             max_y,
+        }
+    }
+
+    #[test]
+    fn the_whole_map_and_inverted_areas_are_refused() {
+        let m = u32::MAX;
+        for (a, why) in [
+            (area(0, 0, m, m), "more than 2^64"),
+            (area(0, 0, m, 0), "4294967296 tiles"),
+            (area(0, 0, 0, m), "4294967296 tiles"),
+            (area(10, 0, 9, 5), "min_x (10) is above max_x (9)"),
+            (area(0, 10, 5, 9), "min_y (10) is above max_y (9)"),
+            (area(0, 0, 65_535, 0), "touches 2048 map cells"),
+        ] {
+            let e = check_area(a, 65_536).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadRequest);
+            assert!(e.message.contains(why), "{a:?}: {}", e.message);
+        }
+        assert!(check_area(area(m - 255, m - 255, m, m), 65_536).is_ok());
+        assert!(check_area(area(0, 0, 255, 255), 65_536).is_ok());
+    }
+
+    /// Random corners over the whole `u32` range: an area passes exactly when it is a
+    /// rectangle within both limits (checked in 128 bits), and a passing area's buckets are
+    /// as many as it was allowed.
+    #[test]
+    fn property_area_checks_match_exact_arithmetic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let edges = [0, 1, 31, 32, 255, 256, 65_535, u32::MAX - 256, u32::MAX];
+        let pick = |rng: &mut rand::rngs::StdRng, near: u32| match rng.random_range(0..3) {
+            0 => edges[rng.random_range(0..edges.len())],
+            1 => near.saturating_add(rng.random_range(0..600)),
+            _ => rng.random(),
+        };
+        for _ in 0..20_000 {
+            let (x0, y0) = (pick(&mut rng, 0), pick(&mut rng, 0));
+            let (x1, y1) = (pick(&mut rng, x0), pick(&mut rng, y0));
+            let max = [1u64, 4096, 65_536, 1 << 20][rng.random_range(0..4)];
+            let result = check_area(area(x0, y0, x1, y1), max);
+            let span = |lo: u32, hi: u32| u128::from(hi - lo) + 1;
+            let expected = x0 <= x1
+                && y0 <= y1
+                && span(x0, x1) * span(y0, y1) <= u128::from(max)
+                && span(x0 / 32, x1 / 32) * span(y0 / 32, y1 / 32) <= u128::from(MAX_WATCH_BUCKETS);
+            assert_eq!(
+                result.is_ok(),
+                expected,
+                "({x0},{y0})-({x1},{y1}) max {max}"
+            );
+            if let Ok(r) = result {
+                assert!(buckets(r).count() as u64 <= MAX_WATCH_BUCKETS);
+            }
         }
     }
 

@@ -91,3 +91,34 @@ impl AppState {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 }
+
+/// A server state over a fresh SQLite file, for unit tests; remove `dir` when done.
+#[cfg(test)]
+pub(crate) async fn test_app(config: Config) -> (App, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "rt-app-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let store = Store::connect(&realtime_store::StorageConfig {
+        url: format!("sqlite://{}/app.db", dir.display()),
+        ..realtime_store::StorageConfig::default()
+    })
+    .await
+    .expect("test store");
+    store.migrate_up().await.expect("migrations");
+    let hub = Hub::new(store.clone(), config.limits.send_queue_bytes);
+    let broker: Arc<dyn Broker> = Arc::new(realtime_bus::MemoryBroker::new(hub.clone()));
+    hub.set_broker(broker.clone());
+    let tokens = Tokens::new(&[7u8; 32], true);
+    let app = AppState::new(
+        config,
+        store,
+        hub,
+        broker,
+        tokens,
+        None,
+        CancellationToken::new(),
+    );
+    (Arc::new(app), dir)
+}

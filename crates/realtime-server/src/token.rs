@@ -37,8 +37,34 @@ struct Claims {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub address: Address,
-    /// When the token stops being valid, seconds since the epoch.
-    pub expires_at: u64,
+    /// When the token stops being valid, milliseconds since the epoch (at most
+    /// [`MAX_EXPIRY_MS`]).
+    pub expires_at_ms: i64,
+}
+
+/// The latest expiry honoured (9999-12-31T23:59:59Z): later ones are read as this, so an
+/// absurd `exp` cannot overflow a clock or a date.
+pub const MAX_EXPIRY_MS: i64 = 253_402_300_799_000;
+
+/// A JWT `exp` (seconds since the epoch, possibly fractional) in milliseconds.
+pub fn expiry_ms(exp_secs: f64) -> i64 {
+    if exp_secs.is_nan() {
+        return 0;
+    }
+    // Saturating float-to-int conversion, then the cap.
+    ((exp_secs * 1000.0).floor() as i64).clamp(0, MAX_EXPIRY_MS)
+}
+
+/// Refuses a token whose expiry (plus `leeway_ms`) is not after now, to the millisecond:
+/// JWT libraries compare whole seconds, which lets a token live up to a second too long.
+pub(crate) fn check_expiry(expires_at_ms: i64, leeway_ms: i64) -> Result<(), TokenError> {
+    if realtime_core::time::now_ms() >= expires_at_ms.saturating_add(leeway_ms) {
+        return Err(TokenError {
+            code: ErrorCode::TokenExpired,
+            message: "the token has expired; sign in again".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Why a token was refused: `unauthorized` or `token_expired`, with a reason.
@@ -225,13 +251,15 @@ impl Tokens {
                 "development tokens are disabled on this server",
             ));
         }
+        let expires_at_ms = expiry_ms(claims.exp as f64);
+        check_expiry(expires_at_ms, 0)?;
         let address = claims
             .sub
             .parse::<Address>()
             .map_err(|e| TokenError::unauthorized(format!("the token subject: {e}")))?;
         Ok(Identity {
             address,
-            expires_at: claims.exp,
+            expires_at_ms,
         })
     }
 }
@@ -298,34 +326,60 @@ fn load_key(i: usize, k: &SessionKeyConfig) -> Result<Key, String> {
     })
 }
 
+/// Shortest session secret accepted, from any source.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// The secret: inline, or from the file, which is created with a random secret when missing.
+/// Whatever its source, a secret shorter than [`MIN_SECRET_BYTES`] is refused.
 pub fn load_secret(config: &AuthConfig) -> Result<Vec<u8>, String> {
     if let Some(secret) = &config.session_secret {
-        return Ok(secret.as_bytes().to_vec());
+        return checked(secret.as_bytes().to_vec(), "auth.session_secret");
     }
     let path = &config.session_secret_file;
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let secret = text.trim();
-            if secret.len() < 32 {
-                return Err(format!(
-                    "auth.session_secret_file {}: the secret must be at least 32 bytes",
-                    path.display()
-                ));
-            }
-            Ok(secret.as_bytes().to_vec())
-        }
+    match read_secret_file(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(path),
-        Err(e) => Err(format!("auth.session_secret_file {}: {e}", path.display())),
+        other => other.map_err(|e| format!("auth.session_secret_file {}: {e}", path.display())),
     }
+    .and_then(|secret| {
+        checked(
+            secret,
+            &format!("auth.session_secret_file {}", path.display()),
+        )
+    })
 }
 
+fn checked(secret: Vec<u8>, source: &str) -> Result<Vec<u8>, String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{source}: the secret has {} bytes; it must have at least {MIN_SECRET_BYTES}",
+            secret.len()
+        ));
+    }
+    Ok(secret)
+}
+
+fn read_secret_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.trim().as_bytes().to_vec())
+}
+
+/// Writes a new random secret to a temporary file (mode 0600, synced), then links it into
+/// place: the file appears whole or not at all, so a concurrent start or a crash never leaves
+/// an empty or partial secret behind. When another process linked its secret first, that one
+/// is used.
 fn create_secret(path: &Path) -> Result<Vec<u8>, String> {
     let fail = |e: std::io::Error| format!("auth.session_secret_file {}: {e}", path.display());
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(fail)?;
     let secret = hex(&rand::random::<[u8; 32]>());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", hex(&rand::random::<[u8; 8]>())));
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -333,16 +387,21 @@ fn create_secret(path: &Path) -> Result<Vec<u8>, String> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(secret.as_bytes()).map_err(fail)?;
+    let written = options.open(&temp).and_then(|mut file| {
+        file.write_all(secret.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
             tracing::info!(file = %path.display(), "created a new session secret");
             Ok(secret.into_bytes())
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
-            .map(|s| s.trim().as_bytes().to_vec())
-            .map_err(fail),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_secret_file(path).map_err(fail)
+        }
         Err(e) => Err(fail(e)),
     }
 }
@@ -363,7 +422,37 @@ mod tests {
         let t = tokens.mint(addr(), Duration::from_secs(60), false).unwrap();
         let id = tokens.verify(&t).unwrap();
         assert_eq!(id.address, addr());
-        assert!(id.expires_at >= now_secs() + 59);
+        assert!(id.expires_at_ms >= realtime_core::time::now_ms() + 58_000);
+    }
+
+    /// A token whose `exp` second has begun is expired, even though a whole-second
+    /// comparison (`exp < now`) still takes it.
+    #[test]
+    fn expiry_is_compared_to_the_millisecond() {
+        let tokens = Tokens::new(SECRET, false);
+        // Wait until a few hundred milliseconds into a second.
+        while realtime_core::time::now_ms() % 1000 < 300 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let now = now_secs();
+        let claims = Claims {
+            sub: addr().to_string(),
+            iss: ISSUER.into(),
+            iat: now - 60,
+            exp: now,
+            jti: "j".into(),
+            world: None,
+            dev: false,
+        };
+        let key = EncodingKey::from_secret(SECRET);
+        let late = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert_eq!(
+            tokens.verify(&late).unwrap_err().code,
+            ErrorCode::TokenExpired
+        );
+        assert_eq!(expiry_ms(1.5), 1500);
+        assert_eq!(expiry_ms(1e300), MAX_EXPIRY_MS);
+        assert_eq!(expiry_ms(-5.0), 0);
     }
 
     #[test]
@@ -536,6 +625,60 @@ mod tests {
             ErrorCode::Unauthorized
         );
         std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn concurrent_starts_share_one_whole_secret() {
+        let dir = std::env::temp_dir().join(format!("rt-race-{}", std::process::id()));
+        for round in 0..20 {
+            let config = AuthConfig {
+                session_secret_file: dir.join(format!("{round}/session.key")),
+                ..AuthConfig::default()
+            };
+            let secrets: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8).map(|_| s.spawn(|| load_secret(&config))).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for s in &secrets {
+                assert_eq!(s.as_ref().map(Vec::len), Ok(64), "round {round}");
+                assert_eq!(s, &secrets[0], "round {round}: one secret for all");
+            }
+            let left: Vec<_> = std::fs::read_dir(dir.join(round.to_string()))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left.len(), 1, "no temporary file stays: {left:?}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn short_secrets_are_refused_from_every_source() {
+        let dir = std::env::temp_dir().join(format!("rt-short-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("short.key");
+        std::fs::write(&file, "  only-31-bytes-of-secret-here!!\n").unwrap();
+        for config in [
+            AuthConfig {
+                session_secret: Some("x".repeat(31)),
+                ..AuthConfig::default()
+            },
+            AuthConfig {
+                session_secret_file: file.clone(),
+                ..AuthConfig::default()
+            },
+        ] {
+            let e = load_secret(&config).unwrap_err();
+            assert!(e.contains("at least 32"), "{e}");
+        }
+        std::fs::write(&file, "").unwrap();
+        let e = load_secret(&AuthConfig {
+            session_secret_file: file,
+            ..AuthConfig::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("has 0 bytes"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -17,6 +17,21 @@ pub struct StorageConfig {
     pub acquire_timeout: Duration,
     /// Apply pending migrations when the server starts.
     pub migrate_on_start: bool,
+    /// SQLite only: what an acknowledged message survives. `normal` (the default) survives a
+    /// crash or kill of the process but may lose the last transactions on power loss or an
+    /// operating-system crash; `full` syncs the write-ahead log on every commit and survives
+    /// those too, at the cost of one disk flush per commit.
+    pub sqlite_synchronous: SqliteSynchronousMode,
+}
+
+/// `storage.sqlite_synchronous`: SQLite's `synchronous` setting in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteSynchronousMode {
+    /// Durable across a process crash; the last commits may be lost on power loss.
+    Normal,
+    /// Durable across power loss: the log is synced on every commit.
+    Full,
 }
 
 impl Default for StorageConfig {
@@ -26,6 +41,7 @@ impl Default for StorageConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             migrate_on_start: true,
+            sqlite_synchronous: SqliteSynchronousMode::Normal,
         }
     }
 }

@@ -18,7 +18,7 @@ mod nonces;
 mod sql;
 mod store;
 
-pub use config::StorageConfig;
+pub use config::{SqliteSynchronousMode, StorageConfig};
 pub use error::StoreError;
 pub use migrate::MigrationStatus;
 pub use nonces::Nonce;

@@ -162,7 +162,10 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match config.sqlite_synchronous {
+                crate::config::SqliteSynchronousMode::Normal => SqliteSynchronous::Normal,
+                crate::config::SqliteSynchronousMode::Full => SqliteSynchronous::Full,
+            })
             .busy_timeout(config.acquire_timeout)
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
@@ -405,5 +408,43 @@ impl Store {
                 Ok(rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SqliteSynchronousMode;
+
+    /// `PRAGMA synchronous` on a pool: 1 is NORMAL, 2 is FULL.
+    async fn synchronous(pool: &SqlitePool) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_synchronous_setting_reaches_every_connection() {
+        let dir = std::env::temp_dir().join(format!("rt-sync-{}", std::process::id()));
+        for (mode, expected) in [
+            (SqliteSynchronousMode::Normal, 1),
+            (SqliteSynchronousMode::Full, 2),
+        ] {
+            let store = Store::connect(&StorageConfig {
+                url: format!("sqlite://{}/{mode:?}.db", dir.display()),
+                sqlite_synchronous: mode,
+                ..StorageConfig::default()
+            })
+            .await
+            .unwrap();
+            let Pools::Sqlite { read, write } = &store.pools else {
+                panic!("a SQLite store")
+            };
+            assert_eq!(synchronous(write).await, expected, "{mode:?} writer");
+            assert_eq!(synchronous(read).await, expected, "{mode:?} reader");
+            store.close().await;
+        }
+        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -6,6 +6,7 @@
 mod env;
 mod error;
 mod sections;
+pub mod urls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,14 +120,23 @@ impl Config {
         self.validate_world()
     }
 
-    /// The world session tokens are bound to: the Torii world address, else the wallet
-    /// sign-in domain name, else none.
+    /// The world session tokens are bound to, so that worlds sharing a signing key cannot take
+    /// each other's tokens: the Torii world address, and the chain id when wallet sign-in
+    /// names one (one contract address can exist on several chains); without Torii, the chain
+    /// id and the sign-in domain name; without either, none.
     pub fn token_world(&self) -> Option<String> {
-        self.torii
+        let world = self
+            .torii
             .as_ref()
             .and_then(|t| t.world_address.parse::<realtime_core::Address>().ok())
-            .map(|a| a.to_string())
-            .or_else(|| self.auth.starknet.as_ref().map(|s| s.domain_name.clone()))
+            .map(|a| a.to_string());
+        let starknet = self.auth.starknet.as_ref();
+        match (world, starknet) {
+            (Some(w), Some(s)) => Some(format!("{}:{w}", s.chain_id)),
+            (Some(w), None) => Some(w),
+            (None, Some(s)) => Some(format!("{}:{}", s.chain_id, s.domain_name)),
+            (None, None) => None,
+        }
     }
 
     /// The world rules, as the Torii follower takes them.
@@ -226,13 +236,32 @@ impl Config {
         Ok(())
     }
 
-    /// The configuration as TOML with secrets replaced, for `config check --print`.
+    /// The configuration as TOML with every secret replaced by `***`, for
+    /// `config check --print`: inline secrets, passwords in URLs, and the path and query of
+    /// the RPC and Torii URLs (hosted RPC providers put the API key there).
     pub fn to_redacted_toml(&self) -> String {
+        const HIDDEN: &str = "***";
         let mut copy = self.clone();
         if copy.auth.session_secret.is_some() {
-            copy.auth.session_secret = Some("***".into());
+            copy.auth.session_secret = Some(HIDDEN.into());
         }
-        copy.storage.url = copy.storage.redacted_url();
+        for key in &mut copy.auth.keys {
+            if key.secret.is_some() {
+                key.secret = Some(HIDDEN.into());
+            }
+        }
+        if let Some(x) = &mut copy.auth.external
+            && x.secret.is_some()
+        {
+            x.secret = Some(HIDDEN.into());
+        }
+        if let Some(s) = &mut copy.auth.starknet {
+            s.rpc_url = urls::redacted(&s.rpc_url, true);
+        }
+        if let Some(t) = &mut copy.torii {
+            t.grpc_url = urls::redacted(&t.grpc_url, true);
+        }
+        copy.storage.url = urls::redacted(&copy.storage.url, false);
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }

@@ -370,13 +370,11 @@ impl AuthConfig {
         if let Some(s) = &self.starknet {
             // The RPC node's answer is the proof of a signature: it must come over TLS unless
             // the node runs on this host.
-            let loopback = ["http://127.", "http://localhost", "http://[::1]"]
-                .iter()
-                .any(|p| s.rpc_url.starts_with(p));
-            if !(s.rpc_url.starts_with("https://") || loopback) {
+            if !super::urls::is_https_or_local_http(&s.rpc_url) {
                 return fail(
                     "auth.starknet.rpc_url",
-                    "must be an https:// URL (plain http:// only for a node on this host)",
+                    "must be an https:// URL (plain http:// only for a node on this host: \
+                     localhost, 127.0.0.0/8 or [::1])",
                 );
             }
             let domain = realtime_auth::Domain {
@@ -399,6 +397,10 @@ impl AuthConfig {
         Ok(())
     }
 }
+
+/// The largest `limits.max_watch_tiles` accepted: beyond it, no area could pass the bucket
+/// limit anyway.
+pub const MAX_WATCH_TILES: u64 = 1 << 20;
 
 /// `[limits]`: what one connection may do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -471,6 +473,16 @@ impl LimitsConfig {
         }
         if !(self.publish_per_second > 0.0 && self.publish_per_second.is_finite()) {
             return fail("limits.publish_per_second", "must be a number above 0");
+        }
+        if !(1..=MAX_WATCH_TILES).contains(&self.max_watch_tiles) {
+            return fail(
+                "limits.max_watch_tiles",
+                format!(
+                    "must be between 1 and {MAX_WATCH_TILES} (1024×1024; a watched area also \
+                     touches at most {} map cells of 32×32)",
+                    crate::feed::MAX_WATCH_BUCKETS
+                ),
+            );
         }
         Ok(())
     }

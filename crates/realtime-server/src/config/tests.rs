@@ -157,15 +157,53 @@ fn rules_across_keys_are_checked() {
 
 #[test]
 fn printing_hides_secrets() {
-    let mut c = Config::default();
-    c.auth.session_secret = Some("s".repeat(40));
-    c.storage.url = "postgres://u:hunter2@db/x".into();
-    let text = c.to_redacted_toml();
-    assert!(
-        !text.contains("hunter2") && !text.contains(&"s".repeat(40)),
-        "{text}"
+    let file = write(
+        "secrets.toml",
+        r#"
+[storage]
+url = "postgres://u:hunter2@db/x"
+
+[auth]
+session_secret = "session-secret-of-forty-bytes-xxxxxxxxxx"
+
+[[auth.keys]]
+kid = "k1"
+algorithm = "HS256"
+secret = "ring-secret-of-forty-bytes-xxxxxxxxxxxxx"
+
+[auth.external]
+issuer = "game"
+audience = "chat"
+algorithm = "HS256"
+secret = "external-secret-of-forty-bytes-xxxxxxxxx"
+
+[auth.starknet]
+rpc_url = "https://rpc.example/starknet/v0_8/ALCHEMYKEY"
+domain_name = "w"
+chain_id = "SN_MAIN"
+
+[torii]
+grpc_url = "https://torii:grpcpass@torii.example/?token=TORIITOKEN"
+world_address = "0x1"
+"#,
     );
+    let c = Config::load_with_env(Some(&file), vars(&[]))
+        .unwrap()
+        .config;
+    let text = c.to_redacted_toml();
+    for secret in [
+        "hunter2",
+        "session-secret",
+        "ring-secret",
+        "external-secret",
+        "ALCHEMYKEY",
+        "grpcpass",
+        "TORIITOKEN",
+    ] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
     assert!(text.contains("u:***@db"), "{text}");
+    assert!(text.contains("https://rpc.example/***"), "{text}");
 }
 
 #[test]
@@ -340,4 +378,41 @@ fn external_tokens_are_checked() {
         &format!("{base}jwks_file = \"jwks.json\"\n"),
     );
     assert!(Config::load_with_env(Some(&ok), vars(&[])).is_ok());
+}
+
+/// Tokens of one world (domain or world address) on one chain do not open the same world on
+/// another chain, even with a shared key.
+#[test]
+fn the_token_world_names_the_chain() {
+    let starknet = |chain: &str| {
+        format!(
+            "[auth.starknet]\nrpc_url = \"https://rpc.example\"\ndomain_name = \"blitz\"\nchain_id = \"{chain}\"\n"
+        )
+    };
+    let torii = "[torii]\ngrpc_url = \"http://127.0.0.1:50051\"\nworld_address = \"0x7071\"\n";
+    let world = |text: String| {
+        let file = write("world.toml", &text);
+        Config::load_with_env(Some(&file), vars(&[]))
+            .unwrap()
+            .config
+            .token_world()
+    };
+    assert_eq!(world(String::new()), None);
+    assert_eq!(world(starknet("SN_MAIN")).as_deref(), Some("SN_MAIN:blitz"));
+    let both = world(format!("{}{torii}", starknet("SN_SEPOLIA"))).unwrap();
+    assert!(
+        both.starts_with("SN_SEPOLIA:0x0000") && both.ends_with("7071"),
+        "{both}"
+    );
+    let secret = [9u8; 32];
+    let main = crate::token::Tokens::new(&secret, false).for_world(world(starknet("SN_MAIN")));
+    let sepolia =
+        crate::token::Tokens::new(&secret, false).for_world(world(starknet("SN_SEPOLIA")));
+    let address = "0xabc".parse().unwrap();
+    let token = sepolia
+        .mint(address, std::time::Duration::from_secs(60), false)
+        .unwrap();
+    assert!(sepolia.verify(&token).is_ok());
+    let e = main.verify(&token).unwrap_err();
+    assert!(e.message.contains("another world"), "{}", e.message);
 }

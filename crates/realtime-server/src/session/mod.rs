@@ -190,6 +190,8 @@ async fn run(
         queue.close(close_code_for(e.code));
     }
     session.read_loop(stream, &activity).await;
+    // Also done when the session is dropped (a panic, an aborted task); here it happens before
+    // waiting for the writer, so nothing is routed to a closing connection meanwhile.
     session.leave_all();
     if tokio::time::timeout(CLOSE_GRACE * 2, &mut writer)
         .await
@@ -291,18 +293,16 @@ impl Session {
         let Some(identity) = &self.identity else {
             return Instant::now() + Duration::from_secs(3600);
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        // Capped so an absurd `exp` cannot overflow the clock.
         let left = identity
-            .expires_at
-            .saturating_sub(now)
-            .min(10 * 365 * 86_400);
-        Instant::now() + Duration::from_secs(left)
+            .expires_at_ms
+            .saturating_sub(realtime_core::time::now_ms())
+            .max(0);
+        // Capped so an absurd `exp` cannot overflow the clock.
+        let left = u64::try_from(left).unwrap_or(0).min(10 * 365 * 86_400_000);
+        Instant::now() + Duration::from_millis(left)
     }
 
+    /// Removes the connection from the feed, the registry and the hub. Safe to call twice.
     fn leave_all(&mut self) {
         self.app.feed.remove(self.id);
         if let Some(identity) = &self.identity {
@@ -313,3 +313,14 @@ impl Session {
         }
     }
 }
+
+impl Drop for Session {
+    /// However the session ends (an error, a panic while handling a request, its task being
+    /// dropped), nothing keeps routing to it.
+    fn drop(&mut self) {
+        self.leave_all();
+    }
+}
+
+#[cfg(test)]
+mod tests;

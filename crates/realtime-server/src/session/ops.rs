@@ -154,11 +154,7 @@ impl Session {
         let limits = &self.app.config.limits;
         let connected = Connected {
             address: identity.address.to_string(),
-            expires_at: rfc3339_ms(
-                i64::try_from(identity.expires_at.min(u64::MAX / 2000))
-                    .unwrap_or(i64::MAX / 1000)
-                    .saturating_mul(1000),
-            ),
+            expires_at: rfc3339_ms(identity.expires_at_ms),
             protocol: PROTOCOL_VERSION,
             limits: Limits {
                 max_frame_bytes: limits.max_frame_bytes,
@@ -392,24 +388,8 @@ impl Session {
                 "this server has no on-chain feed ([torii] and [feed] are not configured)",
             ));
         }
-        let rect = area.map(|a| realtime_core::hex::Rect {
-            min_x: a.min_x,
-            min_y: a.min_y,
-            max_x: a.max_x,
-            max_y: a.max_y,
-        });
         let max = self.app.config.limits.max_watch_tiles;
-        if let Some(r) = rect
-            && r.area() > max
-        {
-            return Err(ErrorBody::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "the area covers {} tiles; at most {max} may be watched",
-                    r.area()
-                ),
-            ));
-        }
+        let rect = area.map(|a| crate::feed::check_area(a, max)).transpose()?;
         let owner = if mine { self.address() } else { None };
         self.app
             .feed
@@ -440,16 +420,12 @@ impl Session {
                 "a refresh token must be for the signed-in address",
             ));
         }
-        current.expires_at = fresh.expires_at;
+        current.expires_at_ms = fresh.expires_at_ms;
         #[derive(Serialize)]
         struct Refreshed {
             expires_at: String,
         }
-        let expires_at = rfc3339_ms(
-            i64::try_from(fresh.expires_at.min(u64::MAX / 2000))
-                .unwrap_or(i64::MAX / 1000)
-                .saturating_mul(1000),
-        );
+        let expires_at = rfc3339_ms(fresh.expires_at_ms);
         self.reply_ok(id, &Refreshed { expires_at });
         Ok(())
     }
