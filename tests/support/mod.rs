@@ -9,6 +9,7 @@
 pub mod devnet;
 pub mod http;
 pub mod raw;
+pub mod rpc_proxy;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -286,3 +286,146 @@ async fn without_configuration_sign_in_does_not_exist() {
     .await;
     assert_eq!((r.status, code(&r)), (404, "not_found".into()));
 }
+
+/// A node that answers with a rate limit or an internal error has not said the signature is
+/// bad: the client is told `unavailable`, and the same nonce and signature work once the
+/// node answers again.
+#[tokio::test]
+async fn provider_errors_are_unavailable_and_leave_the_nonce_usable() {
+    use e2e::rpc_proxy::{Mode, RpcProxy};
+    let devnet = Devnet::start().await;
+    let accounts = devnet.accounts().await;
+    let proxy = RpcProxy::start(devnet.addr).await;
+    let server = server(&proxy.url(), "").await;
+    let me = &accounts[0];
+    let c = challenge(&server, &me.address).await;
+    let signature = sign(&c["typed_data"], me);
+    for mode in [Mode::RateLimited, Mode::InternalError] {
+        proxy.set(mode);
+        let r = verify(&server, &me.address, &c["nonce"], signature.clone()).await;
+        assert_eq!(
+            (r.status, code(&r)),
+            (503, "unavailable".into()),
+            "{mode:?}"
+        );
+        assert!(r.header("retry-after").is_some());
+    }
+    proxy.set(Mode::OutOfRange);
+    let r = verify(&server, &me.address, &c["nonce"], signature.clone()).await;
+    assert_eq!(
+        (r.status, code(&r)),
+        (400, "bad_request".into()),
+        "an out-of-range answer is a bad request, not a bad signature"
+    );
+    let c = challenge(&server, &me.address).await;
+    let signature = sign(&c["typed_data"], me);
+    proxy.set(Mode::InternalError);
+    let r = verify(&server, &me.address, &c["nonce"], signature.clone()).await;
+    assert_eq!(r.status, 503);
+    proxy.set(Mode::Forward);
+    let r = verify(&server, &me.address, &c["nonce"], signature).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Felts are taken in canonical form only, before any RPC call: a signature element equal to
+/// the prime, `r + p` (which would reduce to `r`), a negative decimal.
+#[tokio::test]
+async fn non_canonical_felts_are_refused_before_any_rpc_call() {
+    use e2e::rpc_proxy::RpcProxy;
+    const P: &str = "3618502788666131213697322783095070105623107215331596699973092056135872020481";
+    let devnet = Devnet::start().await;
+    let accounts = devnet.accounts().await;
+    let proxy = RpcProxy::start(devnet.addr).await;
+    let server = server(&proxy.url(), "").await;
+    let me = &accounts[0];
+    let c = challenge(&server, &me.address).await;
+    let good = sign(&c["typed_data"], me);
+    let r_plus_p = {
+        let r = starknet_core::types::Felt::from_dec_str(&good[0]).unwrap();
+        let sum = r.to_biguint() + starknet_core::types::Felt::MAX.to_biguint() + 1u32;
+        sum.to_string()
+    };
+    for (name, signature) in [
+        ("r + p", vec![r_plus_p, good[1].clone()]),
+        ("p", vec![P.to_owned(), good[1].clone()]),
+        (
+            "p in hex",
+            vec![
+                "0x800000000000011000000000000000000000000000000000000000000000001".into(),
+                good[1].clone(),
+            ],
+        ),
+        ("negative", vec![format!("-{}", good[0]), good[1].clone()]),
+        ("65 felts", vec!["0x1".to_owned(); 65]),
+    ] {
+        let r = verify(&server, &me.address, &c["nonce"], signature).await;
+        assert_eq!((r.status, code(&r)), (400, "bad_request".into()), "{name}");
+    }
+    assert_eq!(proxy.calls(), 0, "no RPC call for a malformed signature");
+    // The nonce was not used up by malformed requests.
+    let r = verify(&server, &me.address, &c["nonce"], good).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn addresses_and_nonces_out_of_form_are_bad_requests() {
+    let s = setup().await;
+    let over = format!("0x8{}", "0".repeat(62));
+    let r = http::post_json(
+        s.server.addr,
+        "/v1/auth/challenge",
+        &json!({ "address": over }),
+    )
+    .await;
+    assert_eq!(
+        (r.status, code(&r)),
+        (400, "bad_request".into()),
+        "{}",
+        r.body
+    );
+    for nonce in [
+        "0x1",
+        "nonce",
+        &format!("0x{}", "A".repeat(60)),
+        &format!("0x{}", "0".repeat(61)),
+    ] {
+        let r = verify(&s.server, &s.me.address, &json!(nonce), vec!["0x1".into()]).await;
+        assert_eq!((r.status, code(&r)), (400, "bad_request".into()), "{nonce}");
+    }
+}
+
+/// `[auth.starknet] chain_id` must be the chain the node serves.
+#[tokio::test]
+async fn a_node_on_another_chain_stops_the_server_at_start() {
+    let devnet = Devnet::start().await;
+    let dir = std::env::temp_dir().join(e2e::unique("realtime_chain"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("realtime.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"sqlite://{d}/r.db\"\n\
+             [auth]\nsession_secret_file = \"{d}/session.key\"\n\
+             [auth.starknet]\nrpc_url = \"{url}\"\ndomain_name = \"w\"\nchain_id = \"SN_MAIN\"\n",
+            d = dir.display(),
+            url = devnet.url()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(e2e::binary())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("SN_MAIN") && err.contains("SN_SEPOLIA"),
+        "names both chains: {err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

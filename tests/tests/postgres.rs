@@ -20,6 +20,13 @@ async fn chat_recovery_and_history_on_postgres() {
             .any(|l| l["message"] == "storage connected" && l["backend"] == "Postgres"),
         "the environment override selected Postgres"
     );
+    assert!(
+        server.logs().iter().any(|l| l["level"] == "WARN"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("live delivery is per instance"))),
+        "Postgres with the in-process bus warns that several instances would not share live delivery"
+    );
     let mut reader = server.client(&addr(1)).await;
     reader.subscribe("world", None).await.unwrap();
     let sender = server.client(&addr(2)).await;

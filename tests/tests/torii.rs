@@ -538,3 +538,60 @@ async fn a_whole_map_viewport_is_refused_and_the_server_keeps_answering() {
     assert_eq!(next_push(&mut other).await.push, "entity");
     quiet(&mut greedy).await;
 }
+
+/// Torii unreachable past `max_stale`: rules that depend on on-chain state fail closed with
+/// `unavailable`, readiness and status say why, and the next completed sync restores both.
+#[tokio::test]
+async fn stale_on_chain_state_fails_closed_until_the_next_sync() {
+    let torii = world().await;
+    let mut env = torii_env(&torii);
+    env.push(("TORII_REALTIME__TORII__MAX_STALE".into(), "1s".into()));
+    let server = Server::start_with(Options {
+        config_file: Some(config_file()),
+        env,
+        ..Options::default()
+    })
+    .await;
+    wait_ready(&server).await;
+    let one = server.client(&who(1)).await;
+    one.publish("guild:0x9001", "before", "b1").await.unwrap();
+
+    torii.set_down(true);
+    torii.drop_streams();
+    // Within max_stale the last known state still answers.
+    one.publish("guild:0x9001", "just lost", "b2")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let e = one
+        .publish("guild:0x9001", "stale", "b3")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Unavailable), "{e}");
+    assert!(e.to_string().contains("stale"), "{e}");
+    let ready = http::get(server.addr, "/readyz", &[]).await;
+    assert_eq!(ready.status, 503);
+    assert!(ready.json()["reason"].as_str().unwrap().contains("stale"));
+    let status = http::get(server.addr, "/v1/status", &[]).await.json();
+    assert!(
+        status["torii"]["stale_secs"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    assert!(status["torii"]["unavailable"].is_string(), "{status}");
+    // Reading world chat is open to anyone signed in: no on-chain rule, no refusal. Posting
+    // there is for players, which the chain decides.
+    one.subscribe("world", None).await.unwrap();
+    assert_eq!(
+        one.publish("world", "stale", "w1")
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::Unavailable)
+    );
+
+    torii.set_down(false);
+    wait_ready(&server).await;
+    one.publish("guild:0x9001", "back", "b4").await.unwrap();
+    let status = http::get(server.addr, "/v1/status", &[]).await.json();
+    assert!(status["torii"]["stale_secs"].is_null(), "{status}");
+}

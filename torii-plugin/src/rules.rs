@@ -37,6 +37,11 @@ pub struct ToriiConfig {
         with = "realtime_core::duration::serde"
     )]
     pub call_timeout: Duration,
+    /// How long on-chain state may go unconfirmed after the connection to Torii is lost.
+    /// Past it, rules that depend on on-chain state refuse with `unavailable` (fail closed)
+    /// until the next completed sync, and `/readyz` reports the instance not ready.
+    #[serde(default = "default_max_stale", with = "realtime_core::duration::serde")]
+    pub max_stale: Duration,
 }
 
 fn default_page_size() -> u32 {
@@ -50,6 +55,9 @@ fn default_reconnect_max() -> Duration {
 }
 fn default_call_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_max_stale() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// A value a field must equal: `true`, `3`, `"0x1f"`.

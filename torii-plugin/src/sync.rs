@@ -6,8 +6,13 @@
 //! projection in (emitting what changed since the previous one, so revocations that happened
 //! while disconnected still take effect); then apply live updates as they come.
 //!
-//! When the stream drops or Torii restarts, the session ends and a new one starts after a
-//! jittered, growing delay, with a full resync: Torii has no resume cursor.
+//! When the stream drops or Torii restarts, the session ends and a new one starts with a full
+//! resync (Torii has no resume cursor). The first reconnect after a completed sync starts
+//! within `reconnect_min`; only repeated failures (sessions that never sync, or that sync and
+//! drop again quickly) wait longer, with jittered delays growing to `reconnect_max`.
+//!
+//! While disconnected the projection is kept, but its age is published
+//! ([`SyncStatus::stale_for`]) so callers can stop trusting it past `max_stale`.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -75,6 +80,16 @@ pub struct SyncStatus {
     pub lag_secs: Option<u64>,
     pub entities: usize,
     pub last_error: Option<String>,
+    /// When a synced projection stopped being followed live (the connection was lost); `None`
+    /// while live and before the first sync.
+    pub disconnected_at: Option<std::time::Instant>,
+}
+
+impl SyncStatus {
+    /// How long the projection has gone without being followed live, once it was synced.
+    pub fn stale_for(&self) -> Option<Duration> {
+        self.disconnected_at.map(|t| t.elapsed())
+    }
 }
 
 impl Default for SyncStatus {
@@ -88,7 +103,49 @@ impl Default for SyncStatus {
             lag_secs: None,
             entities: 0,
             last_error: None,
+            disconnected_at: None,
         }
+    }
+}
+
+/// What ended a follower session, for the reconnect delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Before a sync completed.
+    Unsynced,
+    /// After a completed sync, having been live this long.
+    Synced(Duration),
+}
+
+/// The reconnect policy: quick after a session that synced, growing only over repeated
+/// failures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Backoff {
+    /// Failed sessions in a row (the exponent of the delay cap).
+    attempt: u32,
+    /// Sessions in a row that synced but stayed live less than [`STABLE_AFTER`]: an overload
+    /// that drops sessions right after their sync must not become back-to-back resyncs.
+    flaps: u32,
+}
+
+impl Backoff {
+    /// Records how a session ended; returns the exponent for the next delay cap
+    /// (`reconnect_min × 2^exponent`).
+    fn after(&mut self, ended: Ended) -> u32 {
+        match ended {
+            Ended::Synced(live) if live >= STABLE_AFTER => {
+                self.flaps = 0;
+                self.attempt = 0;
+            }
+            Ended::Synced(_) => {
+                self.attempt = self.flaps;
+                self.flaps = self.flaps.saturating_add(1);
+            }
+            Ended::Unsynced => {}
+        }
+        let exponent = self.attempt;
+        self.attempt = self.attempt.saturating_add(1);
+        exponent
     }
 }
 
@@ -165,7 +222,7 @@ struct Follower {
 
 impl Follower {
     async fn run(mut self, shutdown: CancellationToken) -> Result<(), SyncError> {
-        let mut attempt: u32 = 0;
+        let mut backoff = Backoff::default();
         let mut first = true;
         loop {
             if !first {
@@ -184,19 +241,18 @@ impl Follower {
                 Err(Failure::Transient(reason)) => reason,
                 Ok(()) => "the stream ended".to_owned(),
             };
-            if self
-                .live_since
-                .take()
-                .is_some_and(|t| t.elapsed() >= STABLE_AFTER)
-            {
-                attempt = 0;
-            }
-            let delay = self.backoff(attempt);
-            attempt = attempt.saturating_add(1);
+            let ended = match self.live_since.take() {
+                Some(t) => Ended::Synced(t.elapsed()),
+                None => Ended::Unsynced,
+            };
+            let delay = self.backoff(backoff.after(ended));
             tracing::warn!(%reason, retry_in = ?delay, "torii connection lost");
             self.status.send_modify(|s| {
                 s.state = SyncState::Retrying;
                 s.last_error = Some(reason);
+                if s.synced && s.disconnected_at.is_none() {
+                    s.disconnected_at = Some(std::time::Instant::now());
+                }
             });
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -405,6 +461,7 @@ impl Follower {
             s.synced = true;
             s.entities = entities;
             s.last_error = None;
+            s.disconnected_at = None;
         });
         if !diff.is_empty() {
             let _ = self.changes.send(diff).await;

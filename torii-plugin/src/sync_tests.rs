@@ -120,6 +120,7 @@ fn follow(torii: FakeTorii, rules: WorldRules) -> Setup {
         reconnect_min: Duration::from_millis(50),
         reconnect_max: Duration::from_millis(200),
         call_timeout: Duration::from_secs(5),
+        max_stale: Duration::from_secs(60),
     };
     let (status, task) = spawn(config, projection.clone(), tx, stop.clone());
     Setup {
@@ -258,6 +259,41 @@ async fn a_dropped_stream_resyncs_and_reports_what_changed_meanwhile() {
     s.stop.cancel();
 }
 
+/// A synced projection that loses Torii reports how long it has gone unconfirmed, until the
+/// next sync completes.
+#[tokio::test]
+async fn the_age_of_a_disconnected_projection_is_reported() {
+    let t = torii().await;
+    t.set(1, name(a(1), 7));
+    let mut s = follow(t, rules());
+    s.live().await;
+    assert_eq!(s.status.borrow().stale_for(), None, "live");
+    s.torii.set_down(true);
+    s.torii.drop_streams();
+    let st = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.status.wait_for(|st| st.stale_for().is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    assert!(st.synced, "still synced: the old projection is kept");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let age = s.status.borrow().stale_for().unwrap();
+    assert!(age >= Duration::from_millis(300), "{age:?}");
+    s.torii.set_down(false);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        s.status
+            .wait_for(|st| st.state == SyncState::Live && st.stale_for().is_none()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.stop.cancel();
+}
+
 #[tokio::test]
 async fn retries_while_torii_is_down() {
     let t = torii().await;
@@ -342,4 +378,23 @@ async fn after_a_reconnect_a_world_answering_oddly_is_retried_not_fatal() {
     let c = s.changes().await;
     assert!(c.contains(&Change::Resynced), "{c:?}");
     s.stop.cancel();
+}
+
+/// The first reconnect after a completed sync is quick, however many failures came before
+/// it; failures in a row and sync-then-drop flapping grow the delay; a stable session resets.
+#[test]
+fn reconnects_are_quick_after_a_sync_and_slow_only_when_failing_repeatedly() {
+    let mut b = Backoff::default();
+    let failures: Vec<u32> = (0..6).map(|_| b.after(Ended::Unsynced)).collect();
+    assert_eq!(failures, [0, 1, 2, 3, 4, 5]);
+    // Synced at last, then the stream dropped a moment later: reconnect at once.
+    assert_eq!(b.after(Ended::Synced(Duration::from_secs(2))), 0);
+    // That attempt fails: the delays grow again from there.
+    assert_eq!(b.after(Ended::Unsynced), 1);
+    // Syncing and dropping right away, over and over, is slowed down.
+    assert_eq!(b.after(Ended::Synced(Duration::from_millis(10))), 1);
+    assert_eq!(b.after(Ended::Synced(Duration::from_millis(10))), 2);
+    // A session that stayed live resets everything.
+    assert_eq!(b.after(Ended::Synced(STABLE_AFTER)), 0);
+    assert_eq!(b.after(Ended::Synced(Duration::from_secs(1))), 0);
 }

@@ -3,6 +3,12 @@
 //! so every account kind works (Argent, Braavos, Cartridge Controller, multisig, session
 //! keys), as long as it implements SNIP-6. Accounts that answer with the legacy entry point
 //! name `isValidSignature` are asked again with it.
+//!
+//! Only the contract's own answer can make a signature invalid: a `'VALID'` (or legacy `1`)
+//! answer accepts it, another answer or a revert of the account (`CONTRACT_ERROR`) refuses it.
+//! Everything else the node says (HTTP errors such as 429, internal errors, unknown error
+//! codes, timeouts, unreadable answers) means the question was not answered, and reads as
+//! unavailable, so a rate-limited provider never turns a good signature into a bad one.
 
 use std::time::Duration;
 
@@ -18,6 +24,10 @@ const VALID: u64 = 0x0056_414c_4944;
 const CONTRACT_NOT_FOUND: i64 = 20;
 /// JSON-RPC error: the entry point does not exist.
 const ENTRYPOINT_NOT_FOUND: i64 = 21;
+/// JSON-RPC error: the contract ran and failed (the account reverted).
+const CONTRACT_ERROR: i64 = 40;
+/// JSON-RPC error: the request's parameters are invalid (e.g. a felt out of range).
+const INVALID_PARAMS: i64 = -32602;
 
 /// Why a signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +38,9 @@ pub enum VerifyError {
     NotDeployed,
     #[error("the Starknet RPC node is unreachable: {0}")]
     Unreachable(String),
+    /// The node refused the request itself as malformed (e.g. a value out of range).
+    #[error("the Starknet RPC node refused the request: {0}")]
+    BadRequest(String),
 }
 
 /// A Starknet JSON-RPC endpoint.
@@ -68,6 +81,38 @@ impl Rpc {
             client,
             url: url.to_owned(),
         })
+    }
+
+    /// The chain the node serves (`starknet_chainId`), as a felt.
+    pub async fn chain_id(&self) -> Result<Felt, VerifyError> {
+        #[derive(Deserialize)]
+        struct ChainId {
+            #[serde(default)]
+            result: Option<String>,
+            #[serde(default)]
+            error: Option<RpcError>,
+        }
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "starknet_chainId", "params": []});
+        let unreachable = |e: String| VerifyError::Unreachable(e);
+        let response = self
+            .client
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(unreachable(format!("HTTP {}", response.status())));
+        }
+        let answer: ChainId = response
+            .json()
+            .await
+            .map_err(|e| unreachable(format!("bad answer: {e}")))?;
+        if let Some(e) = answer.error {
+            return Err(unreachable(format!("RPC error {}: {}", e.code, e.message)));
+        }
+        let id = answer.result.unwrap_or_default();
+        Felt::from_hex(&id).map_err(|_| unreachable(format!("bad chain id {id:?}")))
     }
 
     /// Whether `account` accepts `signature` over `hash`.
@@ -134,16 +179,7 @@ impl Rpc {
             .await
             .map_err(|e| Answer::Error(VerifyError::Unreachable(format!("bad answer: {e}"))))?;
         if let Some(e) = answer.error {
-            return Err(match e.code {
-                CONTRACT_NOT_FOUND => Answer::Error(VerifyError::NotDeployed),
-                ENTRYPOINT_NOT_FOUND => Answer::NoEntryPoint,
-                _ if mentions_missing_entry_point(&e) => Answer::NoEntryPoint,
-                // The account ran and refused (most accounts revert on a bad signature).
-                _ => {
-                    tracing::debug!(code = e.code, message = %e.message, "is_valid_signature failed");
-                    Answer::Error(VerifyError::InvalidSignature)
-                }
-            });
+            return Err(classify(&e));
         }
         // Exactly one felt: `'VALID'` from SNIP-6 `is_valid_signature`; the legacy
         // `isValidSignature` answers `1` (some answer `'VALID'` too).
@@ -162,14 +198,33 @@ impl Rpc {
     }
 }
 
-fn mentions_missing_entry_point(e: &RpcError) -> bool {
+/// What a JSON-RPC error to `starknet_call` means for the signature.
+fn classify(e: &RpcError) -> Answer {
     let text = format!(
         "{} {}",
         e.message,
         e.data.as_ref().map(Value::to_string).unwrap_or_default()
     );
-    text.contains("ENTRYPOINT_NOT_FOUND")
-        || text.contains("Entry point") && text.contains("not found")
+    let missing_entry_point = text.contains("ENTRYPOINT_NOT_FOUND")
+        || text.contains("Entry point") && text.contains("not found");
+    let out_of_range = text.to_ascii_lowercase().contains("out of range");
+    match e.code {
+        CONTRACT_NOT_FOUND => Answer::Error(VerifyError::NotDeployed),
+        ENTRYPOINT_NOT_FOUND => Answer::NoEntryPoint,
+        _ if missing_entry_point => Answer::NoEntryPoint,
+        _ if out_of_range => Answer::Error(VerifyError::BadRequest(e.message.clone())),
+        INVALID_PARAMS => Answer::Error(VerifyError::BadRequest(e.message.clone())),
+        // The account ran and refused (most accounts revert on a bad signature).
+        CONTRACT_ERROR => {
+            tracing::debug!(message = %e.message, "the account refused the signature");
+            Answer::Error(VerifyError::InvalidSignature)
+        }
+        // Rate limits, internal errors, unknown codes: no answer from the contract.
+        code => Answer::Error(VerifyError::Unreachable(format!(
+            "RPC error {code}: {}",
+            e.message
+        ))),
+    }
 }
 
 enum Answer {
@@ -183,5 +238,71 @@ impl Answer {
             Answer::NoEntryPoint => VerifyError::InvalidSignature,
             Answer::Error(e) => e,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: i64, message: &str) -> RpcError {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    fn verdict(e: RpcError) -> Result<(), VerifyError> {
+        Err(classify(&e).into_error())
+    }
+
+    #[test]
+    fn only_the_contract_refuses_a_signature() {
+        assert_eq!(
+            verdict(error(40, "Contract error")),
+            Err(VerifyError::InvalidSignature)
+        );
+        assert_eq!(
+            verdict(error(20, "Contract not found")),
+            Err(VerifyError::NotDeployed)
+        );
+        for (code, message) in [
+            (-32603, "Internal error"),
+            (-32005, "Too many requests"),
+            (429, "rate limit exceeded"),
+            (63, "An unexpected error occurred"),
+            (24, "Block not found"),
+            (-32601, "Method not found"),
+        ] {
+            assert!(
+                matches!(
+                    verdict(error(code, message)),
+                    Err(VerifyError::Unreachable(_))
+                ),
+                "{code} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_out_of_range_answer_is_a_bad_request() {
+        for e in [
+            error(-32602, "Invalid params"),
+            error(40, "Felt value out of range"),
+            error(-32603, "value is out of range for felt"),
+        ] {
+            assert!(
+                matches!(verdict(e), Err(VerifyError::BadRequest(_))),
+                "out of range"
+            );
+        }
+        assert!(matches!(
+            classify(&error(
+                40,
+                "Entry point EntryPointSelector(0x1) not found in contract."
+            )),
+            Answer::NoEntryPoint
+        ));
     }
 }

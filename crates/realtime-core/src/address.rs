@@ -43,7 +43,71 @@ pub fn short_hex(bytes: &[u8; 32]) -> String {
     format!("0x{}", if trimmed.is_empty() { "0" } else { trimmed })
 }
 
+/// Why a string is not a felt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeltError {
+    #[error("a felt is 0x and 1 to 64 hex digits, or 1 to 78 decimal digits")]
+    Malformed,
+    #[error("a felt is not negative")]
+    Negative,
+    #[error("the value is not below the Stark field prime")]
+    OutOfRange,
+}
+
+/// Parses a felt written as `0x` hex or as decimal (how starknet.js sends signatures) into
+/// 32 big-endian bytes. Only the canonical value is accepted: a value at or above the field
+/// prime is refused, never reduced, so `p` or `r + p` cannot stand for `0` or `r`.
+pub fn parse_felt(input: &str) -> Result<[u8; 32], FeltError> {
+    let bytes = if let Some(hex) = input
+        .strip_prefix("0x")
+        .or_else(|| input.strip_prefix("0X"))
+    {
+        let digits = hex.trim_start_matches('0');
+        if hex.is_empty() || digits.len() > 64 {
+            return Err(FeltError::Malformed);
+        }
+        let mut bytes = [0u8; 32];
+        for (i, c) in digits.bytes().rev().enumerate() {
+            let nibble = (c as char).to_digit(16).ok_or(FeltError::Malformed)? as u8;
+            bytes[31 - i / 2] |= if i % 2 == 0 { nibble } else { nibble << 4 };
+        }
+        bytes
+    } else {
+        if input.starts_with('-') {
+            return Err(FeltError::Negative);
+        }
+        if input.is_empty() || input.len() > 78 || !input.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FeltError::Malformed);
+        }
+        // bytes = bytes × 10 + digit, in big-endian base 256; a carry out of the top byte
+        // means at least 2^256, far above the prime.
+        let mut bytes = [0u8; 32];
+        for d in input.bytes() {
+            let mut carry = u16::from(d - b'0');
+            for b in bytes.iter_mut().rev() {
+                let v = u16::from(*b) * 10 + carry;
+                *b = (v & 0xff) as u8;
+                carry = v >> 8;
+            }
+            if carry != 0 {
+                return Err(FeltError::OutOfRange);
+            }
+        }
+        bytes
+    };
+    if bytes >= FIELD_PRIME {
+        return Err(FeltError::OutOfRange);
+    }
+    Ok(bytes)
+}
+
 impl Address {
+    /// Whether the address can be a deployed contract's: Starknet contract addresses are
+    /// below 2^251.
+    pub fn is_contract_address(&self) -> bool {
+        self.0[0] < 0x08
+    }
+
     /// The short spelling (`0x1f`), see [`short_hex`].
     pub fn to_short_hex(&self) -> String {
         short_hex(&self.0)
@@ -163,6 +227,46 @@ mod tests {
         assert_eq!(p.parse::<Address>(), Err(AddressError::OutOfRange));
         let p_minus_1 = "0x800000000000011000000000000000000000000000000000000000000000000";
         assert!(p_minus_1.parse::<Address>().is_ok());
+    }
+
+    #[test]
+    fn felts_are_read_in_hex_and_decimal_and_never_reduced() {
+        let p_dec = "3618502788666131213697322783095070105623107215331596699973092056135872020481";
+        let p_hex = "0x800000000000011000000000000000000000000000000000000000000000001";
+        let one = {
+            let mut b = [0u8; 32];
+            b[31] = 1;
+            b
+        };
+        assert_eq!(parse_felt("1"), Ok(one));
+        assert_eq!(parse_felt("0x1"), Ok(one));
+        assert_eq!(parse_felt("0x0001"), Ok(one));
+        assert_eq!(parse_felt("0"), Ok([0; 32]));
+        assert_eq!(parse_felt(p_dec), Err(FeltError::OutOfRange));
+        assert_eq!(parse_felt(p_hex), Err(FeltError::OutOfRange));
+        // p + 1 would reduce to 1.
+        let p_plus_1 =
+            "3618502788666131213697322783095070105623107215331596699973092056135872020482";
+        assert_eq!(parse_felt(p_plus_1), Err(FeltError::OutOfRange));
+        assert_eq!(parse_felt(&"9".repeat(78)), Err(FeltError::OutOfRange));
+        let p_minus_1 =
+            "3618502788666131213697322783095070105623107215331596699973092056135872020480";
+        assert_eq!(
+            short_hex(&parse_felt(p_minus_1).unwrap()),
+            "0x800000000000011000000000000000000000000000000000000000000000000"
+        );
+        assert_eq!(parse_felt("-5"), Err(FeltError::Negative));
+        for bad in ["", "0x", "12a", "+5", " 5", "0xg", &"1".repeat(79)] {
+            assert_eq!(parse_felt(bad), Err(FeltError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn contract_addresses_are_below_2_251() {
+        let top = format!("0x7{}", "f".repeat(62));
+        assert!(top.parse::<Address>().unwrap().is_contract_address());
+        let over = format!("0x8{}", "0".repeat(62));
+        assert!(!over.parse::<Address>().unwrap().is_contract_address());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod rate;
 pub mod text;
 pub mod time;
 
-pub use address::{Address, AddressError};
+pub use address::{Address, AddressError, FeltError, parse_felt};
 pub use channel::{ChannelName, ChannelNameError};
 pub use error::ErrorCode;
 pub use message::Message;

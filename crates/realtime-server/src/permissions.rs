@@ -60,7 +60,7 @@ fn forbidden(channel: &ChannelName, action: Action, why: &str) -> ErrorBody {
     )
 }
 
-/// Runs `f` on the projection once the first sync is done.
+/// Runs `f` on the projection once the first sync is done, while it is not stale.
 fn with_world<T>(app: &AppState, f: impl FnOnce(&Projection) -> T) -> Result<T, ErrorBody> {
     let world = app.world.as_ref().ok_or_else(|| {
         ErrorBody::new(
@@ -68,10 +68,10 @@ fn with_world<T>(app: &AppState, f: impl FnOnce(&Projection) -> T) -> Result<T, 
             "world rules are configured without [torii]",
         )
     })?;
-    if !world.status.borrow().synced {
+    if let Some(why) = world.unavailable() {
         return Err(ErrorBody::new(
             ErrorCode::Unavailable,
-            "world state is still syncing from Torii; retry shortly",
+            format!("{why}; retry shortly"),
         ));
     }
     let projection = world.projection.read().unwrap_or_else(|p| p.into_inner());

@@ -52,6 +52,15 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
             "development tokens are enabled: do not run this configuration in production"
         );
     }
+    if store.backend() == realtime_store::Backend::Postgres && config.bus.kind == BusKind::Memory {
+        // Nothing stops a second instance on the same database, and it would look healthy.
+        tracing::warn!(
+            "live delivery is per instance: with the in-process bus ([bus] kind = \"memory\"), \
+             instances sharing this database deliver a message live only to the sockets of the \
+             instance that took it (others see it in history and after reconnecting); run one \
+             instance"
+        );
+    }
     let hub = Hub::new(store.clone(), config.limits.send_queue_bytes);
     let broker: Arc<dyn Broker> = match config.bus.kind {
         BusKind::Memory => Arc::new(MemoryBroker::new(hub.clone())),
@@ -65,7 +74,11 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     let shutdown_timeout = config.server.shutdown_timeout;
     let following = crate::world::start(&config, shutdown.clone());
     if let Some(t) = &config.torii {
-        tracing::info!(url = %t.grpc_url, world = %t.world_address, "following torii");
+        tracing::info!(
+            url = %crate::config::urls::redacted(&t.grpc_url, true),
+            world = %t.world_address,
+            "following torii"
+        );
     }
     let (world, changes, mut follower) = match following {
         Some(f) => (Some(f.world), Some(f.changes), Some(f.task)),
@@ -81,15 +94,19 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
         shutdown.clone(),
     );
     if let Some(s) = &state.config.auth.starknet {
-        state.rpc = Some(
-            realtime_auth::Rpc::new(&s.rpc_url, s.rpc_timeout)
-                .map_err(|e| format!("auth.starknet.rpc_url: {e}"))?,
-        );
+        let rpc = realtime_auth::Rpc::new(&s.rpc_url, s.rpc_timeout)
+            .map_err(|e| format!("auth.starknet.rpc_url: {e}"))?;
+        check_chain(&rpc, s).await?;
+        state.rpc = Some(rpc);
         state.sign_in_limiter = Some(crate::ip_limit::IpLimiter::new(
             s.per_ip_burst,
             s.per_ip_per_second,
         ));
-        tracing::info!(rpc = %s.rpc_url, chain = %s.chain_id, "wallet sign-in enabled");
+        tracing::info!(
+            rpc = %crate::config::urls::redacted(&s.rpc_url, true),
+            chain = %s.chain_id,
+            "wallet sign-in enabled"
+        );
     }
     let app = Arc::new(state);
     if let Some(changes) = changes {
@@ -138,6 +155,33 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     store.close().await;
     tracing::info!("stopped");
     result
+}
+
+/// Compares the node's `starknet_chainId` with `[auth.starknet] chain_id`: signatures for one
+/// chain must not be checked against accounts on another. A node that does not answer is
+/// not a reason to stay down; it is logged, and sign-ins answer `unavailable` meanwhile.
+async fn check_chain(
+    rpc: &realtime_auth::Rpc,
+    s: &crate::config::StarknetAuthConfig,
+) -> Result<(), String> {
+    use starknet_core::utils::{cairo_short_string_to_felt, parse_cairo_short_string};
+    let expected = cairo_short_string_to_felt(&s.chain_id)
+        .map_err(|e| format!("auth.starknet.chain_id {:?}: {e}", s.chain_id))?;
+    match rpc.chain_id().await {
+        Ok(actual) if actual == expected => Ok(()),
+        Ok(actual) => Err(format!(
+            "auth.starknet.chain_id is {:?} but the node at {} serves {:?}; \
+             point rpc_url at a {} node or fix chain_id",
+            s.chain_id,
+            crate::config::urls::redacted(&s.rpc_url, true),
+            parse_cairo_short_string(&actual).unwrap_or_else(|_| format!("{actual:#x}")),
+            s.chain_id,
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the Starknet chain id at start");
+            Ok(())
+        }
+    }
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {

@@ -15,8 +15,12 @@ const CONSUME: &str = "DELETE FROM auth_nonces WHERE nonce = $1 AND address = $2
 /// What consuming a nonce found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nonce {
-    /// Issued to this address and still valid; it is now used up.
-    Valid { issued_at_ms: i64 },
+    /// Issued to this address and still valid; it is now used up (see
+    /// [`Store::restore_nonce`]).
+    Valid {
+        issued_at_ms: i64,
+        expires_at_ms: i64,
+    },
     /// Issued to this address but past its expiry; it is now removed.
     Expired,
     /// Never issued to this address, or already used.
@@ -64,7 +68,33 @@ impl Store {
         Ok(match row {
             None => Nonce::Unknown,
             Some((_, expires)) if expires < now_ms => Nonce::Expired,
-            Some((issued_at_ms, _)) => Nonce::Valid { issued_at_ms },
+            Some((issued_at_ms, expires_at_ms)) => Nonce::Valid {
+                issued_at_ms,
+                expires_at_ms,
+            },
         })
+    }
+
+    /// Puts back a nonce consumed by a verification that could not be completed (the RPC
+    /// node did not answer), so the client may try again until it expires. Consuming first
+    /// and restoring after keeps the nonce single-use: no two verifications run at once.
+    pub async fn restore_nonce(
+        &self,
+        nonce: &str,
+        address: Address,
+        issued_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let address = address.to_string();
+        on_pool!(self, write, |pool| {
+            sqlx::query(INSERT)
+                .bind(nonce)
+                .bind(&address)
+                .bind(issued_at_ms)
+                .bind(expires_at_ms)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 }

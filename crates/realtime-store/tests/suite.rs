@@ -359,13 +359,26 @@ async fn nonces_are_single_use_and_expire(store: &Store) {
     assert_eq!(
         store.consume_nonce("0xaa", me, 2_000).await.unwrap(),
         Nonce::Valid {
-            issued_at_ms: 1_000
+            issued_at_ms: 1_000,
+            expires_at_ms: 61_000
         }
     );
     assert_eq!(
         store.consume_nonce("0xaa", me, 2_000).await.unwrap(),
         Nonce::Unknown,
         "replay"
+    );
+    // A verification that could not finish puts it back, once, with its times.
+    store
+        .restore_nonce("0xaa", me, 1_000, 61_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consume_nonce("0xaa", me, 3_000).await.unwrap(),
+        Nonce::Valid {
+            issued_at_ms: 1_000,
+            expires_at_ms: 61_000
+        }
     );
     store.create_nonce("0xbb", me, 1_000, 5_000).await.unwrap();
     assert_eq!(

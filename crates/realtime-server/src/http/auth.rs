@@ -80,9 +80,60 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))
 }
 
+/// An account address: a felt in canonical range, and below 2^251 as every Starknet
+/// contract address is.
 fn address(s: &str) -> Result<Address, ApiError> {
-    s.parse()
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("address {s:?}: {e}")))
+    let a: Address = s
+        .parse()
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("address {s:?}: {e}")))?;
+    if !a.is_contract_address() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("address {s:?}: not a contract address (at or above 2^251)"),
+        ));
+    }
+    Ok(a)
+}
+
+/// Most felts a signature may have (multisig and session-key accounts send several).
+pub const MAX_SIGNATURE_FELTS: usize = 64;
+
+/// The signature felts, each in canonical form: `0x` hex or decimal (as starknet.js sends
+/// them), below the field prime, not negative. Checked before any RPC call.
+fn signature(felts: &[String]) -> Result<Vec<Felt>, ApiError> {
+    if felts.is_empty() || felts.len() > MAX_SIGNATURE_FELTS {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("signature: 1 to {MAX_SIGNATURE_FELTS} felts"),
+        ));
+    }
+    felts
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            realtime_core::parse_felt(f)
+                .map(|bytes| Felt::from_bytes_be(&bytes))
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("signature[{i}]: {e}")))
+        })
+        .collect()
+}
+
+/// A nonce in the form challenges issue (`0x` and 60 lower-case hex digits); anything else
+/// was never issued, and is a malformed request rather than an unknown nonce.
+fn check_nonce(nonce: &str) -> Result<(), ApiError> {
+    let ok = nonce.len() == 62
+        && nonce.starts_with("0x")
+        && nonce[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "nonce: the nonce of a challenge from /v1/auth/challenge (0x and 60 hex digits)",
+        ))
+    }
 }
 
 fn limit(app: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
@@ -136,33 +187,20 @@ pub async fn verify(
     limit(&app, peer)?;
     let request = body(request)?;
     let address = address(&request.address)?;
-    let signature: Vec<Felt> = request
-        .signature
-        .iter()
-        // starknet.js sends decimal strings; hex needs its 0x prefix to be read as hex.
-        .map(|f| {
-            if f.starts_with("0x") || f.starts_with("0X") {
-                Felt::from_hex(f)
-            } else {
-                Felt::from_dec_str(f)
-            }
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "signature: an array of felts"))?;
-    if signature.is_empty() || signature.len() > 64 {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "signature: 1 to 64 felts",
-        ));
-    }
-    // Used up whatever happens next: a nonce is good for one attempt.
-    let issued_at_ms = match app
+    let signature = signature(&request.signature)?;
+    check_nonce(&request.nonce)?;
+    // Used up now, so no two verifications of one nonce run at once; put back only when the
+    // RPC node could not answer.
+    let (issued_at_ms, expires_at_ms) = match app
         .store
         .consume_nonce(&request.nonce, address, now_ms())
         .await
         .map_err(|e| ApiError(store_error(&e)))?
     {
-        Nonce::Valid { issued_at_ms } => issued_at_ms,
+        Nonce::Valid {
+            issued_at_ms,
+            expires_at_ms,
+        } => (issued_at_ms, expires_at_ms),
         Nonce::Expired => {
             return Err(ApiError::new(
                 ErrorCode::InvalidNonce,
@@ -189,21 +227,43 @@ pub async fn verify(
         .rpc
         .as_ref()
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no RPC client"))?;
-    rpc.is_valid_signature(address, hash, &signature)
-        .await
-        .map_err(|e| match e {
-            VerifyError::InvalidSignature => {
-                ApiError::new(ErrorCode::InvalidSignature, e.to_string())
+    match rpc.is_valid_signature(address, hash, &signature).await {
+        Ok(()) => {}
+        Err(VerifyError::InvalidSignature) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSignature,
+                VerifyError::InvalidSignature.to_string(),
+            ));
+        }
+        Err(VerifyError::NotDeployed) => {
+            return Err(ApiError::new(
+                ErrorCode::AccountNotDeployed,
+                VerifyError::NotDeployed.to_string(),
+            ));
+        }
+        Err(VerifyError::BadRequest(why)) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("the Starknet node refused the signature as malformed: {why}"),
+            ));
+        }
+        Err(VerifyError::Unreachable(why)) => {
+            tracing::warn!(reason = %why, "starknet rpc did not answer");
+            if let Err(e) = app
+                .store
+                .restore_nonce(&request.nonce, address, issued_at_ms, expires_at_ms)
+                .await
+            {
+                tracing::warn!(error = %e, "could not put back a sign-in nonce");
             }
-            VerifyError::NotDeployed => ApiError::new(ErrorCode::AccountNotDeployed, e.to_string()),
-            VerifyError::Unreachable(why) => {
-                tracing::warn!(reason = %why, "starknet rpc unreachable");
-                ApiError::new(
-                    ErrorCode::Unavailable,
-                    "the Starknet RPC node is unreachable; retry shortly",
-                )
-            }
-        })?;
+            let mut e = ApiError::new(
+                ErrorCode::Unavailable,
+                "the Starknet RPC node did not answer; retry shortly (the challenge stays valid)",
+            );
+            e.0.retry_after_ms = Some(1000);
+            return Err(e);
+        }
+    }
     let ttl = app.config.auth.session_ttl;
     let token = app
         .tokens

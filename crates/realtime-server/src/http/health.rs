@@ -19,17 +19,14 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             Json(json!({"status": "not_ready", "reason": "shutting down"})),
         );
     }
-    if let Some(world) = &app.world {
-        let status = world.status.borrow().clone();
-        if !status.synced {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({"status": "not_ready", "reason": "world state not synced from torii yet",
-                    "torii": status.state.as_str()}),
-                ),
-            );
-        }
+    if let Some(world) = &app.world
+        && let Some(reason) = world.unavailable()
+    {
+        let state = world.status.borrow().state.as_str();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": reason, "torii": state})),
+        );
     }
     match app.store.ping().await {
         Ok(()) => (
@@ -61,6 +58,9 @@ pub async fn status(State(app): State<App>) -> Json<Value> {
             "updates": s.updates,
             "updates_per_second": s.updates_last_second,
             "lag_secs": s.lag_secs,
+            "stale_secs": s.stale_for().map(|d| d.as_secs()),
+            "max_stale_secs": w.max_stale.as_secs(),
+            "unavailable": w.unavailable(),
             "entities": entities,
             "players": players,
             "last_error": s.last_error,
