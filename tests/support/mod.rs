@@ -102,6 +102,27 @@ impl Server {
             .storage_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}/realtime.db", dir.display()));
+        // Tests publish fast and open many sockets from one address; a test about rate
+        // limits sets its own.
+        let mut default_limits = String::new();
+        for (key, value) in [
+            (
+                "publish_",
+                "publish_burst = 1000\npublish_per_second = 1000.0\n",
+            ),
+            (
+                "upgrades_per_ip",
+                "upgrades_per_ip_burst = 10000\nupgrades_per_ip_per_second = 10000.0\n",
+            ),
+            (
+                "max_unauthenticated_per_ip",
+                "max_unauthenticated_per_ip = 10000\n",
+            ),
+        ] {
+            if !options.limits.contains(key) {
+                default_limits.push_str(value);
+            }
+        }
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n{default_server}{server}\n\
              [storage]\nurl = \"{storage}\"\n\n\
@@ -115,12 +136,6 @@ impl Server {
                 "shutdown_timeout = \"5s\"\n"
             },
             limits = options.limits,
-            // Tests publish fast; a test about rate limits sets its own.
-            default_limits = if options.limits.contains("publish_") {
-                ""
-            } else {
-                "publish_burst = 1000\npublish_per_second = 1000.0\n"
-            },
             toml = options.toml,
             dir = dir.display(),
         );
@@ -151,6 +166,14 @@ impl Server {
                 (
                     "TORII_REALTIME__LIMITS__PUBLISH_PER_SECOND".to_owned(),
                     "1000.0".to_owned(),
+                ),
+                (
+                    "TORII_REALTIME__LIMITS__UPGRADES_PER_IP_BURST".to_owned(),
+                    "10000".to_owned(),
+                ),
+                (
+                    "TORII_REALTIME__LIMITS__UPGRADES_PER_IP_PER_SECOND".to_owned(),
+                    "10000.0".to_owned(),
                 ),
             ];
             env.extend(options.env);

@@ -48,3 +48,39 @@ pub async fn read_to_close(ws: &mut RawSocket, timeout: Duration) -> (Option<u16
         }
     }
 }
+
+/// A WebSocket upgrade from a chosen local address (any of 127.0.0.0/8 on Linux, so tests can
+/// be several client hosts) with extra request headers. Returns the socket, or the HTTP status
+/// the server refused with.
+pub async fn upgrade_from(
+    source: std::net::IpAddr,
+    server: std::net::SocketAddr,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<RawSocket, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+    let socket = match source {
+        std::net::IpAddr::V4(_) => TcpSocket::new_v4(),
+        std::net::IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .expect("socket");
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .expect("bind the source address");
+    let stream = socket.connect(server).await.expect("connect");
+    let mut request = url.into_client_request().expect("request");
+    for (k, v) in headers {
+        request.headers_mut().append(
+            HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+            HeaderValue::from_str(v).expect("header value"),
+        );
+    }
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("upgrade failed: {e}"),
+    }
+}

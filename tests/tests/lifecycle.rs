@@ -249,3 +249,67 @@ async fn a_refresh_extends_a_live_session_without_reconnecting() {
         .unwrap_err();
     assert_eq!(e.code(), Some(realtime_client::ErrorCode::Unauthorized));
 }
+
+/// An HTTP client stalled mid-request does not hold the process past `shutdown_timeout`.
+#[tokio::test]
+async fn shutdown_is_bounded_even_with_a_stalled_http_request() {
+    use tokio::io::AsyncWriteExt;
+    let mut server = Server::start_with(Options {
+        server: "shutdown_timeout = \"1s\"\nheader_read_timeout = \"60s\"\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut stalled = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // And one waiting for its request body.
+    let mut body = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    body.write_all(b"POST /v1/auth/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    server.terminate();
+    let status = server.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "exited {:?} after SIGTERM",
+        started.elapsed()
+    );
+}
+
+/// While connections drain, the listener stays open and `/readyz` answers 503, so load
+/// balancers see the instance leave rather than a refused connection.
+#[tokio::test]
+async fn readyz_answers_503_while_shutting_down_until_the_listener_closes() {
+    let mut server = Server::start_with(Options {
+        server: "shutdown_timeout = \"6s\"\n".into(),
+        limits: "send_queue_bytes = 67108864\n".into(),
+        ..Options::default()
+    })
+    .await;
+    // Keeps the drain going until the timeout.
+    let _stuck = stuck_subscriber_behind_8_mb(&server).await;
+    assert_eq!(http::get(server.addr, "/readyz", &[]).await.status, 200);
+    server.terminate();
+    server
+        .wait_for_log(Duration::from_secs(5), |l| {
+            l["message"] == "shutting down: asking connections to reconnect"
+        })
+        .await;
+    for _ in 0..5 {
+        let r = http::get(server.addr, "/readyz", &[]).await;
+        assert_eq!(r.status, 503);
+        assert_eq!(r.json()["reason"], "shutting down");
+    }
+    assert_eq!(http::get(server.addr, "/healthz", &[]).await.status, 200);
+    let status = server.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success());
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "the listener is closed once the drain ends"
+    );
+}

@@ -1,6 +1,8 @@
 //! Close codes. 4000–4099: the server or network had a problem; reconnect (with backoff) and
 //! resubscribe with the last seen seq. 4400–4499: reconnecting as before will fail the same
-//! way; the client must act first (sign in again, close other tabs, upgrade).
+//! way; the client must act first (sign in again, close other tabs, upgrade). Violations of
+//! the WebSocket protocol itself close with the standard codes of RFC 6455 (1002, 1007, 1009):
+//! the client is broken, and must not reconnect to send the same thing.
 
 /// A close code the server sends, with its documented meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +25,16 @@ pub enum CloseCode {
     /// A frame exceeded the transport limit (the standard WebSocket code): the client must
     /// not send it again.
     FrameTooLarge = 1009,
+    /// A text frame was not valid UTF-8 (RFC 6455 "invalid frame payload data").
+    InvalidPayload = 1007,
+    /// A frame broke the WebSocket protocol: reserved bits, an unmasked client frame, a bad
+    /// opcode, a fragmented control frame (RFC 6455 "protocol error").
+    ProtocolError = 1002,
 }
 
 impl CloseCode {
     /// Every code, in documentation order.
-    pub const ALL: [CloseCode; 8] = [
+    pub const ALL: [CloseCode; 10] = [
         CloseCode::Shutdown,
         CloseCode::SlowConsumer,
         CloseCode::HeartbeatTimeout,
@@ -36,6 +43,8 @@ impl CloseCode {
         CloseCode::UnsupportedProtocol,
         CloseCode::TooManyConnections,
         CloseCode::FrameTooLarge,
+        CloseCode::InvalidPayload,
+        CloseCode::ProtocolError,
     ];
 
     /// The numeric code.
@@ -54,6 +63,8 @@ impl CloseCode {
             CloseCode::UnsupportedProtocol => "unsupported_protocol",
             CloseCode::TooManyConnections => "too_many_connections",
             CloseCode::FrameTooLarge => "frame_too_large",
+            CloseCode::InvalidPayload => "invalid_utf8",
+            CloseCode::ProtocolError => "protocol_error",
         }
     }
 
@@ -72,7 +83,7 @@ mod tests {
         for c in CloseCode::ALL {
             let reconnect = CloseCode::should_reconnect(c.code());
             assert_eq!(reconnect, (4000..4100).contains(&c.code()), "{c:?}");
-            assert!((4000..4500).contains(&c.code()) || c == CloseCode::FrameTooLarge);
+            assert!((4000..4500).contains(&c.code()) || [1002, 1007, 1009].contains(&c.code()));
         }
     }
 }

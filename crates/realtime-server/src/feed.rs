@@ -13,7 +13,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use axum::extract::ws::Utf8Bytes;
 use realtime_core::hex::{Rect, Tile};
 use realtime_core::{Address, ErrorCode};
 use realtime_protocol::ErrorBody;
@@ -21,6 +20,7 @@ use realtime_protocol::reply::encode_push;
 use realtime_protocol::request::Area;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use torii_plugin::projection::FeedUpdate;
 
 use crate::hub::ConnId;

@@ -1,12 +1,17 @@
-//! Per-client-IP token buckets for unauthenticated endpoints (sign-in), so one client cannot
-//! burn nonces or hammer the RPC node. The table is bounded: past its size, idle entries go.
+//! Per-client-IP limits for what happens before a client is signed in: token buckets (sign-in
+//! requests, WebSocket upgrades), so one host cannot burn nonces, hammer the RPC node or churn
+//! sockets; and counts of open sockets that have not signed in yet, so one host cannot fill
+//! the instance with token-less sockets. Clients are keyed by [`limit_key`]: IPv4 address or
+//! IPv6 /64. Tables are bounded: past their size, idle entries go.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use realtime_core::TokenBucket;
+
+use crate::client_ip::limit_key;
 
 /// Most client IPs tracked at once.
 const MAX_TRACKED: usize = 100_000;
@@ -30,14 +35,7 @@ impl IpLimiter {
     /// Takes a token for `ip` (an IPv6 client counts by its /64, which one host usually
     /// holds whole), or says how long to wait.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        let ip = match ip {
-            IpAddr::V6(v6) => {
-                let mut s = v6.segments();
-                s[4..].fill(0);
-                IpAddr::V6(s.into())
-            }
-            v4 => v4,
-        };
+        let ip = limit_key(ip);
         let now = Instant::now();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
@@ -53,9 +51,72 @@ impl IpLimiter {
     }
 }
 
+/// Open sockets per client IP that have not signed in yet.
+#[derive(Debug)]
+pub struct IpCounter {
+    max: usize,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One counted socket; dropping it (signing in, or closing) gives the place back.
+#[derive(Debug)]
+pub struct IpSlot(Arc<IpCounter>, IpAddr);
+
+impl IpCounter {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            counts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts a socket of `ip`, if it has fewer than the maximum.
+    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let ip = limit_key(ip);
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= self.max {
+            if *n == 0 {
+                counts.remove(&ip);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.0.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.1);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockets_are_counted_per_ip_and_given_back() {
+        let c = IpCounter::new(2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let one = c.take(a).unwrap();
+        let _two = c.take(a).unwrap();
+        assert!(c.take(a).is_none());
+        assert!(
+            c.take("::ffff:10.0.0.1".parse().unwrap()).is_none(),
+            "mapped is IPv4"
+        );
+        assert!(c.take("10.0.0.2".parse().unwrap()).is_some());
+        drop(one);
+        assert!(c.take(a).is_some());
+    }
 
     #[test]
     fn limits_each_ip_separately() {

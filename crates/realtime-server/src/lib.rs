@@ -13,13 +13,16 @@
 //! - [`registry`]: signed-in sessions by address, for live changes.
 //! - [`token`]: session tokens (HS256/EdDSA JWT with key ids).
 //! - [`external_token`]: tokens from a game's own session backend.
-//! - [`ip_limit`]: per-IP token buckets for the sign-in endpoints.
+//! - [`client_ip`]: the client address behind trusted proxies, for per-IP limits.
+//! - [`ip_limit`]: per-IP token buckets and counts of sockets not signed in yet.
+//! - [`listener`]: the accept loop: connection cap, header timeout, bounded shutdown.
 //! - [`connections`]: connection limits per instance and per address.
 //! - [`state`]: what routes and sessions share.
 //! - [`logging`]: tracing setup, human or JSON.
 
 pub mod chat;
 pub mod cli;
+pub mod client_ip;
 pub mod commands;
 pub mod config;
 pub mod connections;
@@ -28,6 +31,7 @@ pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod ip_limit;
+pub mod listener;
 pub mod logging;
 pub mod permissions;
 pub mod registry;

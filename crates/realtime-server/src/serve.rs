@@ -116,34 +116,35 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     tracing::info!(addr = %local, "listening");
 
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
-    let router = crate::http::router(app.clone());
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http = crate::listener::start(listener, crate::http::router(app.clone()), app.clone());
     // A follower that stops on its own found rules that do not fit the world: stop serving.
     let follower_failed = async {
         match follower.as_mut() {
             Some(task) => match task.await {
-                Ok(Err(e)) => e.to_string(),
-                Ok(Ok(())) => std::future::pending().await,
-                Err(e) => format!("the torii follower failed: {e}"),
+                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Ok(())) => Ok(()),
+                Err(e) => Err(format!("the torii follower failed: {e}")),
             },
             None => std::future::pending().await,
         }
     };
     let result = tokio::select! {
-        r = server => r.map_err(|e| format!("server error: {e}")),
-        failed = follower_failed => Err(failed),
+        () = shutdown.cancelled() => Ok(()),
+        failed = follower_failed => failed,
     };
     shutdown.cancel();
     signals.abort();
 
+    // The whole shutdown is bounded by shutdown_timeout: sessions are told to reconnect
+    // (4000), HTTP connections finish their request, and the listener stays open meanwhile
+    // (answering /readyz with 503), then closes, dropping whatever is left.
     let open = app.sessions.len();
     tracing::info!(open, "shutting down: asking connections to reconnect");
     app.sessions.close();
-    if tokio::time::timeout(shutdown_timeout, app.sessions.wait())
+    let drained = async {
+        tokio::join!(app.sessions.wait(), http.drained());
+    };
+    if tokio::time::timeout(shutdown_timeout, drained)
         .await
         .is_err()
     {
@@ -152,6 +153,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
             "shutdown timeout reached; dropping remaining connections"
         );
     }
+    http.close().await;
     store.close().await;
     tracing::info!("stopped");
     result

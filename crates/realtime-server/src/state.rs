@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::connections::Connections;
 use crate::feed::Feed;
 use crate::hub::{ConnId, Hub};
-use crate::ip_limit::IpLimiter;
+use crate::ip_limit::{IpCounter, IpLimiter};
 use crate::registry::Registry;
 use crate::token::Tokens;
 use crate::world::World;
@@ -35,6 +35,10 @@ pub struct AppState {
     pub rpc: Option<realtime_auth::Rpc>,
     /// Per-IP limits of the sign-in endpoints.
     pub sign_in_limiter: Option<IpLimiter>,
+    /// Per-IP rate of WebSocket upgrades.
+    pub upgrade_limiter: IpLimiter,
+    /// Per-IP count of WebSockets that have not signed in yet.
+    pub unauthenticated: Arc<IpCounter>,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket sessions so shutdown can wait for them to drain.
@@ -64,6 +68,11 @@ impl AppState {
         world: Option<World>,
         shutdown: CancellationToken,
     ) -> Self {
+        let upgrade_limiter = IpLimiter::new(
+            config.limits.upgrades_per_ip_burst,
+            config.limits.upgrades_per_ip_per_second,
+        );
+        let unauthenticated = IpCounter::new(config.limits.max_unauthenticated_per_ip);
         let connections = Arc::new(Connections::new(
             config.server.max_connections,
             config.limits.max_connections_per_address,
@@ -80,6 +89,8 @@ impl AppState {
             feed: Feed::default(),
             rpc: None,
             sign_in_limiter: None,
+            upgrade_limiter,
+            unauthenticated,
             shutdown,
             sessions: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

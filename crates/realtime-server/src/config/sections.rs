@@ -34,6 +34,16 @@ pub struct ServerConfig {
     /// How long a connection opened without a token may take to send `auth` (4401).
     #[serde(with = "realtime_core::duration::serde")]
     pub auth_timeout: Duration,
+    /// How long an HTTP client may take to send a request's headers; also how long an idle
+    /// keep-alive connection is kept. Slow or silent clients are disconnected.
+    #[serde(with = "realtime_core::duration::serde")]
+    pub header_read_timeout: Duration,
+    /// Proxies (addresses or CIDRs, e.g. `["10.0.0.0/8"]`) whose `client_ip_header` is
+    /// believed for the client address. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// The header trusted proxies write the client address into: `x-forwarded-for` or
+    /// `forwarded` (RFC 7239).
+    pub client_ip_header: crate::client_ip::ForwardedHeader,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +56,9 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(25),
             pong_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
+            client_ip_header: crate::client_ip::ForwardedHeader::XForwardedFor,
         }
     }
 }
@@ -75,6 +88,14 @@ impl ServerConfig {
         }
         if self.auth_timeout.is_zero() {
             return fail("server.auth_timeout", "must be more than 0");
+        }
+        if self.header_read_timeout < Duration::from_millis(100) {
+            return fail("server.header_read_timeout", "must be at least 100ms");
+        }
+        for entry in &self.trusted_proxies {
+            if let Err(e) = crate::client_ip::parse_net(entry) {
+                return fail("server.trusted_proxies", e);
+            }
         }
         Ok(())
     }
@@ -427,6 +448,13 @@ pub struct LimitsConfig {
     pub recovery_max_messages: u64,
     /// Largest map area, in tiles, one connection may watch.
     pub max_watch_tiles: u64,
+    /// WebSocket upgrades one client IP may make in a burst…
+    pub upgrades_per_ip_burst: u32,
+    /// …and per second, sustained (HTTP 429 past it).
+    pub upgrades_per_ip_per_second: f64,
+    /// Open WebSocket connections one client IP may hold before signing in (HTTP 429 past
+    /// it). Sockets that send their token at connect sign in at once.
+    pub max_unauthenticated_per_ip: usize,
 }
 
 impl Default for LimitsConfig {
@@ -441,6 +469,9 @@ impl Default for LimitsConfig {
             publish_per_second: 1.0,
             recovery_max_messages: 1000,
             max_watch_tiles: 65_536,
+            upgrades_per_ip_burst: 20,
+            upgrades_per_ip_per_second: 5.0,
+            max_unauthenticated_per_ip: 16,
         }
     }
 }
@@ -473,6 +504,18 @@ impl LimitsConfig {
         }
         if !(self.publish_per_second > 0.0 && self.publish_per_second.is_finite()) {
             return fail("limits.publish_per_second", "must be a number above 0");
+        }
+        if self.upgrades_per_ip_burst == 0
+            || !(self.upgrades_per_ip_per_second > 0.0
+                && self.upgrades_per_ip_per_second.is_finite())
+        {
+            return fail(
+                "limits.upgrades_per_ip_per_second",
+                "upgrades_per_ip_burst and upgrades_per_ip_per_second must be above 0",
+            );
+        }
+        if self.max_unauthenticated_per_ip == 0 {
+            return fail("limits.max_unauthenticated_per_ip", "must be at least 1");
         }
         if !(1..=MAX_WATCH_TILES).contains(&self.max_watch_tiles) {
             return fail(

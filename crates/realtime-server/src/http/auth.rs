@@ -4,11 +4,12 @@
 //! - `POST /v1/auth/verify {"address", "nonce", "signature"}` → a session token, once the
 //!   account contract accepts the signature over the recomputed message hash.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
+use axum::Extension;
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, State};
 use realtime_auth::{Challenge, Domain, VerifyError};
 use realtime_core::time::{now_ms, rfc3339_ms};
 use realtime_core::{Address, ErrorCode};
@@ -19,6 +20,7 @@ use starknet_core::types::Felt;
 
 use super::error::ApiError;
 use crate::chat::store_error;
+use crate::client_ip::ClientIp;
 use crate::config::StarknetAuthConfig;
 use crate::state::{App, AppState};
 
@@ -136,9 +138,9 @@ fn check_nonce(nonce: &str) -> Result<(), ApiError> {
     }
 }
 
-fn limit(app: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
+fn limit(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
     if let Some(limiter) = &app.sign_in_limiter
-        && let Err(wait) = limiter.check(peer.ip())
+        && let Err(wait) = limiter.check(ip)
     {
         let mut e = ApiError::new(
             ErrorCode::RateLimited,
@@ -152,11 +154,11 @@ fn limit(app: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
 
 pub async fn challenge(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     request: Result<Json<ChallengeRequest>, JsonRejection>,
 ) -> Result<Json<ChallengeResponse>, ApiError> {
     let s = starknet(&app)?;
-    limit(&app, peer)?;
+    limit(&app, ip)?;
     let request = body(request)?;
     let address = address(&request.address)?;
     let now = now_ms();
@@ -180,11 +182,11 @@ pub async fn challenge(
 
 pub async fn verify(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     request: Result<Json<VerifyRequest>, JsonRejection>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let s = starknet(&app)?;
-    limit(&app, peer)?;
+    limit(&app, ip)?;
     let request = body(request)?;
     let address = address(&request.address)?;
     let signature = signature(&request.signature)?;

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::ws::Utf8Bytes;
 use realtime_core::ChannelName;
 use realtime_protocol::CloseCode;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::ConnId;
 use crate::session::queue::SendQueue;

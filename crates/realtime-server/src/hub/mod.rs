@@ -17,11 +17,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use realtime_bus::{Broker, Publication, PublicationHandler};
 use realtime_core::ChannelName;
 use realtime_protocol::reply::encode_message_push;
 use realtime_store::{Store, StoreError};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::session::queue::SendQueue;
 use channel::ChannelState;

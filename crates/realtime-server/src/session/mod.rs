@@ -1,7 +1,7 @@
 //! WebSocket sessions at `/v1/ws`.
 //!
-//! - this module: the upgrade (origin check, connection slot, token from header, subprotocol
-//!   or query) and the reader loop of one connection;
+//! - [`upgrade`]: the checks an upgrade passes and the handshake;
+//! - this module: the reader loop of one connection;
 //! - [`queue`]: the byte-bounded outbound queue;
 //! - `writer`: the task that drains the queue, pings, and closes;
 //! - `ops`: what each request does.
@@ -9,126 +9,69 @@
 //! A connection is two tasks: this reader, which handles one request at a time so replies
 //! keep request order, and the writer. They share the queue; whichever learns first that the
 //! connection is over tells the other through it.
+//!
+//! A frame that breaks the WebSocket protocol (too large, invalid UTF-8, a protocol error)
+//! ends the connection with the RFC 6455 code. The peer may still be sending, and closing a
+//! socket with unread data makes the kernel send a reset that can destroy the close frame in
+//! flight, so the reader first drains what arrives (briefly, see [`LINGER`]) and only then
+//! drops the socket.
 
 mod activity;
 mod ops;
 pub mod queue;
+pub mod upgrade;
 mod writer;
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use realtime_core::{ChannelName, ErrorCode, TokenBucket};
-use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, CloseCode, ErrorBody, SUBPROTOCOL};
-use serde::Deserialize;
+use realtime_protocol::{CloseCode, ErrorBody};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::Instrument;
 
 use crate::connections::{AddressSlot, ConnectionSlot};
-use crate::http::error::ApiError;
 use crate::hub::ConnId;
+use crate::ip_limit::IpSlot;
 use crate::registry::{COMMAND_QUEUE, SessionCommand};
 use crate::state::App;
 use crate::token::Identity;
 use activity::Activity;
 use queue::SendQueue;
 
+pub use upgrade::upgrade;
+
+/// The WebSocket of a session, over hyper's upgraded connection.
+pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
 /// How long a closing connection may take to flush its close frame.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    token: Option<String>,
-}
+/// After closing for a protocol violation: read and discard what the peer still sends for at
+/// most this long, stopping earlier once it is quiet for [`LINGER_QUIET`].
+pub const LINGER: Duration = Duration::from_secs(2);
+const LINGER_QUIET: Duration = Duration::from_millis(250);
 
-/// `GET /v1/ws`.
-pub async fn upgrade(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Query(query): Query<WsQuery>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(e) => {
-            return ApiError::new(
-                ErrorCode::BadRequest,
-                format!("this endpoint speaks WebSocket: {}", e.body_text()),
-            )
-            .into_response();
-        }
-    };
-    if app.shutdown.is_cancelled() {
-        return ApiError::new(ErrorCode::Unavailable, "the server is shutting down")
-            .into_response();
-    }
-    if let Some(origin) = headers.get("origin").and_then(|o| o.to_str().ok()) {
-        let server = &app.config.server;
-        if !server.any_origin() && !server.cors_origins.iter().any(|o| o == origin) {
-            return ApiError::new(
-                ErrorCode::Forbidden,
-                format!("origin {origin} is not allowed"),
-            )
-            .into_response();
-        }
-    }
-    let Some(slot) = app.connections.open() else {
-        return ApiError::new(
-            ErrorCode::TooManyConnections,
-            "this server holds its maximum number of connections",
-        )
-        .into_response();
-    };
-    let offered: Vec<String> = ws
-        .requested_protocols()
-        .filter_map(|p| p.to_str().ok())
-        .flat_map(|p| p.split(',').map(|s| s.trim().to_owned()))
-        .collect();
-    let unsupported = offered.iter().any(|p| p.starts_with("realtime."))
-        && !offered.iter().any(|p| p == SUBPROTOCOL);
-    let token = bearer_header(&headers)
-        .or_else(|| {
-            offered
-                .iter()
-                .find_map(|p| p.strip_prefix(BEARER_SUBPROTOCOL_PREFIX).map(str::to_owned))
-        })
-        .or(query.token);
-    let max = app.config.limits.transport_max_bytes();
-    let sessions = app.sessions.clone();
-    let mut ws = ws.protocols([SUBPROTOCOL]);
-    if unsupported {
-        // Complete the handshake with the version asked for, so the client (a browser too)
-        // receives the 4426 close and its reason instead of a failed handshake.
-        let asked = offered.iter().find(|p| p.starts_with("realtime."));
-        if let Some(v) = asked.and_then(|p| axum::http::HeaderValue::from_str(p).ok()) {
-            ws.set_selected_protocol(v);
-        }
-    }
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
-        .on_upgrade(move |socket| {
-            let id = app.next_conn_id();
-            let span = tracing::info_span!("conn", id, address = tracing::field::Empty);
-            sessions.track_future(run(app, socket, id, token, unsupported, slot).instrument(span))
-        })
-}
-
-fn bearer_header(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+/// What an upgrade hands to its session.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    pub token: Option<String>,
+    /// The client asked only for protocol versions this server does not speak.
+    pub unsupported: bool,
+    pub slot: ConnectionSlot,
+    /// The client IP's count of sockets not signed in; given back on sign-in.
+    pub pending: IpSlot,
+    pub ip: IpAddr,
 }
 
 /// One connection's state, owned by its reader task.
@@ -138,6 +81,8 @@ pub(crate) struct Session {
     queue: SendQueue,
     identity: Option<Identity>,
     _address_slot: Option<AddressSlot>,
+    /// Held until the session signs in.
+    pending: Option<IpSlot>,
     subscriptions: HashSet<ChannelName>,
     bucket: TokenBucket,
     /// Commands from other tasks (permission rechecks); the sender is registered on sign-in.
@@ -145,14 +90,23 @@ pub(crate) struct Session {
     command_tx: mpsc::Sender<SessionCommand>,
 }
 
-async fn run(
-    app: App,
-    socket: WebSocket,
-    id: ConnId,
-    token: Option<String>,
-    unsupported: bool,
-    _slot: ConnectionSlot,
-) {
+/// How the reader loop ended.
+enum Ended {
+    /// The peer closed, went away, or the writer finished a close.
+    Done,
+    /// The peer broke the protocol; the close is under way and the rest of its data must be
+    /// drained.
+    Violation,
+}
+
+pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admission) {
+    let Admission {
+        token,
+        unsupported,
+        slot: _slot,
+        pending,
+        ip,
+    } = admission;
     let (sink, stream) = socket.split();
     let queue = SendQueue::new(app.config.limits.send_queue_bytes);
     let activity = Arc::new(Activity::new());
@@ -163,7 +117,7 @@ async fn run(
     let mut writer = tokio::spawn(
         writer::run(sink, queue.clone(), heartbeat, activity.clone()).in_current_span(),
     );
-    tracing::debug!("connected");
+    tracing::debug!(%ip, "connected");
     let limits = &app.config.limits;
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let mut session = Session {
@@ -171,6 +125,7 @@ async fn run(
         queue: queue.clone(),
         identity: None,
         _address_slot: None,
+        pending: Some(pending),
         subscriptions: HashSet::new(),
         commands,
         command_tx,
@@ -189,16 +144,23 @@ async fn run(
         tracing::info!(code = %e.code, reason = %e.message, "token refused at connect");
         queue.close(close_code_for(e.code));
     }
-    session.read_loop(stream, &activity).await;
+    let (ended, stream) = session.read_loop(stream, &activity).await;
     // Also done when the session is dropped (a panic, an aborted task); here it happens before
     // waiting for the writer, so nothing is routed to a closing connection meanwhile.
     session.leave_all();
-    if tokio::time::timeout(CLOSE_GRACE * 2, &mut writer)
-        .await
-        .is_err()
+    let sink = match tokio::time::timeout(CLOSE_GRACE * 2, &mut writer).await {
+        Ok(Ok(sink)) => Some(sink),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            tracing::warn!("writer did not stop in time; aborting it");
+            writer.abort();
+            None
+        }
+    };
+    if let (Ended::Violation, Some(sink)) = (ended, sink)
+        && let Ok(mut socket) = stream.reunite(sink)
     {
-        tracing::warn!("writer did not stop in time; aborting it");
-        writer.abort();
+        linger(socket.get_mut()).await;
     }
     match queue.close_code() {
         Some(code) => tracing::info!(close = code.code(), reason = code.reason(), "disconnected"),
@@ -206,13 +168,29 @@ async fn run(
     }
 }
 
-/// Whether a read failed because a frame exceeded the transport limit (the socket is still
-/// usable for the close frame), as opposed to the peer going away.
-fn is_capacity_error(e: &axum::Error) -> bool {
-    use tokio_tungstenite::tungstenite::Error;
-    std::error::Error::source(e)
-        .and_then(|inner| inner.downcast_ref::<Error>())
-        .is_some_and(|inner| matches!(inner, Error::Capacity(_)))
+/// Reads and discards until the peer is quiet, closes, or [`LINGER`] passes.
+async fn linger(io: &mut TokioIo<Upgraded>) {
+    let deadline = Instant::now() + LINGER;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let quiet = (Instant::now() + LINGER_QUIET).min(deadline);
+        match tokio::time::timeout_at(quiet, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            _ => return,
+        }
+    }
+}
+
+/// The close code for a read error that breaks the WebSocket protocol; `None` when the peer
+/// simply went away.
+fn violation(e: &tungstenite::Error) -> Option<CloseCode> {
+    use tungstenite::Error;
+    match e {
+        Error::Capacity(_) => Some(CloseCode::FrameTooLarge),
+        Error::Utf8(_) => Some(CloseCode::InvalidPayload),
+        Error::Protocol(_) => Some(CloseCode::ProtocolError),
+        _ => None,
+    }
 }
 
 /// The close code for an authentication failure.
@@ -225,7 +203,11 @@ fn close_code_for(code: ErrorCode) -> CloseCode {
 }
 
 impl Session {
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>, activity: &Activity) {
+    async fn read_loop(
+        &mut self,
+        mut stream: SplitStream<Socket>,
+        activity: &Activity,
+    ) -> (Ended, SplitStream<Socket>) {
         let auth_deadline = Instant::now() + self.app.config.server.auth_timeout;
         let shutdown = self.app.shutdown.clone();
         let queue = self.queue.clone();
@@ -236,19 +218,21 @@ impl Session {
                 frame = stream.next() => {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,
-                        Some(Err(e)) if !closing && is_capacity_error(&e) => {
-                            tracing::info!("frame over the transport limit");
-                            queue.close(CloseCode::FrameTooLarge);
-                            continue;
-                        }
-                        Some(Err(e)) => {
-                            tracing::debug!(error = %e, "read failed");
-                            queue.stop();
-                            break;
-                        }
+                        Some(Err(e)) => match violation(&e) {
+                            Some(code) => {
+                                tracing::info!(error = %e, close = code.code(), "websocket protocol violation");
+                                queue.close(code);
+                                return (Ended::Violation, stream);
+                            }
+                            None => {
+                                tracing::debug!(error = %e, "read failed");
+                                queue.stop();
+                                return (Ended::Done, stream);
+                            }
+                        },
                         None => {
                             queue.stop();
-                            break;
+                            return (Ended::Done, stream);
                         }
                     };
                     activity.touch();
@@ -263,9 +247,9 @@ impl Session {
                         )),
                         Message::Close(_) => {
                             queue.stop();
-                            break;
+                            return (Ended::Done, stream);
                         }
-                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                     }
                 }
                 _ = tokio::time::sleep_until(auth_deadline),
@@ -283,7 +267,7 @@ impl Session {
                 Some(command) = self.commands.recv(), if !closing => match command {
                     SessionCommand::Recheck => self.recheck(),
                 },
-                _ = queue.finished() => break,
+                _ = queue.finished() => return (Ended::Done, stream),
             }
         }
     }

@@ -1,6 +1,5 @@
 //! What each request of protocol v1 does on a connection.
 
-use axum::extract::ws::Utf8Bytes;
 use realtime_core::time::rfc3339_ms;
 use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::reply::{
@@ -10,6 +9,7 @@ use realtime_protocol::reply::{
 use realtime_protocol::request::decode_request;
 use realtime_protocol::{CloseCode, ErrorBody, HISTORY_MAX_LIMIT, Op, PROTOCOL_VERSION};
 use serde::Serialize;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{Session, close_code_for};
 use crate::chat;
@@ -173,6 +173,8 @@ impl Session {
             .register(identity.address, self.id, self.command_tx.clone());
         self.identity = Some(identity);
         self._address_slot = Some(slot);
+        // Signed in: no longer counted against the client IP's sockets awaiting sign-in.
+        self.pending = None;
         Ok(())
     }
 

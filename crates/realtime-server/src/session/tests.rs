@@ -17,6 +17,7 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         queue: queue.clone(),
         identity: None,
         _address_slot: None,
+        pending: None,
         subscriptions: HashSet::new(),
         bucket: TokenBucket::new(1, 1.0, std::time::Instant::now()),
         commands,

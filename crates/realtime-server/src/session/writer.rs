@@ -8,18 +8,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use realtime_protocol::CloseCode;
 use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use super::CLOSE_GRACE;
 use super::activity::Activity;
 use super::queue::{Next, SendQueue};
+use super::{CLOSE_GRACE, Socket};
 
-type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Sink = SplitSink<Socket, Message>;
 
 /// Heartbeat settings of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +36,14 @@ impl Heartbeat {
     }
 }
 
-pub async fn run(mut sink: Sink, queue: SendQueue, heartbeat: Heartbeat, activity: Arc<Activity>) {
+/// Runs until the connection is over; returns the sink, so the reader can reunite the socket
+/// to drain it after a protocol violation.
+pub async fn run(
+    mut sink: Sink,
+    queue: SendQueue,
+    heartbeat: Heartbeat,
+    activity: Arc<Activity>,
+) -> Sink {
     let mut next_ping = Instant::now() + heartbeat.ping_interval;
     loop {
         // The peer is due to have sent something by then (a pong to the last ping at least).
@@ -77,6 +85,7 @@ pub async fn run(mut sink: Sink, queue: SendQueue, heartbeat: Heartbeat, activit
         }
     }
     queue.finish();
+    sink
 }
 
 /// Sends one frame unless the queue aborts meanwhile (overflow) or the peer leaves it unread
@@ -101,7 +110,7 @@ async fn send_bounded(
 
 async fn close(sink: &mut Sink, code: CloseCode) {
     let frame = CloseFrame {
-        code: code.code(),
+        code: code.code().into(),
         reason: code.reason().into(),
     };
     let sent = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
