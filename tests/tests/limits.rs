@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use e2e::raw::upgrade_from;
 use e2e::{Options, Server, addr, http};
+use realtime_client::ErrorCode;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -177,4 +179,75 @@ async fn idle_http_connections_count_and_are_closed_after_the_header_timeout() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let r = http::get(server.addr, "/healthz", &[]).await;
     assert_eq!(r.status, 200);
+}
+
+/// The publish limit belongs to the address: a second connection, or a reconnect, does not
+/// come with a full bucket.
+#[tokio::test]
+async fn the_publish_limit_follows_the_address_across_connections() {
+    let server = Server::start_with(Options {
+        limits: "publish_burst = 3\npublish_per_second = 0.01\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let first = server.client(&addr(1)).await;
+    for i in 0..3 {
+        first
+            .publish("world", "hi", &format!("a{i}"))
+            .await
+            .unwrap();
+    }
+    let second = server.client(&addr(1)).await;
+    let e = second.publish("world", "hi", "b0").await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::RateLimited), "{e}");
+    drop(first);
+    drop(second);
+    let reconnected = server.client(&addr(1)).await;
+    let e = reconnected.publish("world", "hi", "c0").await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::RateLimited), "{e}");
+    // Another address has its own.
+    let other = server.client(&addr(2)).await;
+    other.publish("world", "hi", "d0").await.unwrap();
+}
+
+/// History pages (WebSocket and HTTP alike) and subscribes that read storage share one read
+/// limit per address.
+#[tokio::test]
+async fn storage_reads_are_limited_per_address_over_websocket_and_http() {
+    let server = Server::start_with(Options {
+        limits: "read_burst = 4\nread_per_second = 0.01\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let c = server.client(&addr(1)).await;
+    c.history("world", json!({})).await.unwrap();
+    c.subscribe("world", Some(0)).await.unwrap(); // recovery reads storage
+    let token = server.token(&addr(1));
+    let auth = format!("Bearer {token}");
+    let r = http::get(
+        server.addr,
+        "/v1/channels/world/messages",
+        &[("Authorization", &auth)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    c.history("world", json!({})).await.unwrap();
+    let e = c.history("world", json!({})).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::RateLimited), "{e}");
+    let r = http::get(
+        server.addr,
+        "/v1/channels/world/messages",
+        &[("Authorization", &auth)],
+    )
+    .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    // A subscribe that needs no storage read (a channel followed already, no recovery) is
+    // not counted.
+    let other = server.client(&addr(2)).await;
+    other.subscribe("world", None).await.unwrap();
+    let again = server.client(&addr(1)).await;
+    again.subscribe("world", None).await.unwrap();
+    let e = again.subscribe("lobby", None).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::RateLimited), "{e}");
 }

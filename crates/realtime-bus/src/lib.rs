@@ -6,6 +6,9 @@
 //! a Redis implementation plugs in behind the same trait for several instances. The broker
 //! never sees clients: it hands publications to one [`PublicationHandler`] per instance
 //! (the local hub), which owns the subscribers.
+//!
+//! [`RateLimiter`] keeps rate limits per subject (an address), with [`MemoryRateLimiter`] for
+//! one instance; a shared implementation makes them cluster-wide.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,8 +17,10 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 mod memory;
+pub mod rate;
 
 pub use memory::MemoryBroker;
+pub use rate::{KeyedBuckets, MemoryRateLimiter, Rate, RateLimiter};
 
 /// A committed message on its way to every instance: the channel, its seq, and the push
 /// frame already encoded once, to be shared byte-for-byte with every subscriber.

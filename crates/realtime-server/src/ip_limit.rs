@@ -9,45 +9,31 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use realtime_core::TokenBucket;
+use realtime_bus::{KeyedBuckets, Rate};
 
 use crate::client_ip::limit_key;
 
 /// Most client IPs tracked at once.
 const MAX_TRACKED: usize = 100_000;
 
+/// A token bucket per client IP.
 #[derive(Debug)]
 pub struct IpLimiter {
-    burst: u32,
-    per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, (TokenBucket, Instant)>>,
+    rate: Rate,
+    buckets: KeyedBuckets<IpAddr>,
 }
 
 impl IpLimiter {
     pub fn new(burst: u32, per_second: f64) -> Self {
         Self {
-            burst,
-            per_second,
-            buckets: Mutex::new(HashMap::new()),
+            rate: Rate { burst, per_second },
+            buckets: KeyedBuckets::new(MAX_TRACKED),
         }
     }
 
-    /// Takes a token for `ip` (an IPv6 client counts by its /64, which one host usually
-    /// holds whole), or says how long to wait.
+    /// Takes a token for `ip` (an IPv6 client counts by its /64), or says how long to wait.
     pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        let ip = limit_key(ip);
-        let now = Instant::now();
-        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
-            // A bucket idle for the time a full refill takes is full again: forget it.
-            let refill = Duration::from_secs_f64(f64::from(self.burst) / self.per_second);
-            map.retain(|_, (_, seen)| now.duration_since(*seen) < refill);
-        }
-        let (bucket, seen) = map
-            .entry(ip)
-            .or_insert_with(|| (TokenBucket::new(self.burst, self.per_second, now), now));
-        *seen = now;
-        bucket.try_take(now)
+        self.buckets.take(&limit_key(ip), self.rate, Instant::now())
     }
 }
 

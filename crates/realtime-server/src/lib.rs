@@ -14,6 +14,7 @@
 //! - [`token`]: session tokens (HS256/EdDSA JWT with key ids).
 //! - [`external_token`]: tokens from a game's own session backend.
 //! - [`client_ip`]: the client address behind trusted proxies, for per-IP limits.
+//! - [`rate`]: per-address rate limits (publish, storage reads).
 //! - [`ip_limit`]: per-IP token buckets and counts of sockets not signed in yet.
 //! - [`listener`]: the accept loop: connection cap, header timeout, bounded shutdown.
 //! - [`connections`]: connection limits per instance and per address.
@@ -34,6 +35,7 @@ pub mod ip_limit;
 pub mod listener;
 pub mod logging;
 pub mod permissions;
+pub mod rate;
 pub mod registry;
 pub mod serve;
 pub mod session;

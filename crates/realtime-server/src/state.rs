@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use realtime_bus::Broker;
+use realtime_bus::{Broker, MemoryRateLimiter, RateLimiter};
 use realtime_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,6 +16,9 @@ use crate::ip_limit::{IpCounter, IpLimiter};
 use crate::registry::Registry;
 use crate::token::Tokens;
 use crate::world::World;
+
+/// Most rate-limit subjects (address × limit) one instance tracks at once.
+const RATE_SUBJECTS: usize = 200_000;
 
 /// Everything a request or a connection needs.
 pub struct AppState {
@@ -35,10 +38,14 @@ pub struct AppState {
     pub rpc: Option<realtime_auth::Rpc>,
     /// Per-IP limits of the sign-in endpoints.
     pub sign_in_limiter: Option<IpLimiter>,
+    /// Per-address rate limits (publish, storage reads).
+    pub rate_limits: Arc<dyn RateLimiter>,
     /// Per-IP rate of WebSocket upgrades.
     pub upgrade_limiter: IpLimiter,
     /// Per-IP count of WebSockets that have not signed in yet.
     pub unauthenticated: Arc<IpCounter>,
+    /// The last `/readyz` storage probe.
+    pub storage_probe: crate::http::health::StorageProbe,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket sessions so shutdown can wait for them to drain.
@@ -89,8 +96,10 @@ impl AppState {
             feed: Feed::default(),
             rpc: None,
             sign_in_limiter: None,
+            rate_limits: Arc::new(MemoryRateLimiter::new(RATE_SUBJECTS)),
             upgrade_limiter,
             unauthenticated,
+            storage_probe: Default::default(),
             shutdown,
             sessions: TaskTracker::new(),
             next_conn: AtomicU64::new(1),

@@ -439,10 +439,15 @@ pub struct LimitsConfig {
     /// Bytes a connection may have queued for sending before it is closed as a slow
     /// consumer (4001).
     pub send_queue_bytes: usize,
-    /// Publishes a connection may make in a burst.
+    /// Publishes one address may make in a burst (all its connections together)…
     pub publish_burst: u32,
-    /// Sustained publishes per second per connection.
+    /// …and per second, sustained.
     pub publish_per_second: f64,
+    /// Storage reads one address may ask for in a burst: history pages (WebSocket and HTTP)
+    /// and subscribes that replay or open a channel not followed yet…
+    pub read_burst: u32,
+    /// …and per second, sustained.
+    pub read_per_second: f64,
     /// On subscribe with `since`, replay at most this many missed messages; beyond it the
     /// reply says `recovered: false` and the client pages history instead.
     pub recovery_max_messages: u64,
@@ -467,6 +472,8 @@ impl Default for LimitsConfig {
             send_queue_bytes: 1024 * 1024,
             publish_burst: 10,
             publish_per_second: 1.0,
+            read_burst: 200,
+            read_per_second: 20.0,
             recovery_max_messages: 1000,
             max_watch_tiles: 65_536,
             upgrades_per_ip_burst: 20,
@@ -504,6 +511,13 @@ impl LimitsConfig {
         }
         if !(self.publish_per_second > 0.0 && self.publish_per_second.is_finite()) {
             return fail("limits.publish_per_second", "must be a number above 0");
+        }
+        if self.read_burst == 0 || !(self.read_per_second > 0.0 && self.read_per_second.is_finite())
+        {
+            return fail(
+                "limits.read_per_second",
+                "read_burst and read_per_second must be above 0",
+            );
         }
         if self.upgrades_per_ip_burst == 0
             || !(self.upgrades_per_ip_per_second > 0.0

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use crate::chat;
 use crate::permissions::{self, Action};
+use crate::rate::{self, Limit};
 use crate::state::App;
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +54,7 @@ pub async fn list(
     let channel = permissions::canonical(&app, channel);
     permissions::check(&app, Some(identity.address), &channel, Action::Read)?;
     let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    rate::take(&app, Limit::Read, identity.address).await?;
     let page = chat::history(&app, &channel, params.before, params.after, params.limit).await?;
     Ok(Json(page))
 }

@@ -2,7 +2,7 @@
 
 mod auth;
 pub mod error;
-mod health;
+pub mod health;
 mod history;
 
 use axum::Router;

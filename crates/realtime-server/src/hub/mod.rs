@@ -75,6 +75,11 @@ impl Hub {
         let _ = self.broker.set(broker);
     }
 
+    /// Whether `channel` has local subscribers (its head is known without reading storage).
+    pub fn follows(&self, channel: &ChannelName) -> bool {
+        lock(&self.channels).contains_key(channel)
+    }
+
     /// Channels with at least one local subscriber.
     pub fn channel_count(&self) -> usize {
         lock(&self.channels).len()

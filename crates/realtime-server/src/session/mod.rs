@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use realtime_core::{ChannelName, ErrorCode, TokenBucket};
+use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::{CloseCode, ErrorBody};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -84,7 +84,6 @@ pub(crate) struct Session {
     /// Held until the session signs in.
     pending: Option<IpSlot>,
     subscriptions: HashSet<ChannelName>,
-    bucket: TokenBucket,
     /// Commands from other tasks (permission rechecks); the sender is registered on sign-in.
     commands: mpsc::Receiver<SessionCommand>,
     command_tx: mpsc::Sender<SessionCommand>,
@@ -118,7 +117,6 @@ pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admissi
         writer::run(sink, queue.clone(), heartbeat, activity.clone()).in_current_span(),
     );
     tracing::debug!(%ip, "connected");
-    let limits = &app.config.limits;
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let mut session = Session {
         id,
@@ -129,11 +127,6 @@ pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admissi
         subscriptions: HashSet::new(),
         commands,
         command_tx,
-        bucket: TokenBucket::new(
-            limits.publish_burst,
-            limits.publish_per_second,
-            std::time::Instant::now(),
-        ),
         app,
     };
     if unsupported {

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::{Session, close_code_for};
 use crate::chat;
 use crate::permissions::{self, Action};
+use crate::rate::{self, Limit};
 
 impl Session {
     fn send(&self, text: String) {
@@ -89,12 +90,7 @@ impl Session {
                 limit,
             } => {
                 let channel = permissions::canonical(&self.app, channel);
-                match permissions::check(&self.app, self.address(), &channel, Action::Read) {
-                    Ok(()) => chat::history(&self.app, &channel, before, after, limit)
-                        .await
-                        .map(|page| self.reply_ok(id, &page)),
-                    Err(e) => Err(e),
-                }
+                self.history(id, &channel, before, after, limit).await
             }
             Op::Watch { area, mine } => self.watch(id, area, mine),
             Op::Ping => {
@@ -213,6 +209,11 @@ impl Session {
                 format!("a connection may hold at most {max} subscriptions"),
             ));
         }
+        if let Some(who) = self.address()
+            && (since.is_some() || !self.app.hub.follows(&channel))
+        {
+            rate::take(&self.app, Limit::Read, who).await?;
+        }
         let mut last = self
             .app
             .hub
@@ -329,15 +330,29 @@ impl Session {
         };
         permissions::check(&self.app, Some(sender), channel, Action::Post)?;
         let body = chat::validate_body(&self.app, body)?;
-        if let Err(wait) = self.bucket.try_take(std::time::Instant::now()) {
-            let mut e = ErrorBody::new(ErrorCode::RateLimited, "too many messages; slow down");
-            e.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-            return Err(e);
-        }
+        rate::take(&self.app, Limit::Publish, sender).await?;
         let (ok, publication) =
             chat::publish(&self.app, channel, sender, body, client_msg_id).await?;
         self.reply_ok(id, &ok);
         chat::announce(&self.app, publication).await;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        id: u64,
+        channel: &ChannelName,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<(), ErrorBody> {
+        let who = self.address();
+        permissions::check(&self.app, who, channel, Action::Read)?;
+        if let Some(who) = who {
+            rate::take(&self.app, Limit::Read, who).await?;
+        }
+        let page = chat::history(&self.app, channel, before, after, limit).await?;
+        self.reply_ok(id, &page);
         Ok(())
     }
 

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use realtime_core::TokenBucket;
 use realtime_core::hex::Rect;
 
 use super::*;
@@ -19,7 +18,6 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         _address_slot: None,
         pending: None,
         subscriptions: HashSet::new(),
-        bucket: TokenBucket::new(1, 1.0, std::time::Instant::now()),
         commands,
         command_tx,
     };
