@@ -391,7 +391,7 @@ fn the_token_world_names_the_chain() {
     };
     let torii = "[torii]\ngrpc_url = \"http://127.0.0.1:50051\"\nworld_address = \"0x7071\"\n";
     let world = |text: String| {
-        let file = write("world.toml", &text);
+        let file = write("token-world.toml", &text);
         Config::load_with_env(Some(&file), vars(&[]))
             .unwrap()
             .config
