@@ -191,3 +191,119 @@ async fn a_replay_larger_than_the_send_budget_is_delivered_whole() {
     );
     c.request("ping", serde_json::json!({})).await.unwrap();
 }
+
+/// A server with a 2 s heartbeat allowance and a small send queue, and 1000 messages of 8 KB
+/// in `world`: twice what the kernel buffers between server and client hold, so replaying
+/// them to a client that reads one frame every 8 ms takes about 8 s, half of it with the
+/// server waiting for the client: longer than the allowance.
+async fn long_replay_setup() -> Server {
+    let server = Server::start_with(Options {
+        server: "ping_interval = \"1s\"\npong_timeout = \"1s\"\n".into(),
+        limits: "max_frame_bytes = 16384\nsend_queue_bytes = 16384\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let sender = server.client(&addr(2)).await;
+    let body = "🦀".repeat(2000);
+    for i in 1..=1000 {
+        sender
+            .publish("world", &body, &format!("slow{i}"))
+            .await
+            .unwrap();
+    }
+    server
+}
+
+/// Subscribes with recovery on a raw socket and reads slowly; with `ping`, it also sends a
+/// ping of its own every 200 ms: the server's pings wait behind megabytes of replay in the
+/// kernel buffers, the client's reach the server at once, so the heartbeat holds only if the
+/// server reads them during the replay. Returns the close code (if the server closed) and the
+/// message pushes read.
+async fn read_replay_slowly(
+    server: &Server,
+    token: &str,
+    limit: usize,
+    ping: bool,
+) -> (Option<u16>, usize) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}?token={token}", server.ws_url());
+    let mut ws = e2e::raw::connect_small_buffer(server.addr, &url).await;
+    e2e::raw::send(
+        &mut ws,
+        r#"{"id":1,"op":"subscribe","channel":"world","since":0}"#,
+    )
+    .await;
+    let mut pushed = 0;
+    let mut pinged = std::time::Instant::now();
+    while pushed < limit {
+        if ping && pinged.elapsed() > std::time::Duration::from_millis(200) {
+            pinged = std::time::Instant::now();
+            if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                return (None, pushed);
+            }
+        }
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server keeps talking");
+        match next {
+            Some(Ok(Message::Text(t))) => {
+                if t.contains(r#""push":"message""#) {
+                    pushed += 1;
+                }
+            }
+            Some(Ok(Message::Close(frame))) => return (frame.map(|f| f.code.into()), pushed),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return (None, pushed),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(8)).await;
+    }
+    e2e::raw::send(&mut ws, r#"{"id":2,"op":"ping"}"#).await;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.contains(r#""id":2"#) => return (None, pushed),
+            Some(Ok(Message::Close(frame))) => return (frame.map(|f| f.code.into()), pushed),
+            Some(Ok(_)) => {}
+            _ => return (None, pushed),
+        }
+    }
+}
+
+/// While a long replay is paced by the client's reading, its pongs are still read: the
+/// heartbeat does not close a client that is reading.
+#[tokio::test]
+async fn a_long_replay_does_not_starve_the_heartbeat() {
+    let server = long_replay_setup().await;
+    let token = server.token(&addr(1));
+    let (close, pushed) = read_replay_slowly(&server, &token, 1000, true).await;
+    assert_eq!(
+        (close, pushed),
+        (None, 1000),
+        "the whole replay, then a ping reply"
+    );
+}
+
+/// Token expiry acts during a replay instead of after it.
+#[tokio::test]
+async fn token_expiry_acts_during_a_long_replay() {
+    let server = long_replay_setup().await;
+    let token = server.token_with(&addr(1), &["--ttl", "1s"]);
+    let (close, pushed) = read_replay_slowly(&server, &token, 1000, false).await;
+    assert_eq!(close, Some(4402));
+    assert!(pushed < 1000, "closed mid-replay, after {pushed} messages");
+}
+
+/// Shutdown acts during a replay instead of after it.
+#[tokio::test]
+async fn shutdown_acts_during_a_long_replay() {
+    let server = long_replay_setup().await;
+    let token = server.token(&addr(1));
+    let stop = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        server.terminate();
+    };
+    let ((close, pushed), ()) =
+        tokio::join!(read_replay_slowly(&server, &token, 1000, false), stop);
+    assert_eq!(close, Some(4000));
+    assert!(pushed < 1000, "closed mid-replay, after {pushed} messages");
+}

@@ -100,7 +100,43 @@ pub async fn announce(app: &AppState, publication: Publication) {
     }
 }
 
-/// A page of history (see `HistoryQuery`); `limit` defaults to 50, at most 100.
+/// Bytes of a reply around its messages (envelope, channel name, flags), for page budgets.
+const PAGE_OVERHEAD: usize = 1024;
+
+/// Keeps the messages of a page (ascending by seq) that fit in `budget` bytes of JSON: the
+/// ones nearest the cursor, so the client pages on from the last one it got. At least one
+/// message is kept (config guarantees one message fits a send queue). Returns whether some
+/// were cut.
+fn fit(messages: &mut Vec<MessageData>, budget: usize, ascending: bool) -> bool {
+    let size = |m: &MessageData| serde_json::to_vec(m).map_or(0, |v| v.len() + 1);
+    let mut used = PAGE_OVERHEAD;
+    let mut keep = 0;
+    let order: Box<dyn Iterator<Item = &MessageData>> = if ascending {
+        Box::new(messages.iter())
+    } else {
+        Box::new(messages.iter().rev())
+    };
+    for m in order {
+        used += size(m);
+        if keep > 0 && used > budget {
+            break;
+        }
+        keep += 1;
+    }
+    if keep == messages.len() {
+        return false;
+    }
+    if ascending {
+        messages.truncate(keep);
+    } else {
+        messages.drain(..messages.len() - keep);
+    }
+    true
+}
+
+/// A page of history (see `HistoryQuery`); `limit` defaults to 50, at most 100. A page is cut
+/// to fit the send queue (`limits.send_queue_bytes`), with `has_more` set, so a reply never
+/// takes a connection over its budget: the client pages on from the page's edge.
 pub async fn history(
     app: &AppState,
     channel: &ChannelName,
@@ -127,13 +163,58 @@ pub async fn history(
         )
         .await
         .map_err(|e| store_error(&e))?;
+    let mut messages: Vec<MessageData> = page
+        .messages
+        .iter()
+        .map(|m| MessageData::from_message(m, true))
+        .collect();
+    let cut = fit(
+        &mut messages,
+        app.config.limits.send_queue_bytes,
+        after.is_some(),
+    );
     Ok(HistoryPage {
         channel: channel.to_string(),
-        messages: page
-            .messages
-            .iter()
-            .map(|m| MessageData::from_message(m, true))
-            .collect(),
-        has_more: page.has_more,
+        messages,
+        has_more: page.has_more || cut,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: u64, chars: usize) -> MessageData {
+        MessageData {
+            seq: Some(seq),
+            sender: "0x1".into(),
+            body: "🦀".repeat(chars),
+            ts: "2026-01-01T00:00:00.000Z".into(),
+            client_msg_id: Some(format!("m{seq}")),
+            edited_at: None,
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn pages_are_cut_to_the_budget_on_the_far_side_of_the_cursor() {
+        let page: Vec<MessageData> = (1..=10).map(|s| message(s, 500)).collect();
+        // Newest first (`before` or no cursor): the newest are kept.
+        let mut newest = page.clone();
+        assert!(fit(&mut newest, 8_000, false));
+        let seqs: Vec<u64> = newest.iter().filter_map(|m| m.seq).collect();
+        assert_eq!(seqs, [8, 9, 10]);
+        // After a cursor: the oldest after it are kept.
+        let mut oldest = page.clone();
+        assert!(fit(&mut oldest, 8_000, true));
+        let seqs: Vec<u64> = oldest.iter().filter_map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        // Within budget: untouched; never empty.
+        let mut all = page.clone();
+        assert!(!fit(&mut all, 1 << 20, false));
+        assert_eq!(all.len(), 10);
+        let mut one = page;
+        assert!(fit(&mut one, 10, false));
+        assert_eq!(one.len(), 1);
+    }
 }

@@ -497,6 +497,20 @@ impl LimitsConfig {
         if self.max_connections_per_address == 0 {
             return fail("limits.max_connections_per_address", "must be at least 1");
         }
+        let one_message = self
+            .max_message_chars
+            .saturating_mul(4)
+            .saturating_add(1024);
+        if self.send_queue_bytes < one_message {
+            return fail(
+                "limits.send_queue_bytes",
+                format!(
+                    "must hold one message of limits.max_message_chars ({} bytes: 4 per \
+                     character and 1 KiB of envelope)",
+                    one_message
+                ),
+            );
+        }
         if self.send_queue_bytes < self.max_frame_bytes {
             return fail(
                 "limits.send_queue_bytes",

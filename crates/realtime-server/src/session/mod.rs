@@ -10,15 +10,17 @@
 //! keep request order, and the writer. They share the queue; whichever learns first that the
 //! connection is over tells the other through it.
 //!
-//! A frame that breaks the WebSocket protocol (too large, invalid UTF-8, a protocol error)
-//! ends the connection with the RFC 6455 code. The peer may still be sending, and closing a
-//! socket with unread data makes the kernel send a reset that can destroy the close frame in
-//! flight, so the reader first drains what arrives (briefly, see [`LINGER`]) and only then
-//! drops the socket.
+//! Closing a socket while the peer is still sending makes the kernel answer with a reset,
+//! which can destroy the close frame in flight. So after the server's close frame is sent,
+//! the reader keeps reading (and discarding) until the peer's own close frame or end of
+//! stream, for up to [`CLOSE_GRACE`]: the close handshake of RFC 6455. A frame that breaks
+//! the protocol (too large, invalid UTF-8, a protocol error) leaves no frames to read; the
+//! raw bytes are drained instead (briefly, see [`LINGER`]).
 
 mod activity;
 mod ops;
 pub mod queue;
+mod replay;
 pub mod upgrade;
 mod writer;
 
@@ -48,6 +50,7 @@ use crate::state::App;
 use crate::token::Identity;
 use activity::Activity;
 use queue::SendQueue;
+use replay::{Deferred, Replay};
 
 pub use upgrade::upgrade;
 
@@ -87,6 +90,9 @@ pub(crate) struct Session {
     /// Commands from other tasks (permission rechecks); the sender is registered on sign-in.
     commands: mpsc::Receiver<SessionCommand>,
     command_tx: mpsc::Sender<SessionCommand>,
+    /// The recovery replay in progress, and the requests waiting for its end.
+    replay: Option<Replay>,
+    deferred: Deferred,
 }
 
 /// How the reader loop ended.
@@ -127,6 +133,8 @@ pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admissi
         subscriptions: HashSet::new(),
         commands,
         command_tx,
+        replay: None,
+        deferred: Deferred::default(),
         app,
     };
     if unsupported {
@@ -204,6 +212,8 @@ impl Session {
         let auth_deadline = Instant::now() + self.app.config.server.auth_timeout;
         let shutdown = self.app.shutdown.clone();
         let queue = self.queue.clone();
+        // Set once the writer has sent the close frame: how long to wait for the peer's.
+        let mut handshake: Option<Instant> = None;
         loop {
             let closing = queue.is_closing();
             let expiry = self.expiry();
@@ -230,10 +240,15 @@ impl Session {
                     };
                     activity.touch();
                     if closing {
-                        continue; // Only waiting for the writer to finish the close.
+                        // Only waiting for the close to complete.
+                        if matches!(frame, Message::Close(_)) {
+                            queue.stop();
+                            return (Ended::Done, stream);
+                        }
+                        continue;
                     }
                     match frame {
-                        Message::Text(text) => self.on_text(text.as_str()).await,
+                        Message::Text(text) => self.on_frame(text).await,
                         Message::Binary(_) => self.reply_error(None, ErrorBody::new(
                             ErrorCode::BadRequest,
                             "binary frames are not part of protocol v1; send JSON text frames",
@@ -257,10 +272,23 @@ impl Session {
                 _ = shutdown.cancelled(), if !closing => {
                     queue.close(CloseCode::Shutdown);
                 }
+                () = replay::sent(&mut self.replay), if self.replay.is_some() => {
+                    self.on_replayed().await;
+                }
                 Some(command) = self.commands.recv(), if !closing => match command {
                     SessionCommand::Recheck => self.recheck(),
                 },
-                _ = queue.finished() => return (Ended::Done, stream),
+                _ = queue.finished(), if handshake.is_none() => {
+                    if queue.close_code().is_none() {
+                        return (Ended::Done, stream); // The peer left first.
+                    }
+                    handshake = Some(Instant::now() + CLOSE_GRACE);
+                }
+                _ = tokio::time::sleep_until(handshake.unwrap_or_else(Instant::now)),
+                    if handshake.is_some() =>
+                {
+                    return (Ended::Done, stream);
+                }
             }
         }
     }

@@ -3,14 +3,14 @@
 use realtime_core::time::rfc3339_ms;
 use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::reply::{
-    Connected, Empty, Limits, SubscribeOk, UnsubscribeOk, encode_error, encode_message_push,
-    encode_ok, encode_push,
+    Connected, Empty, Limits, SubscribeOk, UnsubscribeOk, encode_error, encode_ok, encode_push,
 };
 use realtime_protocol::request::decode_request;
 use realtime_protocol::{CloseCode, ErrorBody, HISTORY_MAX_LIMIT, Op, PROTOCOL_VERSION};
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::replay::Replay;
 use super::{Session, close_code_for};
 use crate::chat;
 use crate::permissions::{self, Action};
@@ -239,16 +239,15 @@ impl Session {
             },
         );
         // The replay may exceed the send budget: it waits for the client to read, as long as
-        // the heartbeat allows, instead of overflowing.
-        let server = &self.app.config.server;
-        let patience = server.ping_interval + server.pong_timeout;
-        for m in &replay {
-            let frame = Utf8Bytes::from(encode_message_push(m));
-            if self.queue.push_paced(frame, patience).await.is_err() {
-                break;
-            }
+        // the heartbeat allows, while the reader loop goes on (see `replay`). Live pushes are
+        // released after it.
+        if replay.is_empty() {
+            self.app.hub.activate(&channel, self.id);
+        } else {
+            let server = &self.app.config.server;
+            let patience = server.ping_interval + server.pong_timeout;
+            self.replay = Some(Replay::new(channel, replay, self.queue.clone(), patience));
         }
-        self.app.hub.activate(&channel, self.id);
         Ok(())
     }
 
@@ -308,6 +307,7 @@ impl Session {
                 format!("not subscribed to {channel}"),
             ));
         }
+        self.cancel_replay(channel);
         self.app.hub.leave(channel, self.id);
         self.reply_ok(
             id,
@@ -352,7 +352,14 @@ impl Session {
             rate::take(&self.app, Limit::Read, who).await?;
         }
         let page = chat::history(&self.app, channel, before, after, limit).await?;
-        self.reply_ok(id, &page);
+        // A page fits the budget; waiting for room keeps it from overflowing a queue that
+        // already holds live pushes.
+        let server = &self.app.config.server;
+        let frame = Utf8Bytes::from(encode_ok(id, &page));
+        let _ = self
+            .queue
+            .push_paced(frame, server.ping_interval + server.pong_timeout)
+            .await;
         Ok(())
     }
 
@@ -380,6 +387,7 @@ impl Session {
             })
             .collect();
         for (channel, why) in lost {
+            self.cancel_replay(&channel);
             self.subscriptions.remove(&channel);
             self.app.hub.leave(&channel, self.id);
             tracing::info!(%channel, reason = %why.message, "permission revoked");

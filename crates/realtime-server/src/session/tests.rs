@@ -20,6 +20,8 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         subscriptions: HashSet::new(),
         commands,
         command_tx,
+        replay: None,
+        deferred: Default::default(),
     };
     let token = app
         .tokens
