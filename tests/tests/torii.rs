@@ -595,3 +595,32 @@ async fn stale_on_chain_state_fails_closed_until_the_next_sync() {
     let status = http::get(server.addr, "/v1/status", &[]).await.json();
     assert!(status["torii"]["stale_secs"].is_null(), "{status}");
 }
+
+/// Every felt in an `entity` push has one spelling (`0x` and 64 hex digits), wherever it
+/// appears; `previous_tile` appears only when the entity moved.
+#[tokio::test]
+async fn entity_pushes_spell_felts_one_way_and_name_a_previous_tile_only_on_moves() {
+    let torii = world().await;
+    let server = server_for(&torii).await;
+    let mut near = server.client(&who(4)).await;
+    near.request(
+        "watch",
+        json!({"area": {"min_x": 90, "min_y": 90, "max_x": 110, "max_y": 110}}),
+    )
+    .await
+    .unwrap();
+    // Structure 7 changes hands without moving.
+    torii.set_member(107, STRUCTURE, member("owner", address(a(2)), false));
+    let p = next_push(&mut near).await;
+    assert_eq!(p.push, "entity");
+    let long = |s: &serde_json::Value| {
+        let s = s.as_str().unwrap_or_default();
+        s.len() == 66 && s.starts_with("0x")
+    };
+    assert!(long(&p.data["changed"]["owner"]), "{p:?}");
+    assert_eq!(p.data["changed"]["owner"], a(2).to_string());
+    assert!(long(&p.data["entity"]), "{p:?}");
+    assert_eq!(p.data["owner"], a(2).to_string());
+    assert_eq!(p.data["tile"], json!({"x": 100, "y": 100}));
+    assert!(p.data.get("previous_tile").is_none(), "not a move: {p:?}");
+}

@@ -95,14 +95,16 @@ impl Scalar {
         }
     }
 
-    /// JSON for clients: numbers that JavaScript holds exactly stay numbers, larger ones and
-    /// felts become strings.
+    /// JSON for clients: numbers that JavaScript holds exactly stay numbers, larger integers
+    /// become decimal strings, and felts (addresses, hashes, u256) are `0x` and 64 lower-case
+    /// hex digits, the one spelling of every felt on the wire.
     pub fn to_json(&self) -> Json {
         const SAFE: u128 = (1 << 53) - 1;
         match self {
             Scalar::UInt(u) if *u <= SAFE => Json::from(*u as u64),
             Scalar::Int(i) if i.unsigned_abs() <= SAFE => Json::from(*i as i64),
             Scalar::Bool(b) => Json::Bool(*b),
+            Scalar::Felt(b) => Json::String(realtime_core::address::full_hex(b)),
             other => Json::String(other.canonical()),
         }
     }
@@ -305,8 +307,9 @@ mod tests {
         );
         assert_eq!(
             Scalar::Felt(felt_of(255)).to_json(),
-            serde_json::json!("0xff")
+            serde_json::json!(format!("0x{}ff", "0".repeat(62)))
         );
+        assert_eq!(Scalar::Felt(felt_of(255)).canonical(), "0xff");
         assert_eq!(Scalar::Felt([0; 32]).canonical(), "0x0");
         assert!(Scalar::Felt([0; 32]).is_zero());
     }

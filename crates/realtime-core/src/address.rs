@@ -35,6 +35,17 @@ pub enum AddressError {
     Zero,
 }
 
+/// A 32-byte felt as `0x` and 64 lower-case hex digits: the spelling of every felt on the
+/// wire (addresses, entity ids, felt-typed model values).
+pub fn full_hex(bytes: &[u8; 32]) -> String {
+    let mut s = String::with_capacity(66);
+    s.push_str("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
 /// A 32-byte felt as `0x` and minimal lower-case hex (`0x0` for zero): the short spelling
 /// group ids and rule values are compared in.
 pub fn short_hex(bytes: &[u8; 32]) -> String {
@@ -162,11 +173,7 @@ impl FromStr for Address {
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("0x")?;
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&full_hex(&self.0))
     }
 }
 

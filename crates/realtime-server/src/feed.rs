@@ -117,13 +117,7 @@ pub fn encode(u: &FeedUpdate) -> String {
         "entity",
         &EntityPush {
             model: &u.model,
-            entity: format!(
-                "0x{}",
-                u.entity
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            ),
+            entity: realtime_core::address::full_hex(&u.entity),
             keys: &u.keys,
             changed: &u.changed,
             deleted: u.deleted,

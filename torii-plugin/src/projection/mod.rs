@@ -188,14 +188,17 @@ impl Projection {
         if self.rules.feed.models.contains(&tag) {
             let after_tile = self.idx.tile_of_model(&self.rules, &tag, id);
             let after_owner = self.idx.owner_of_model(&self.rules, &tag, id);
+            // A deleted entity is reported where it was; `previous_tile` only on a move.
+            let tile = if deleted { before_tile } else { after_tile };
+            let moved = !deleted && before_tile.is_some() && before_tile != after_tile;
             changes.push(Change::Feed(Box::new(FeedUpdate {
                 model: tag,
                 entity: id,
                 keys,
                 changed,
                 deleted,
-                tile: after_tile,
-                previous_tile: before_tile,
+                tile,
+                previous_tile: before_tile.filter(|_| moved),
                 // A deleted entity is reported to the owner it had.
                 owner: after_owner.or(before_owner),
                 previous_owner: before_owner.filter(|b| Some(*b) != after_owner),

@@ -282,7 +282,11 @@ fn tiles_owners_and_units_through_a_join() {
         panic!("{changes:?}")
     };
     assert!(update.deleted);
-    assert_eq!(update.previous_tile, Some(Tile::new(1, 1)));
+    assert_eq!(
+        (update.tile, update.previous_tile),
+        (Some(Tile::new(1, 1)), None),
+        "where it was; previous_tile is for moves only"
+    );
     assert!(p.at(Tile::new(1, 1)).is_empty());
     assert_eq!(p.owned_by(a(0xc)).len(), 1);
 }
