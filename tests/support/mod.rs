@@ -6,6 +6,7 @@
 
 #![allow(missing_debug_implementations, clippy::unwrap_used)]
 
+pub mod blitz;
 pub mod devnet;
 pub mod http;
 pub mod raw;

@@ -1,159 +1,15 @@
 //! The binary with config/eternum-blitz.toml against a fake Torii: permissions from
-//! on-chain state, live revocation, and the map feed.
+//! on-chain state, live revocation, readiness and outages.
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use e2e::blitz::*;
 use e2e::{Options, Server, http, next_event, next_push, quiet};
 use realtime_client::{ErrorCode, Event};
-use realtime_core::Address;
 use serde_json::json;
-use torii_plugin::fake::FakeTorii;
-use torii_plugin::proto::types::Struct;
 use torii_plugin::value::build::*;
-
-const NAME: &str = "s1_eternum-AddressName";
-const MEMBER: &str = "s1_eternum-GuildMember";
-const STRUCTURE: &str = "s1_eternum-Structure";
-const EXPLORER: &str = "s1_eternum-ExplorerTroops";
-const WORLD: &str = "0x7071";
-const GUILD: &str = "0x9001";
-
-fn a(n: u64) -> Address {
-    format!("0x{n:x}").parse().unwrap()
-}
-
-fn name(addr: Address, n: u64) -> Struct {
-    model(
-        NAME,
-        vec![
-            member("address", address(addr), true),
-            member("name", felt(felt_of(n)), false),
-        ],
-    )
-}
-
-fn guild_member(addr: Address, guild: Address) -> Struct {
-    model(
-        MEMBER,
-        vec![
-            member("member", address(addr), true),
-            member("guild_id", address(guild), false),
-        ],
-    )
-}
-
-fn structure(id: u32, owner: Address, x: u32, y: u32) -> Struct {
-    model(
-        STRUCTURE,
-        vec![
-            member("entity_id", u32(id), true),
-            member("owner", address(owner), false),
-            member(
-                "base",
-                nested(
-                    "StructureBase",
-                    vec![
-                        member("category", u8(1), false),
-                        member("coord_x", u32(x), false),
-                        member("coord_y", u32(y), false),
-                    ],
-                ),
-                false,
-            ),
-        ],
-    )
-}
-
-fn coord(x: u32, y: u32) -> torii_plugin::proto::types::Member {
-    member(
-        "coord",
-        nested(
-            "Coord",
-            vec![member("x", u32(x), false), member("y", u32(y), false)],
-        ),
-        false,
-    )
-}
-
-fn explorer(id: u32, owner_structure: u32, x: u32, y: u32) -> Struct {
-    model(
-        EXPLORER,
-        vec![
-            member("explorer_id", u32(id), true),
-            member("owner", u32(owner_structure), false),
-            coord(x, y),
-        ],
-    )
-}
-
-fn config_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/eternum-blitz.toml")
-}
-
-/// A world: players 1–3 named, 4 not; guild 0x9001 with 1 and 2; structure 7 of player 1 at
-/// (100, 100) with explorer 1 next to it; structure 8 of player 3 at (500, 500) with explorer 2.
-async fn world() -> FakeTorii {
-    let t = FakeTorii::start(WORLD.parse().unwrap(), 0).await.unwrap();
-    t.add_model(&name(a(1), 1));
-    t.add_model(&guild_member(a(1), a(1)));
-    t.add_model(&structure(1, a(1), 0, 0));
-    t.add_model(&explorer(1, 1, 0, 0));
-    for p in 1..=3 {
-        t.set(p, name(a(p), 100 + p));
-    }
-    t.set(4, name(a(4), 0));
-    t.set(11, guild_member(a(1), GUILD.parse().unwrap()));
-    t.set(12, guild_member(a(2), GUILD.parse().unwrap()));
-    t.set(107, structure(7, a(1), 100, 100));
-    t.set(108, structure(8, a(3), 500, 500));
-    t.set(201, explorer(1, 7, 101, 100));
-    t.set(202, explorer(2, 8, 501, 500));
-    t
-}
-
-/// Points the server at the fake Torii, with quick reconnects.
-fn torii_env(torii: &FakeTorii) -> Vec<(String, String)> {
-    vec![
-        ("TORII_REALTIME__TORII__GRPC_URL".into(), torii.url()),
-        ("TORII_REALTIME__TORII__WORLD_ADDRESS".into(), WORLD.into()),
-        ("TORII_REALTIME__TORII__RECONNECT_MIN".into(), "50ms".into()),
-        (
-            "TORII_REALTIME__TORII__RECONNECT_MAX".into(),
-            "200ms".into(),
-        ),
-    ]
-}
-
-async fn server_for(torii: &FakeTorii) -> Server {
-    let server = Server::start_with(Options {
-        config_file: Some(config_file()),
-        env: torii_env(torii),
-        ..Options::default()
-    })
-    .await;
-    wait_ready(&server).await;
-    server
-}
-
-async fn wait_ready(server: &Server) {
-    for _ in 0..250 {
-        if http::get(server.addr, "/readyz", &[]).await.status == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "not ready: {:?}",
-        http::get(server.addr, "/v1/status", &[]).await.body
-    );
-}
-
-fn who(n: u64) -> String {
-    format!("0x{n:x}")
-}
 
 #[tokio::test]
 async fn guild_members_chat_in_their_channel_and_others_are_refused() {
@@ -254,79 +110,6 @@ async fn a_membership_change_on_chain_takes_effect_live() {
         three.publish("world", "bye", "b").await.unwrap_err().code(),
         Some(ErrorCode::Forbidden)
     );
-}
-
-#[tokio::test]
-async fn a_viewport_receives_unit_moves_inside_it_only() {
-    let torii = world().await;
-    let server = server_for(&torii).await;
-    let mut near = server.client(&who(2)).await;
-    let ok = near
-        .request(
-            "watch",
-            json!({"area": {"min_x": 90, "min_y": 90, "max_x": 110, "max_y": 110}}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ok["area"]["max_x"], 110);
-    let mut far = server.client(&who(4)).await;
-    far.request(
-        "watch",
-        json!({"area": {"min_x": 400, "min_y": 400, "max_x": 600, "max_y": 600}}),
-    )
-    .await
-    .unwrap();
-    let mut owner = server.client(&who(3)).await;
-    owner.request("watch", json!({"mine": true})).await.unwrap();
-
-    // Explorer 1 moves inside the first viewport (one-member update).
-    torii.set_member(201, EXPLORER, coord(102, 101));
-    let p = next_push(&mut near).await;
-    assert_eq!(p.push, "entity");
-    assert_eq!(p.data["model"], EXPLORER);
-    assert_eq!(p.data["tile"], json!({"x": 102, "y": 101}));
-    assert_eq!(p.data["previous_tile"], json!({"x": 101, "y": 100}));
-    assert_eq!(p.data["changed"]["coord.x"], 102);
-    assert_eq!(p.data["keys"]["explorer_id"], 1);
-    assert_eq!(p.data["owner"], a(1).to_string());
-    quiet(&mut far).await;
-    quiet(&mut owner).await;
-
-    // Explorer 2 (player 3's) moves in the far viewport: far and its owner see it, near does not.
-    torii.set_member(202, EXPLORER, coord(505, 505));
-    assert_eq!(
-        next_push(&mut far).await.data["tile"],
-        json!({"x": 505, "y": 505})
-    );
-    assert_eq!(
-        next_push(&mut owner).await.data["tile"],
-        json!({"x": 505, "y": 505})
-    );
-    quiet(&mut near).await;
-
-    // Explorer 1 leaves the first viewport: one last update, then nothing.
-    torii.set_member(201, EXPLORER, coord(300, 300));
-    let p = next_push(&mut near).await;
-    assert_eq!(
-        (
-            p.data["previous_tile"]["x"].as_u64(),
-            p.data["tile"]["x"].as_u64()
-        ),
-        (Some(102), Some(300))
-    );
-    torii.set_member(201, EXPLORER, coord(301, 300));
-    quiet(&mut near).await;
-
-    // Watching too large an area is refused; the socket stays.
-    let e = near
-        .request(
-            "watch",
-            json!({"area": {"min_x": 0, "min_y": 0, "max_x": 1000, "max_y": 1000}}),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some(ErrorCode::BadRequest));
-    near.request("ping", json!({})).await.unwrap();
 }
 
 #[tokio::test]
@@ -505,40 +288,6 @@ post = "player"
     );
 }
 
-/// The frame that once wrapped the size check to 0 and allocated buckets for the whole map
-/// under the feed's lock: now a plain refusal, and the server keeps serving everyone.
-#[tokio::test]
-async fn a_whole_map_viewport_is_refused_and_the_server_keeps_answering() {
-    let torii = world().await;
-    let server = server_for(&torii).await;
-    let mut greedy = server.client(&who(1)).await;
-    let max = u32::MAX;
-    for area in [
-        json!({"min_x": 0, "min_y": 0, "max_x": max, "max_y": max}),
-        json!({"min_x": 0, "min_y": 7, "max_x": max, "max_y": 7}),
-        json!({"min_x": 9, "min_y": 0, "max_x": 8, "max_y": 0}),
-        json!({"min_x": 0, "min_y": 0, "max_x": 0, "max_y": 65535}),
-    ] {
-        let e = greedy
-            .request("watch", json!({ "area": area }))
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), Some(ErrorCode::BadRequest), "{area}: {e}");
-    }
-    assert_eq!(http::get(server.addr, "/healthz", &[]).await.status, 200);
-    let mut other = server.client(&who(2)).await;
-    other
-        .request(
-            "watch",
-            json!({"area": {"min_x": 90, "min_y": 90, "max_x": 110, "max_y": 110}}),
-        )
-        .await
-        .expect("another socket's watch is answered");
-    torii.set_member(201, EXPLORER, coord(103, 103));
-    assert_eq!(next_push(&mut other).await.push, "entity");
-    quiet(&mut greedy).await;
-}
-
 /// Torii unreachable past `max_stale`: rules that depend on on-chain state fail closed with
 /// `unavailable`, readiness and status say why, and the next completed sync restores both.
 #[tokio::test]
@@ -594,33 +343,4 @@ async fn stale_on_chain_state_fails_closed_until_the_next_sync() {
     one.publish("guild:0x9001", "back", "b4").await.unwrap();
     let status = http::get(server.addr, "/v1/status", &[]).await.json();
     assert!(status["torii"]["stale_secs"].is_null(), "{status}");
-}
-
-/// Every felt in an `entity` push has one spelling (`0x` and 64 hex digits), wherever it
-/// appears; `previous_tile` appears only when the entity moved.
-#[tokio::test]
-async fn entity_pushes_spell_felts_one_way_and_name_a_previous_tile_only_on_moves() {
-    let torii = world().await;
-    let server = server_for(&torii).await;
-    let mut near = server.client(&who(4)).await;
-    near.request(
-        "watch",
-        json!({"area": {"min_x": 90, "min_y": 90, "max_x": 110, "max_y": 110}}),
-    )
-    .await
-    .unwrap();
-    // Structure 7 changes hands without moving.
-    torii.set_member(107, STRUCTURE, member("owner", address(a(2)), false));
-    let p = next_push(&mut near).await;
-    assert_eq!(p.push, "entity");
-    let long = |s: &serde_json::Value| {
-        let s = s.as_str().unwrap_or_default();
-        s.len() == 66 && s.starts_with("0x")
-    };
-    assert!(long(&p.data["changed"]["owner"]), "{p:?}");
-    assert_eq!(p.data["changed"]["owner"], a(2).to_string());
-    assert!(long(&p.data["entity"]), "{p:?}");
-    assert_eq!(p.data["owner"], a(2).to_string());
-    assert_eq!(p.data["tile"], json!({"x": 100, "y": 100}));
-    assert!(p.data.get("previous_tile").is_none(), "not a move: {p:?}");
 }

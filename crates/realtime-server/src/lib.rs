@@ -12,6 +12,7 @@
 //! - [`world`]: the Torii follower and live permission changes.
 //! - [`registry`]: signed-in sessions by address, for live changes.
 //! - [`token`]: session tokens (HS256/EdDSA JWT with key ids).
+//! - [`secret`]: the session secret, inline or from a file created on first start.
 //! - [`external_token`]: tokens from a game's own session backend.
 //! - [`client_ip`]: the client address behind trusted proxies, for per-IP limits.
 //! - [`rate`]: per-address rate limits (publish, storage reads).
@@ -37,6 +38,7 @@ pub mod logging;
 pub mod permissions;
 pub mod rate;
 pub mod registry;
+pub mod secret;
 pub mod serve;
 pub mod session;
 pub mod state;

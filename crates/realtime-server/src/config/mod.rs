@@ -5,6 +5,7 @@
 
 mod env;
 mod error;
+mod limits;
 mod sections;
 pub mod urls;
 
@@ -17,10 +18,11 @@ use torii_plugin::rules::{
 };
 
 pub use error::ConfigError;
+pub use limits::{LimitsConfig, MAX_WATCH_TILES};
 pub use realtime_store::StorageConfig;
 pub use sections::{
-    AuthConfig, BusConfig, BusKind, ExternalAuthConfig, KeyAlgorithm, LimitsConfig, LogConfig,
-    LogFormat, ServerConfig, SessionKeyConfig, StarknetAuthConfig,
+    AuthConfig, BusConfig, BusKind, ExternalAuthConfig, KeyAlgorithm, LogConfig, LogFormat,
+    ServerConfig, SessionKeyConfig, StarknetAuthConfig,
 };
 
 /// The whole configuration.
