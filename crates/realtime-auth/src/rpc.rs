@@ -59,9 +59,10 @@ struct RpcError {
 }
 
 #[derive(Deserialize)]
-struct RpcResponse {
-    #[serde(default)]
-    result: Option<Vec<String>>,
+#[serde(bound = "T: serde::de::DeserializeOwned")]
+struct RpcResponse<T> {
+    #[serde(default = "Option::default")]
+    result: Option<T>,
     #[serde(default)]
     error: Option<RpcError>,
 }
@@ -83,31 +84,34 @@ impl Rpc {
         })
     }
 
-    /// The chain the node serves (`starknet_chainId`), as a felt.
-    pub async fn chain_id(&self) -> Result<Felt, VerifyError> {
-        #[derive(Deserialize)]
-        struct ChainId {
-            #[serde(default)]
-            result: Option<String>,
-            #[serde(default)]
-            error: Option<RpcError>,
-        }
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "starknet_chainId", "params": []});
-        let unreachable = |e: String| VerifyError::Unreachable(e);
+    /// Posts one JSON-RPC request. Failing to get a readable answer (the node unreachable,
+    /// an HTTP error such as 429, a body that is not JSON-RPC) is `Unreachable`.
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        body: &Value,
+    ) -> Result<RpcResponse<T>, VerifyError> {
+        let unreachable = VerifyError::Unreachable;
         let response = self
             .client
             .post(&self.url)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         if !response.status().is_success() {
             return Err(unreachable(format!("HTTP {}", response.status())));
         }
-        let answer: ChainId = response
+        response
             .json()
             .await
-            .map_err(|e| unreachable(format!("bad answer: {e}")))?;
+            .map_err(|e| unreachable(format!("bad answer: {e}")))
+    }
+
+    /// The chain the node serves (`starknet_chainId`), as a felt.
+    pub async fn chain_id(&self) -> Result<Felt, VerifyError> {
+        let unreachable = VerifyError::Unreachable;
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "starknet_chainId", "params": []});
+        let answer: RpcResponse<String> = self.post(&body).await?;
         if let Some(e) = answer.error {
             return Err(unreachable(format!("RPC error {}: {}", e.code, e.message)));
         }
@@ -161,23 +165,7 @@ impl Rpc {
                 "block_id": "latest"
             }
         });
-        let response = self
-            .client
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| Answer::Error(VerifyError::Unreachable(e.to_string())))?;
-        if !response.status().is_success() {
-            return Err(Answer::Error(VerifyError::Unreachable(format!(
-                "HTTP {}",
-                response.status()
-            ))));
-        }
-        let answer: RpcResponse = response
-            .json()
-            .await
-            .map_err(|e| Answer::Error(VerifyError::Unreachable(format!("bad answer: {e}"))))?;
+        let answer: RpcResponse<Vec<String>> = self.post(&body).await.map_err(Answer::Error)?;
         if let Some(e) = answer.error {
             return Err(classify(&e));
         }

@@ -36,18 +36,11 @@ impl Store {
         issued_at_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let address = address.to_string();
         on_pool!(self, write, |pool| {
             sqlx::query(PURGE).bind(issued_at_ms).execute(pool).await?;
-            sqlx::query(INSERT)
-                .bind(nonce)
-                .bind(&address)
-                .bind(issued_at_ms)
-                .bind(expires_at_ms)
-                .execute(pool)
-                .await?;
         });
-        Ok(())
+        self.restore_nonce(nonce, address, issued_at_ms, expires_at_ms)
+            .await
     }
 
     /// Uses up the nonce issued to `address`, whatever the outcome.
@@ -78,6 +71,7 @@ impl Store {
     /// Puts back a nonce consumed by a verification that could not be completed (the RPC
     /// node did not answer), so the client may try again until it expires. Consuming first
     /// and restoring after keeps the nonce single-use: no two verifications run at once.
+    /// Also the insert of [`Store::create_nonce`].
     pub async fn restore_nonce(
         &self,
         nonce: &str,
