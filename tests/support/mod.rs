@@ -119,6 +119,10 @@ impl Server {
                 "max_unauthenticated_per_ip",
                 "max_unauthenticated_per_ip = 10000\n",
             ),
+            (
+                "max_http_connections_per_ip",
+                "max_http_connections_per_ip = 10000\n",
+            ),
         ] {
             if !options.limits.contains(key) {
                 default_limits.push_str(value);

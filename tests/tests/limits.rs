@@ -251,3 +251,54 @@ async fn storage_reads_are_limited_per_address_over_websocket_and_http() {
     let e = again.subscribe("lobby", None).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::RateLimited), "{e}");
 }
+
+/// One host cannot hold every connection slot with plain HTTP connections: past
+/// `max_http_connections_per_ip` it is refused, while another host still gets in.
+#[tokio::test]
+async fn http_connections_are_capped_per_client_ip() {
+    let server = Server::start_with(Options {
+        limits: "max_http_connections_per_ip = 3\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let bind = |ip: &str| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::new(ip.parse().unwrap(), 0))
+            .unwrap();
+        socket
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(bind("127.0.0.2").connect(server.addr).await.unwrap());
+    }
+    let mut over = bind("127.0.0.2").connect(server.addr).await.unwrap();
+    let answer = read_response(&mut over).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    let mut other = bind("127.0.0.3").connect(server.addr).await.unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_response(&mut other).await.starts_with("HTTP/1.1 200"));
+}
+
+/// A request whose body trickles in is answered 408 after `server.request_timeout`.
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_cut_off() {
+    let server = Server::start_with(Options {
+        server: "request_timeout = \"500ms\"\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(
+        b"POST /v1/auth/challenge HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let answer = read_response(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

@@ -225,6 +225,17 @@ async fn read_replay_slowly(
     limit: usize,
     ping: bool,
 ) -> (Option<u16>, usize) {
+    read_replay_slowly_refreshing(server, token, limit, ping, None).await
+}
+
+/// [`read_replay_slowly`], sending a `refresh` with `refresh` right after subscribing.
+async fn read_replay_slowly_refreshing(
+    server: &Server,
+    token: &str,
+    limit: usize,
+    ping: bool,
+    refresh: Option<&str>,
+) -> (Option<u16>, usize) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let url = format!("{}?token={token}", server.ws_url());
@@ -234,6 +245,10 @@ async fn read_replay_slowly(
         r#"{"id":1,"op":"subscribe","channel":"world","since":0}"#,
     )
     .await;
+    if let Some(fresh) = refresh {
+        let frame = format!(r#"{{"id":3,"op":"refresh","token":"{fresh}"}}"#);
+        e2e::raw::send(&mut ws, &frame).await;
+    }
     let mut pushed = 0;
     let mut pinged = std::time::Instant::now();
     while pushed < limit {
@@ -306,4 +321,20 @@ async fn shutdown_acts_during_a_long_replay() {
         tokio::join!(read_replay_slowly(&server, &token, 1000, false), stop);
     assert_eq!(close, Some(4000));
     assert!(pushed < 1000, "closed mid-replay, after {pushed} messages");
+}
+
+/// A `refresh` sent during a long replay is handled at once, not after the replay: the
+/// session does not expire while its newer token waits.
+#[tokio::test]
+async fn a_refresh_during_a_long_replay_is_handled_at_once() {
+    let server = long_replay_setup().await;
+    let token = server.token_with(&addr(1), &["--ttl", "2s"]);
+    let fresh = server.token_with(&addr(1), &["--ttl", "1h"]);
+    let (close, pushed) =
+        read_replay_slowly_refreshing(&server, &token, 1000, true, Some(&fresh)).await;
+    assert_eq!(
+        (close, pushed),
+        (None, 1000),
+        "refreshed: no 4402 mid-replay"
+    );
 }

@@ -39,7 +39,7 @@ pub struct ToriiConfig {
     pub call_timeout: Duration,
     /// How long on-chain state may go unconfirmed after the connection to Torii is lost.
     /// Past it, rules that depend on on-chain state refuse with `unavailable` (fail closed)
-    /// until the next completed sync, and `/readyz` reports the instance not ready.
+    /// until the next completed sync, and `/readyz` reports the instance degraded.
     #[serde(default = "default_max_stale", with = "realtime_core::duration::serde")]
     pub max_stale: Duration,
 }

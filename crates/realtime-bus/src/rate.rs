@@ -37,12 +37,23 @@ pub trait RateLimiter: Send + Sync + 'static {
 }
 
 /// Token buckets by key, bounded: when the table is full, buckets idle long enough to be full
-/// again are forgotten (forgetting them changes nothing).
+/// again are forgotten (forgetting them changes nothing), at most once a second so that a
+/// full table costs no scan per request. Past twice the size a new key is refused (told to
+/// wait) rather than let the table grow: under a flood of new keys, limits fail closed.
 #[derive(Debug)]
 pub struct KeyedBuckets<K> {
     max: usize,
-    buckets: Mutex<HashMap<K, Entry>>,
+    buckets: Mutex<Table<K>>,
 }
+
+#[derive(Debug)]
+struct Table<K> {
+    map: HashMap<K, Entry>,
+    swept: Option<Instant>,
+}
+
+/// How often a full table may be swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Entry {
@@ -56,15 +67,25 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
     pub fn new(max: usize) -> Self {
         Self {
             max,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Table {
+                map: HashMap::new(),
+                swept: None,
+            }),
         }
     }
 
     /// Takes one token from `key`'s bucket under `rate`.
     pub fn take(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
-        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Table { map, swept } = &mut *table;
         if map.len() >= self.max && !map.contains_key(key) {
-            map.retain(|_, e| now.saturating_duration_since(e.seen) < e.refill);
+            if swept.is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY) {
+                *swept = Some(now);
+                map.retain(|_, e| now.saturating_duration_since(e.seen) < e.refill);
+            }
+            if map.len() >= self.max.saturating_mul(2) {
+                return Err(SWEEP_EVERY);
+            }
         }
         let entry = map.entry(key.clone()).or_insert_with(|| Entry {
             bucket: TokenBucket::new(rate.burst, rate.per_second, now),
@@ -77,7 +98,11 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
 
     /// Buckets held.
     pub fn len(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -147,5 +172,18 @@ mod tests {
         assert_eq!(b.len(), 2);
         b.take(&2, SLOW, later).unwrap();
         assert!(b.take(&2, SLOW, later).is_err(), "the slow bucket was kept");
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_is_refused_past_twice_the_size() {
+        let b = KeyedBuckets::new(2);
+        let now = Instant::now();
+        for k in 0..4 {
+            b.take(&k, SLOW, now).unwrap();
+        }
+        assert_eq!(b.take(&99, SLOW, now), Err(SWEEP_EVERY));
+        assert_eq!(b.len(), 4, "the table did not grow");
+        // Known keys keep their buckets.
+        assert!(b.take(&0, SLOW, now).is_ok());
     }
 }

@@ -168,9 +168,10 @@ pub async fn history(
         .iter()
         .map(|m| MessageData::from_message(m, true))
         .collect();
+    // Half the queue: the reply must not crowd out live pushes arriving meanwhile.
     let cut = fit(
         &mut messages,
-        app.config.limits.send_queue_bytes,
+        app.config.limits.send_queue_bytes / 2,
         after.is_some(),
     );
     Ok(HistoryPage {

@@ -78,7 +78,9 @@ impl Proxies {
         }
     }
 
-    fn trusted(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is a trusted proxy.
+    pub fn trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.nets.iter().any(|n| n.contains(&ip))
     }
 

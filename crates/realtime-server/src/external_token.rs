@@ -182,9 +182,12 @@ impl External {
             .ok_or_else(|| unauthorized(format!("the token has no {} claim", self.claim)))?
             .parse::<Address>()
             .map_err(|e| unauthorized(format!("the {} claim: {e}", self.claim)))?;
+        // The session lives as long as the token is accepted: to `exp` plus the leeway.
         Ok(Identity {
             address,
-            expires_at_ms,
+            expires_at_ms: expires_at_ms
+                .saturating_add(leeway_ms)
+                .min(crate::token::MAX_EXPIRY_MS),
         })
     }
 }

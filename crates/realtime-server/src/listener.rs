@@ -8,6 +8,11 @@
 //! hold a slot for long. Each request carries the peer address and the [`ClientIp`] computed
 //! from the trusted proxies.
 //!
+//! A client IP that is not a trusted proxy may hold at most
+//! `limits.max_http_connections_per_ip` connections in their HTTP phase (a WebSocket leaves it
+//! at the upgrade), so one host cannot take every slot; a request as a whole is bounded by
+//! `server.request_timeout` (see `http`).
+//!
 //! Shutdown has two steps, so that the whole of it is bounded by `server.shutdown_timeout`:
 //! when the server starts shutting down, every connection is asked to finish its request and
 //! close, while the listener stays open (load balancers probing `/readyz` get a 503 rather
@@ -30,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::client_ip::{ClientIp, Proxies};
 use crate::connections::ConnectionSlot;
+use crate::ip_limit::{IpCounter, IpSlot};
 use crate::state::App;
 
 /// The connection slot of an HTTP connection, in each of its requests' extensions; the
@@ -59,6 +65,7 @@ struct Shared {
     app: App,
     router: Router,
     proxies: Arc<Proxies>,
+    per_ip: Arc<IpCounter>,
     builder: hyper::server::conn::http1::Builder,
 }
 
@@ -73,10 +80,12 @@ pub fn start(listener: TcpListener, router: Router, app: App) -> Http {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(server.header_read_timeout);
+    let per_ip = IpCounter::new(app.config.limits.max_http_connections_per_ip);
     let shared = Shared {
         app,
         router,
         proxies,
+        per_ip,
         builder,
     };
     let connections = TaskTracker::new();
@@ -128,14 +137,36 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        let per_ip: Option<IpSlot> = if shared.proxies.trusted(peer.ip()) {
+            None
+        } else {
+            match shared.per_ip.take(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::info!(ip = %peer.ip(), "connection refused: limits.max_http_connections_per_ip");
+                    connections.spawn(refuse(
+                        stream,
+                        429,
+                        "this address holds too many connections",
+                    ));
+                    continue;
+                }
+            }
+        };
         let Some(slot) = shared.app.connections.open() else {
             tracing::debug!(%peer, "connection refused: at server.max_connections");
-            connections.spawn(refuse(stream));
+            connections.spawn(refuse(
+                stream,
+                503,
+                "this server holds its maximum number of connections",
+            ));
             continue;
         };
         let shared = shared.clone();
         let kill = kill.clone();
         connections.spawn(async move {
+            // Held for the HTTP phase of the connection, given back at close or upgrade.
+            let _per_ip = per_ip;
             tokio::select! {
                 () = serve(stream, peer, slot, shared) => {}
                 () = kill.cancelled() => {}
@@ -144,13 +175,20 @@ async fn accept_loop(
     }
 }
 
-/// Answers a connection over the cap with a 503 and closes it.
-async fn refuse(mut stream: TcpStream) {
-    const BODY: &str = r#"{"error":{"code":"too_many_connections","message":"this server holds its maximum number of connections","retry_after_ms":null}}"#;
+/// Answers a connection over a cap with `status` (`too_many_connections`) and closes it.
+async fn refuse(mut stream: TcpStream, status: u16, message: &str) {
+    let body = format!(
+        r#"{{"error":{{"code":"too_many_connections","message":"{message}","retry_after_ms":1000}}}}"#
+    );
+    let reason = if status == 429 {
+        "Too Many Requests"
+    } else {
+        "Service Unavailable"
+    };
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
-        BODY.len()
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(response.as_bytes()).await;

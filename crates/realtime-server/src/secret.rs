@@ -88,7 +88,15 @@ fn create_secret(path: &Path) -> Result<Vec<u8>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             read_secret_file(path).map_err(fail)
         }
-        Err(e) => Err(fail(e)),
+        // A filesystem without hard links: create the file in place instead (not atomic, but
+        // a partial secret is still refused by its length at the next start).
+        Err(_) => {
+            let mut file = options.open(path).map_err(fail)?;
+            file.write_all(secret.as_bytes()).map_err(fail)?;
+            file.sync_all().map_err(fail)?;
+            tracing::info!(file = %path.display(), "created a new session secret");
+            Ok(secret.into_bytes())
+        }
     }
 }
 

@@ -179,6 +179,17 @@ impl Tokens {
 
     /// Mints a token for `address` valid for `ttl`.
     pub fn mint(&self, address: Address, ttl: Duration, dev: bool) -> Result<String, String> {
+        self.mint_with_expiry(address, ttl, dev)
+            .map(|(token, _)| token)
+    }
+
+    /// [`Tokens::mint`], also returning the expiry the token carries, in milliseconds.
+    pub fn mint_with_expiry(
+        &self,
+        address: Address,
+        ttl: Duration,
+        dev: bool,
+    ) -> Result<(String, i64), String> {
         let iat = now_secs();
         let claims = Claims {
             sub: address.to_string(),
@@ -196,7 +207,9 @@ impl Tokens {
             .ok_or("the first key has no private key")?;
         let mut header = Header::new(key.algorithm);
         header.kid = key.kid.clone();
+        let expires_at_ms = expiry_ms(claims.exp as f64);
         jsonwebtoken::encode(&header, &claims, encoding)
+            .map(|token| (token, expires_at_ms))
             .map_err(|e| format!("cannot sign token: {e}"))
     }
 

@@ -45,6 +45,9 @@ pub struct LimitsConfig {
     /// Open WebSocket connections one client IP may hold before signing in (HTTP 429 past
     /// it). Sockets that send their token at connect sign in at once.
     pub max_unauthenticated_per_ip: usize,
+    /// Open HTTP connections (before any WebSocket upgrade) one client IP may hold; not
+    /// applied to trusted proxies, whose connections carry many clients.
+    pub max_http_connections_per_ip: usize,
 }
 
 impl Default for LimitsConfig {
@@ -64,6 +67,7 @@ impl Default for LimitsConfig {
             upgrades_per_ip_burst: 20,
             upgrades_per_ip_per_second: 5.0,
             max_unauthenticated_per_ip: 16,
+            max_http_connections_per_ip: 64,
         }
     }
 }
@@ -126,6 +130,9 @@ impl LimitsConfig {
                 "limits.upgrades_per_ip_per_second",
                 "upgrades_per_ip_burst and upgrades_per_ip_per_second must be above 0",
             );
+        }
+        if self.max_http_connections_per_ip == 0 {
+            return fail("limits.max_http_connections_per_ip", "must be at least 1");
         }
         if self.max_unauthenticated_per_ip == 0 {
             return fail("limits.max_unauthenticated_per_ip", "must be at least 1");

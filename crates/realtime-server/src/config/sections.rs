@@ -39,6 +39,10 @@ pub struct ServerConfig {
     /// keep-alive connection is kept. Slow or silent clients are disconnected.
     #[serde(with = "realtime_core::duration::serde")]
     pub header_read_timeout: Duration,
+    /// How long one HTTP request may take as a whole, body included (408 past it); a client
+    /// that trickles a body cannot hold a connection.
+    #[serde(with = "realtime_core::duration::serde")]
+    pub request_timeout: Duration,
     /// Proxies (addresses or CIDRs, e.g. `["10.0.0.0/8"]`) whose `client_ip_header` is
     /// believed for the client address. Empty: the TCP peer is the client.
     pub trusted_proxies: Vec<String>,
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             pong_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             client_ip_header: crate::client_ip::ForwardedHeader::XForwardedFor,
         }
@@ -89,6 +94,9 @@ impl ServerConfig {
         }
         if self.auth_timeout.is_zero() {
             return fail("server.auth_timeout", "must be more than 0");
+        }
+        if self.request_timeout < Duration::from_millis(100) {
+            return fail("server.request_timeout", "must be at least 100ms");
         }
         if self.header_read_timeout < Duration::from_millis(100) {
             return fail("server.header_read_timeout", "must be at least 100ms");

@@ -267,12 +267,11 @@ pub async fn verify(
         }
     }
     let ttl = app.config.auth.session_ttl;
-    let token = app
+    let (token, expires) = app
         .tokens
-        .mint(address, ttl, false)
+        .mint_with_expiry(address, ttl, false)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e))?;
     tracing::info!(%address, "signed in with a wallet");
-    let expires = now_ms() + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
     Ok(Json(VerifyResponse {
         address: address.to_string(),
         token,

@@ -61,3 +61,24 @@ pub async fn method_not_allowed() -> Response {
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
 }
+
+/// Runs a request within `limit`, body reading included: a client that trickles its body
+/// gets a 408 (`bad_request`) instead of holding its connection.
+pub async fn with_deadline(
+    limit: std::time::Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = ApiError::new(
+                ErrorCode::BadRequest,
+                "the request took longer than server.request_timeout",
+            )
+            .into_response();
+            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            response
+        }
+    }
+}

@@ -50,14 +50,22 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
             Json(json!({"status": "not_ready", "reason": "shutting down"})),
         );
     }
+    // Not synced yet: nothing that depends on the chain can be answered. Stale after an
+    // outage: those rules fail closed, but the instance stays in rotation, since every
+    // instance shares the one Torii and taking all of them out would stop chat that does not
+    // depend on the chain; the reason is reported as `degraded`.
+    let mut degraded = None;
     if let Some(world) = &app.world
         && let Some(reason) = world.unavailable()
     {
         let state = world.status.borrow().state.as_str();
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason, "torii": state})),
-        );
+        if !world.status.borrow().synced {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not_ready", "reason": reason, "torii": state})),
+            );
+        }
+        degraded = Some(reason);
     }
     let store = app.store.clone();
     let probe = app
@@ -67,7 +75,9 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     match probe {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"status": "ready", "storage": "ok", "bus": app.broker.kind()})),
+            Json(
+                json!({"status": "ready", "storage": "ok", "bus": app.broker.kind(), "degraded": degraded}),
+            ),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: storage unreachable");

@@ -16,6 +16,7 @@ use crate::state::App;
 /// Every route of the server.
 pub fn router(app: App) -> Router {
     let cors = cors(&app);
+    let limit = app.config.server.request_timeout;
     Router::new()
         .route("/v1/ws", get(session::upgrade))
         .route("/v1/channels/{channel}/messages", get(history::list))
@@ -27,6 +28,9 @@ pub fn router(app: App) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(cors)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            error::with_deadline(limit, request, next)
+        }))
         .with_state(app)
 }
 

@@ -186,12 +186,27 @@ async fn linger(io: &mut TokioIo<Upgraded>) {
 /// simply went away.
 fn violation(e: &tungstenite::Error) -> Option<CloseCode> {
     use tungstenite::Error;
+    use tungstenite::error::ProtocolError;
     match e {
         Error::Capacity(_) => Some(CloseCode::FrameTooLarge),
         Error::Utf8(_) => Some(CloseCode::InvalidPayload),
+        // A dropped TCP connection (no close frame) or a frame after the close: the peer left.
+        Error::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake | ProtocolError::ReceivedAfterClosing,
+        ) => None,
         Error::Protocol(_) => Some(CloseCode::ProtocolError),
         _ => None,
     }
+}
+
+#[cfg(test)]
+#[test]
+fn a_dropped_connection_is_not_a_protocol_violation() {
+    use tungstenite::error::ProtocolError;
+    let reset = tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+    assert_eq!(violation(&reset), None);
+    let bad = tungstenite::Error::Protocol(ProtocolError::NonZeroReservedBits);
+    assert_eq!(violation(&bad), Some(CloseCode::ProtocolError));
 }
 
 /// The close code for an authentication failure.
@@ -272,11 +287,15 @@ impl Session {
                 _ = shutdown.cancelled(), if !closing => {
                     queue.close(CloseCode::Shutdown);
                 }
-                () = replay::sent(&mut self.replay), if self.replay.is_some() => {
+                () = replay::sent(&mut self.replay), if self.replay.is_some() && !closing => {
                     self.on_replayed().await;
                 }
                 Some(command) = self.commands.recv(), if !closing => match command {
-                    SessionCommand::Recheck => self.recheck(),
+                    SessionCommand::Recheck => {
+                        self.recheck();
+                        // A revoked channel's replay is dropped: run what waited for it.
+                        self.on_replayed().await;
+                    }
                 },
                 _ = queue.finished(), if handshake.is_none() => {
                     if queue.close_code().is_none() {

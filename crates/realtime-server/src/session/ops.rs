@@ -54,6 +54,16 @@ impl Session {
             }
         };
         let id = request.id;
+        if self
+            .identity
+            .as_ref()
+            .is_some_and(|i| realtime_core::time::now_ms() >= i.expires_at_ms)
+            && !matches!(request.op, Op::Refresh { .. })
+        {
+            // The expiry timer is due but has not fired yet: nothing more on this token.
+            self.on_expired();
+            return;
+        }
         if self.identity.is_none() && !matches!(request.op, Op::Auth { .. }) {
             self.reply_error(
                 Some(id),

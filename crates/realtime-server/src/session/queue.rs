@@ -5,7 +5,9 @@
 //! Nothing is skipped silently: the client is told to reconnect and recover from its last seq.
 //!
 //! A recovery replay may be larger than the budget; it goes through [`SendQueue::push_paced`],
-//! which waits for room instead of failing, so a client that reads at all receives it.
+//! which waits for room instead of failing, so a client that reads at all receives it. Paced
+//! frames fill at most three quarters of the budget: the rest stays free for replies and live
+//! pushes sent meanwhile.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -114,8 +116,11 @@ impl SendQueue {
                 if state.ending.is_some() {
                     return Ok(());
                 }
-                // An empty queue always takes one frame, however large.
-                if state.bytes == 0 || state.bytes + frame.len() <= self.inner.budget {
+                // An empty queue always takes one frame, however large. Paced frames leave a
+                // quarter of the budget free, so replies and live pushes that arrive meanwhile
+                // (which are not paced) still fit.
+                let paced_budget = self.inner.budget - self.inner.budget / 4;
+                if state.bytes == 0 || state.bytes + frame.len() <= paced_budget {
                     drop(state);
                     return self.push(frame);
                 }
@@ -267,6 +272,26 @@ mod tests {
         assert_eq!(paced.await.unwrap(), Ok(()));
         assert_eq!(q.next().await, Next::Frame(frame(50)));
         assert_eq!(q.close_code(), None);
+    }
+
+    #[tokio::test]
+    async fn paced_pushes_leave_room_for_replies() {
+        let q = SendQueue::new(100);
+        q.push(frame(60)).unwrap();
+        let q2 = q.clone();
+        let paced = tokio::spawn(async move {
+            q2.push_paced(frame(20), std::time::Duration::from_secs(5))
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !paced.is_finished(),
+            "80 of 100 would pass the paced three quarters: it waits"
+        );
+        q.push(frame(40)).expect("a reply still fits beside it");
+        assert_eq!(q.next().await, Next::Frame(frame(60)));
+        assert_eq!(q.next().await, Next::Frame(frame(40)));
+        assert_eq!(paced.await.unwrap(), Ok(()));
     }
 
     #[tokio::test]

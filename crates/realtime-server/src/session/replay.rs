@@ -5,15 +5,18 @@
 //! a future the reader loop polls alongside the socket, not inside the request that started
 //! it: meanwhile pongs are read (the heartbeat holds), and shutdown, revocation and token
 //! expiry act at once. Requests that arrive during a replay wait in a short queue and are
-//! handled, in order, once it ends, so replies keep request order.
+//! handled, in order, once it ends, so replies keep request order; `refresh` and `ping` are
+//! answered at once (a refresh must not wait past the token's expiry). A connection that
+//! starts closing meanwhile runs none of the waiting requests.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
 use realtime_core::{ChannelName, ErrorCode, Message};
-use realtime_protocol::ErrorBody;
 use realtime_protocol::reply::encode_message_push;
+use realtime_protocol::request::decode_request;
+use realtime_protocol::{ErrorBody, Op};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Session;
@@ -64,7 +67,13 @@ pub(super) struct Deferred(VecDeque<Utf8Bytes>);
 impl Session {
     /// A text frame: handled now, or held until the replay in progress ends.
     pub(super) async fn on_frame(&mut self, text: Utf8Bytes) {
-        if self.replay.is_none() {
+        let urgent = || {
+            matches!(
+                decode_request(text.as_str()).map(|r| r.op),
+                Ok(Op::Refresh { .. } | Op::Ping)
+            )
+        };
+        if self.replay.is_none() || urgent() {
             self.on_text(text.as_str()).await;
             return;
         }
@@ -80,11 +89,15 @@ impl Session {
         self.deferred.0.push_back(text);
     }
 
-    /// The replay has sent everything: live pushes follow it, then the requests held
-    /// meanwhile are handled (one of them may start another replay).
+    /// The replay has sent everything (or was dropped): live pushes follow it, then the
+    /// requests held meanwhile are handled (one of them may start another replay).
     pub(super) async fn on_replayed(&mut self) {
         if let Some(r) = self.replay.take() {
             self.app.hub.activate(&r.channel, self.id);
+        }
+        if self.queue.is_closing() {
+            self.deferred.0.clear();
+            return;
         }
         while self.replay.is_none()
             && let Some(text) = self.deferred.0.pop_front()
