@@ -1,19 +1,66 @@
-//! Connection counting: a total for the instance and a count per address. Slots are RAII
-//! guards, so a session that ends in any way gives its slot back.
+//! Connection counting: a total for the instance and a count per address, and the generic
+//! per-key counts behind both (also used per client IP). Slots are RAII guards, so a session
+//! that ends in any way gives its slot back.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use realtime_core::Address;
 
-/// Counts of open WebSocket connections.
+/// Counts of open things per key, at most `max` per key.
+#[derive(Debug)]
+pub struct Counts<K> {
+    max: usize,
+    counts: Mutex<HashMap<K, usize>>,
+}
+
+/// One counted thing of a key; dropping it gives the place back.
+#[derive(Debug)]
+pub struct Slot<K: Hash + Eq>(Arc<Counts<K>>, K);
+
+impl<K: Hash + Eq + Clone> Counts<K> {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            counts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts one more for `key`, if it has fewer than the maximum.
+    pub fn take(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(key.clone()).or_insert(0);
+        if *n >= self.max {
+            if *n == 0 {
+                counts.remove(&key);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(Slot(self.clone(), key))
+    }
+}
+
+impl<K: Hash + Eq> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut counts = self.0.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Counts of open connections.
 #[derive(Debug)]
 pub struct Connections {
     total: AtomicUsize,
-    per_address: Mutex<HashMap<Address, usize>>,
+    per_address: Arc<Counts<Address>>,
     max_total: usize,
-    max_per_address: usize,
 }
 
 /// One of the instance's connection slots.
@@ -21,16 +68,14 @@ pub struct Connections {
 pub struct ConnectionSlot(Arc<Connections>);
 
 /// One of an address's connection slots.
-#[derive(Debug)]
-pub struct AddressSlot(Arc<Connections>, Address);
+pub type AddressSlot = Slot<Address>;
 
 impl Connections {
     pub fn new(max_total: usize, max_per_address: usize) -> Self {
         Self {
             total: AtomicUsize::new(0),
-            per_address: Mutex::new(HashMap::new()),
+            per_address: Counts::new(max_per_address),
             max_total,
-            max_per_address,
         }
     }
 
@@ -51,35 +96,14 @@ impl Connections {
     }
 
     /// Takes a slot for `address`, if its limit allows.
-    pub fn claim(self: &Arc<Self>, address: Address) -> Option<AddressSlot> {
-        let mut map = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(address).or_insert(0);
-        if *n >= self.max_per_address {
-            if *n == 0 {
-                map.remove(&address);
-            }
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot(self.clone(), address))
+    pub fn claim(&self, address: Address) -> Option<AddressSlot> {
+        self.per_address.take(address)
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.total.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut map = self.0.per_address.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.1);
-            }
-        }
     }
 }
 

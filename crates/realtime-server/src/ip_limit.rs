@@ -4,14 +4,14 @@
 //! the instance with token-less sockets. Clients are keyed by [`limit_key`]: IPv4 address or
 //! IPv6 /64. Tables are bounded: past their size, idle entries go.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use realtime_bus::{KeyedBuckets, Rate};
 
 use crate::client_ip::limit_key;
+use crate::connections::{Counts, Slot};
 
 /// Most client IPs tracked at once.
 const MAX_TRACKED: usize = 100_000;
@@ -37,50 +37,21 @@ impl IpLimiter {
     }
 }
 
-/// Open sockets per client IP that have not signed in yet.
-#[derive(Debug)]
-pub struct IpCounter {
-    max: usize,
-    counts: Mutex<HashMap<IpAddr, usize>>,
-}
+/// Open connections or sockets per client IP (keyed by [`limit_key`]).
+#[derive(Debug, Clone)]
+pub struct IpCounter(Arc<Counts<IpAddr>>);
 
-/// One counted socket; dropping it (signing in, or closing) gives the place back.
-#[derive(Debug)]
-pub struct IpSlot(Arc<IpCounter>, IpAddr);
+/// One counted connection of a client IP; dropping it gives the place back.
+pub type IpSlot = Slot<IpAddr>;
 
 impl IpCounter {
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self {
-            max,
-            counts: Mutex::new(HashMap::new()),
-        })
+    pub fn new(max: usize) -> Self {
+        Self(Counts::new(max))
     }
 
-    /// Counts a socket of `ip`, if it has fewer than the maximum.
-    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let ip = limit_key(ip);
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = counts.entry(ip).or_insert(0);
-        if *n >= self.max {
-            if *n == 0 {
-                counts.remove(&ip);
-            }
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot(self.clone(), ip))
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut counts = self.0.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = counts.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.1);
-            }
-        }
+    /// Counts one for `ip`, if it has fewer than the maximum.
+    pub fn take(&self, ip: IpAddr) -> Option<IpSlot> {
+        self.0.take(limit_key(ip))
     }
 }
 

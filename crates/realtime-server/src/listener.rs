@@ -65,7 +65,7 @@ struct Shared {
     app: App,
     router: Router,
     proxies: Arc<Proxies>,
-    per_ip: Arc<IpCounter>,
+    per_ip: IpCounter,
     builder: hyper::server::conn::http1::Builder,
 }
 

@@ -43,7 +43,7 @@ pub struct AppState {
     /// Per-IP rate of WebSocket upgrades.
     pub upgrade_limiter: IpLimiter,
     /// Per-IP count of WebSockets that have not signed in yet.
-    pub unauthenticated: Arc<IpCounter>,
+    pub unauthenticated: IpCounter,
     /// The last `/readyz` storage probe.
     pub storage_probe: crate::http::health::StorageProbe,
     /// Cancelled when the server starts shutting down.
