@@ -28,6 +28,12 @@ impl ErrorBody {
             retry_after_ms: None,
         }
     }
+
+    /// The same error, telling the client to retry after `wait` (at least 1 ms).
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
+        self
+    }
 }
 
 /// A message as clients see it, in pushes (without `seq`, which is on the push) and history

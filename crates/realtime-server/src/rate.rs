@@ -55,9 +55,7 @@ pub async fn take(app: &AppState, limit: Limit, who: Address) -> Result<(), Erro
         Ok(()) => Ok(()),
         Err(wait) => {
             tracing::info!(address = %who, limit = limit.namespace(), "rate limited");
-            let mut e = ErrorBody::new(ErrorCode::RateLimited, limit.refusal());
-            e.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
-            Err(e)
+            Err(ErrorBody::new(ErrorCode::RateLimited, limit.refusal()).retry_after(wait))
         }
     }
 }

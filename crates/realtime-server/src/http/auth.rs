@@ -13,6 +13,7 @@ use axum::extract::rejection::JsonRejection;
 use realtime_auth::{Challenge, Domain, VerifyError};
 use realtime_core::time::{now_ms, rfc3339_ms};
 use realtime_core::{Address, ErrorCode};
+use realtime_protocol::ErrorBody;
 use realtime_store::Nonce;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -142,12 +143,13 @@ fn limit(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
     if let Some(limiter) = &app.sign_in_limiter
         && let Err(wait) = limiter.check(ip)
     {
-        let mut e = ApiError::new(
-            ErrorCode::RateLimited,
-            "too many sign-in attempts; slow down",
-        );
-        e.0.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-        return Err(e);
+        return Err(ApiError(
+            ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many sign-in attempts; slow down",
+            )
+            .retry_after(wait),
+        ));
     }
     Ok(())
 }
@@ -258,12 +260,13 @@ pub async fn verify(
             {
                 tracing::warn!(error = %e, "could not put back a sign-in nonce");
             }
-            let mut e = ApiError::new(
-                ErrorCode::Unavailable,
-                "the Starknet RPC node did not answer; retry shortly (the challenge stays valid)",
-            );
-            e.0.retry_after_ms = Some(1000);
-            return Err(e);
+            return Err(ApiError(
+                ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    "the Starknet RPC node did not answer; retry shortly (the challenge stays valid)",
+                )
+                .retry_after(std::time::Duration::from_secs(1)),
+            ));
         }
     }
     let ttl = app.config.auth.session_ttl;

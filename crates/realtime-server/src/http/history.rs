@@ -29,21 +29,15 @@ pub async fn list(
     Path(channel): Path<String>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "send Authorization: Bearer <session token>",
-            )
-        })?;
+    let token = super::bearer_token(&headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "send Authorization: Bearer <session token>",
+        )
+    })?;
     let identity = app
         .tokens
-        .verify(token)
+        .verify(&token)
         .map_err(|e| ApiError::new(e.code, e.message))?;
     let channel = ChannelName::new(&channel).map_err(|e| {
         ApiError::new(

@@ -13,6 +13,15 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use crate::session;
 use crate::state::App;
 
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
 /// Every route of the server.
 pub fn router(app: App) -> Router {
     let cors = cors(&app);

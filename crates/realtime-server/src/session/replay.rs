@@ -78,12 +78,14 @@ impl Session {
             return;
         }
         if self.deferred.0.len() >= MAX_DEFERRED {
-            let mut e = ErrorBody::new(
-                ErrorCode::RateLimited,
-                "a recovery replay is in progress; send requests after it ends",
+            self.reply_error(
+                None,
+                ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    "a recovery replay is in progress; send requests after it ends",
+                )
+                .retry_after(std::time::Duration::from_millis(100)),
             );
-            e.retry_after_ms = Some(100);
-            self.reply_error(None, e);
             return;
         }
         self.deferred.0.push_back(text);

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use realtime_core::ErrorCode;
-use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL};
+use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorBody, SUBPROTOCOL};
 use serde::Deserialize;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -57,14 +57,6 @@ fn handshake_key(headers: &HeaderMap) -> Result<&HeaderValue, &'static str> {
         .ok_or("Sec-WebSocket-Key is missing")
 }
 
-fn bearer_header(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
-
 fn refused(code: ErrorCode, message: impl Into<String>) -> Response {
     ApiError::new(code, message).into_response()
 }
@@ -99,12 +91,14 @@ pub async fn upgrade(
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     if let Err(wait) = app.upgrade_limiter.check(ip) {
         tracing::info!(%ip, "websocket upgrade refused: per-IP rate");
-        let mut e = ApiError::new(
-            ErrorCode::RateLimited,
-            "too many WebSocket connections from this address; slow down",
-        );
-        e.0.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-        return e.into_response();
+        return ApiError(
+            ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many WebSocket connections from this address; slow down",
+            )
+            .retry_after(wait),
+        )
+        .into_response();
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         let server = &app.config.server;
@@ -163,7 +157,7 @@ pub async fn upgrade(
         offered.iter().find(|p| *p == SUBPROTOCOL)
     }
     .and_then(|p| HeaderValue::from_str(p).ok());
-    let token = bearer_header(headers)
+    let token = crate::http::bearer_token(headers)
         .or_else(|| {
             offered
                 .iter()
