@@ -54,6 +54,14 @@ pub trait PublicationHandler: Send + Sync + 'static {
     /// Called once per publication that reaches this instance. Must not block: hand the
     /// frame to subscriber queues and return.
     fn on_publication(&self, publication: Publication);
+
+    /// Called with the publications of one batch (one commit), in order. Handlers that can
+    /// deliver a batch at once (one wake-up per subscriber) override this.
+    fn on_publications(&self, publications: Vec<Publication>) {
+        for p in publications {
+            self.on_publication(p);
+        }
+    }
 }
 
 /// Cross-instance fan-out.
@@ -61,6 +69,16 @@ pub trait Broker: Send + Sync + 'static {
     /// Announces a committed message to every instance with subscribers to its channel,
     /// this one included.
     fn publish(&self, publication: Publication) -> BoxFuture<'_, Result<(), BusError>>;
+
+    /// Announces the messages of one commit, in order.
+    fn publish_batch(&self, publications: Vec<Publication>) -> BoxFuture<'_, Result<(), BusError>> {
+        Box::pin(async move {
+            for p in publications {
+                self.publish(p).await?;
+            }
+            Ok(())
+        })
+    }
 
     /// This instance now has local subscribers to `channel`.
     fn subscribe(&self, channel: &str) -> BoxFuture<'_, Result<(), BusError>>;

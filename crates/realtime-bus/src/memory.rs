@@ -31,6 +31,11 @@ impl Broker for MemoryBroker {
         futures_util::future::ready(Ok(())).boxed()
     }
 
+    fn publish_batch(&self, publications: Vec<Publication>) -> BoxFuture<'_, Result<(), BusError>> {
+        self.handler.on_publications(publications);
+        futures_util::future::ready(Ok(())).boxed()
+    }
+
     fn subscribe(&self, _channel: &str) -> BoxFuture<'_, Result<(), BusError>> {
         futures_util::future::ready(Ok(())).boxed()
     }
@@ -74,6 +79,14 @@ mod tests {
             };
             broker.publish(p).await.unwrap();
         }
-        assert_eq!(*rec.0.lock().unwrap(), vec![1, 2, 3]);
+        let batch = [4, 5]
+            .map(|seq| Publication {
+                channel: Arc::from("world"),
+                seq,
+                frame: Bytes::from_static(b"{}"),
+            })
+            .to_vec();
+        broker.publish_batch(batch).await.unwrap();
+        assert_eq!(*rec.0.lock().unwrap(), vec![1, 2, 3, 4, 5]);
     }
 }

@@ -1,15 +1,16 @@
-//! Chat operations shared by the WebSocket session and the HTTP API: publishing (validate,
-//! commit, then announce on the bus) and reading history. Transport code only decodes
+//! Chat operations shared by the WebSocket session and the HTTP API: checking a publish and
+//! turning its stored result into a reply and a publication (the commit itself is batched by
+//! [`crate::publisher`]), and reading history. Transport code only decodes
 //! requests and encodes these results.
 
 use bytes::Bytes;
 use realtime_bus::Publication;
 use realtime_core::text::{self, TextError};
-use realtime_core::time::{now_ms, rfc3339_ms};
-use realtime_core::{Address, ChannelName, ErrorCode};
+use realtime_core::time::rfc3339_ms;
+use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::reply::{HistoryPage, MessageData, PublishOk, encode_message_push};
 use realtime_protocol::{ErrorBody, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT};
-use realtime_store::{HistoryQuery, NewMessage, StoreError};
+use realtime_store::{HistoryQuery, Published, StoreError};
 
 use crate::state::AppState;
 
@@ -42,28 +43,19 @@ pub fn validate_body(app: &AppState, body: &str) -> Result<String, ErrorBody> {
     })
 }
 
-/// Stores a validated message. Returns once it is committed, with the publication to
-/// [`announce`], so the caller can acknowledge the sender before subscribers see the push.
-pub async fn publish(
-    app: &AppState,
-    channel: &ChannelName,
-    sender: Address,
-    body: String,
-    client_msg_id: &str,
-) -> Result<(PublishOk, Publication), ErrorBody> {
+/// Checks a client message id before the publish is queued.
+pub fn validate_client_msg_id(client_msg_id: &str) -> Result<(), ErrorBody> {
     text::validate_client_msg_id(client_msg_id)
-        .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
-    let published = app
-        .store
-        .publish(NewMessage {
-            channel,
-            sender,
-            body: &body,
-            client_msg_id,
-            now_ms: now_ms(),
-        })
-        .await
-        .map_err(|e| store_error(&e))?;
+        .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+/// What a stored publish means for its sender (the reply) and its subscribers (the
+/// publication to announce). A client message id reused for another body is a conflict.
+pub fn outcome(
+    body: &str,
+    client_msg_id: &str,
+    published: Published,
+) -> Result<(PublishOk, Publication), ErrorBody> {
     let m = &published.message;
     if published.duplicate && m.body != body {
         return Err(ErrorBody::new(
@@ -78,26 +70,17 @@ pub async fn publish(
     // lost (the commit reported an error), the retry delivers it; hubs drop seqs they have
     // already delivered.
     let publication = Publication {
-        channel: std::sync::Arc::from(channel.as_str()),
+        channel: std::sync::Arc::from(m.channel.as_str()),
         seq: m.seq,
         frame: Bytes::from(encode_message_push(m)),
     };
     let ok = PublishOk {
-        channel: channel.to_string(),
+        channel: m.channel.to_string(),
         seq: m.seq,
         ts: rfc3339_ms(m.created_at_ms),
         duplicate: published.duplicate,
     };
     Ok((ok, publication))
-}
-
-/// Hands a committed message to the bus for every subscriber.
-pub async fn announce(app: &AppState, publication: Publication) {
-    let (channel, seq) = (publication.channel.clone(), publication.seq);
-    if let Err(e) = app.broker.publish(publication).await {
-        // Committed already: subscribers catch up from storage on the next message.
-        tracing::warn!(%channel, seq, error = %e, "bus publish failed");
-    }
 }
 
 /// Bytes of a reply around its messages (envelope, channel name, flags), for page budgets.

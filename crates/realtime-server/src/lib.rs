@@ -8,6 +8,7 @@
 //! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
 //! - [`feed`]: on-chain updates routed to watched map areas and owners.
 //! - [`chat`]: publish and history, shared by WebSocket and HTTP.
+//! - [`publisher`]: group commit of publishes, replies after the commit, batched announcements.
 //! - [`permissions`]: channel read/post policies from config and on-chain state.
 //! - [`world`]: the Torii follower and live permission changes.
 //! - [`registry`]: signed-in sessions by address, for live changes.
@@ -36,6 +37,7 @@ pub mod ip_limit;
 pub mod listener;
 pub mod logging;
 pub mod permissions;
+pub mod publisher;
 pub mod rate;
 pub mod registry;
 pub mod secret;

@@ -26,6 +26,8 @@ pub struct AppState {
     pub store: Store,
     pub hub: Arc<Hub>,
     pub broker: Arc<dyn Broker>,
+    /// Group commit of publishes, then their announcement.
+    pub publisher: crate::publisher::Publisher,
     pub tokens: Tokens,
     pub connections: Arc<Connections>,
     /// Signed-in sessions by address.
@@ -84,10 +86,12 @@ impl AppState {
             config.server.max_connections,
             config.limits.max_connections_per_address,
         ));
+        let publisher = crate::publisher::Publisher::start(store.clone(), broker.clone());
         Self {
             config,
             store,
             hub,
+            publisher,
             broker,
             tokens,
             connections,

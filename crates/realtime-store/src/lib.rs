@@ -15,6 +15,7 @@ pub mod config;
 mod error;
 mod migrate;
 mod nonces;
+mod publish;
 mod sql;
 mod store;
 

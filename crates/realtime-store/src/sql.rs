@@ -1,10 +1,17 @@
 //! Statements shared by both backends. sqlx binds `$N` placeholders on SQLite as on
 //! Postgres, and both accept `ON CONFLICT … DO NOTHING` and `RETURNING`.
 
-pub const BUMP_SEQ: &str =
-    "UPDATE channels SET last_seq = last_seq + 1 WHERE name = $1 RETURNING id, last_seq";
+/// Takes the channel row's lock (a no-op update) and reads its id and last seq: writers of
+/// one channel, on any instance, queue here for the rest of their transaction.
+pub const LOCK_CHANNEL: &str =
+    "UPDATE channels SET last_seq = last_seq WHERE name = $1 RETURNING id, last_seq";
 
-pub const READ_COMMITTED: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+pub const SET_LAST_SEQ: &str = "UPDATE channels SET last_seq = $2 WHERE id = $1";
+
+/// Set once per Postgres connection: the row lock above serialises writers only under READ
+/// COMMITTED; a database whose default is stricter would fail them with serialization errors.
+pub const PG_READ_COMMITTED: &str =
+    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 pub const CREATE_CHANNEL: &str =
     "INSERT INTO channels (name, created_at_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
@@ -12,6 +19,20 @@ pub const CREATE_CHANNEL: &str =
 pub const FIND_BY_CLIENT_ID: &str = "SELECT seq, sender, body, client_msg_id, created_at_ms, \
      edited_at_ms, deleted_at_ms FROM messages \
      WHERE channel_id = $1 AND sender = $2 AND client_msg_id = $3";
+
+/// Stored messages of a channel with any of the (sender, client message id) pairs given as
+/// two arrays.
+pub const PG_FIND_BY_CLIENT_IDS: &str = "SELECT seq, sender, body, client_msg_id, \
+     created_at_ms, edited_at_ms, deleted_at_ms FROM messages \
+     WHERE channel_id = $1 AND client_msg_id IS NOT NULL \
+     AND (sender, client_msg_id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))";
+
+/// Inserts the messages of one channel given as arrays, one element per message.
+pub const PG_INSERT_MESSAGES: &str = "INSERT INTO messages \
+     (channel_id, seq, sender, body, client_msg_id, created_at_ms) \
+     SELECT $1, u.seq, u.sender, u.body, u.client_msg_id, u.created_at_ms \
+     FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+     AS u(seq, sender, body, client_msg_id, created_at_ms)";
 
 pub const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (channel_id, seq, sender, body, client_msg_id, created_at_ms) \

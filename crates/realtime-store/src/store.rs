@@ -102,7 +102,7 @@ fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-fn to_message(channel: &ChannelName, row: MessageRow) -> Result<Message, StoreError> {
+pub(crate) fn to_message(channel: &ChannelName, row: MessageRow) -> Result<Message, StoreError> {
     let (seq, sender, body, client_msg_id, created_at_ms, edited_at_ms, deleted_at_ms) = row;
     let sender = Address::from_str(&sender)
         .map_err(|e| StoreError::Corrupt(format!("sender {sender:?}: {e}")))?;
@@ -126,6 +126,12 @@ impl Store {
         let url = config.url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query(sql::PG_READ_COMMITTED).execute(conn).await?;
+                        Ok(())
+                    })
+                })
                 .max_connections(config.max_connections.max(1))
                 .acquire_timeout(config.acquire_timeout)
                 .connect(url)
@@ -213,74 +219,38 @@ impl Store {
     /// Appends a message with the channel's next seq, or returns the original when the
     /// sender already stored one with this client message id. Returns after commit.
     pub async fn publish(&self, new: NewMessage<'_>) -> Result<Published, StoreError> {
-        let name = new.channel.as_str();
-        let sender = new.sender.to_string();
-        on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            if matches!(self.pools, Pools::Postgres(_)) {
-                // The row lock below serialises publishers only under READ COMMITTED; a
-                // database whose default is stricter would fail them with serialization errors.
-                sqlx::query(sql::READ_COMMITTED).execute(&mut *tx).await?;
+        let mut published = self.publish_many(std::slice::from_ref(&new)).await?;
+        published
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("an empty publish result".into()))
+    }
+
+    /// Stores a batch in one transaction (group commit) and returns, after the commit, what
+    /// each message became, in batch order: within a channel, new messages take consecutive
+    /// seqs in batch order; a message whose sender already used its client message id (stored
+    /// before or earlier in the batch) is returned as that original, marked duplicate. If the
+    /// transaction fails, nothing of the batch is stored.
+    pub async fn publish_many(
+        &self,
+        batch: &[NewMessage<'_>],
+    ) -> Result<Vec<Published>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.pools {
+            Pools::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let published = crate::publish::postgres(&mut tx, batch).await?;
+                tx.commit().await?;
+                Ok(published)
             }
-            // Taking the channel row's lock first serialises publishers of this channel, so
-            // the duplicate check below cannot race with a concurrent retry.
-            let mut bumped: Option<(i64, i64)> = sqlx::query_as(sql::BUMP_SEQ)
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if bumped.is_none() {
-                sqlx::query(sql::CREATE_CHANNEL)
-                    .bind(name)
-                    .bind(new.now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                bumped = sqlx::query_as(sql::BUMP_SEQ)
-                    .bind(name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            Pools::Sqlite { write, .. } => {
+                let mut tx = write.begin().await?;
+                let published = crate::publish::sqlite(&mut tx, batch).await?;
+                tx.commit().await?;
+                Ok(published)
             }
-            let Some((channel_id, seq)) = bumped else {
-                return Err(StoreError::Corrupt(format!("channel {name} vanished")));
-            };
-            let existing: Option<MessageRow> = sqlx::query_as(sql::FIND_BY_CLIENT_ID)
-                .bind(channel_id)
-                .bind(&sender)
-                .bind(new.client_msg_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = existing {
-                // Undo the seq bump: the log stays gap-free.
-                tx.rollback().await?;
-                return Ok(Published {
-                    message: to_message(new.channel, row)?,
-                    duplicate: true,
-                });
-            }
-            sqlx::query(sql::INSERT_MESSAGE)
-                .bind(channel_id)
-                .bind(seq)
-                .bind(&sender)
-                .bind(new.body)
-                .bind(new.client_msg_id)
-                .bind(new.now_ms)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("seq {seq}")))?;
-            Ok(Published {
-                message: Message {
-                    channel: new.channel.clone(),
-                    seq,
-                    sender: new.sender,
-                    body: new.body.to_owned(),
-                    client_msg_id: Some(new.client_msg_id.to_owned()),
-                    created_at_ms: new.now_ms,
-                    edited_at_ms: None,
-                    deleted_at_ms: None,
-                },
-                duplicate: false,
-            })
-        })
+        }
     }
 
     /// The newest and oldest stored seq of a channel.

@@ -82,6 +82,53 @@ async fn retry_with_same_client_id_is_stored_once(store: &Store) {
 }
 on_each_backend!(retry_with_same_client_id_is_stored_once);
 
+async fn a_batch_spans_channels_and_collapses_retries(store: &Store) {
+    let (world, guild) = (ch("world"), ch("guild:7"));
+    assert_eq!(post(store, &world, 1, "stored before", "old").await, 1);
+    let msg = |channel, sender, body, id| NewMessage {
+        channel,
+        sender: addr(sender),
+        body,
+        client_msg_id: id,
+        now_ms: 7,
+    };
+    let batch = [
+        msg(&world, 1, "a", "w-a"),
+        msg(&guild, 1, "g", "g-a"),
+        msg(&world, 2, "b", "w-b"),
+        // A retry of a message stored by an earlier transaction.
+        msg(&world, 1, "stored before", "old"),
+        // A retry of a message earlier in this batch, and the same id from another sender.
+        msg(&world, 2, "b", "w-b"),
+        msg(&world, 3, "c", "w-b"),
+    ];
+    let out = store.publish_many(&batch).await.unwrap();
+    let seqs: Vec<(u64, bool)> = out.iter().map(|p| (p.message.seq, p.duplicate)).collect();
+    assert_eq!(
+        seqs,
+        [
+            (2, false),
+            (1, false),
+            (3, false),
+            (1, true),
+            (3, true),
+            (4, false)
+        ]
+    );
+    assert_eq!(out[3].message.body, "stored before");
+    assert_eq!(
+        out[4].message, out[2].message,
+        "the batched retry is the original"
+    );
+    assert_eq!(store.channel_head(&world).await.unwrap().last_seq, 4);
+    assert_eq!(store.channel_head(&guild).await.unwrap().last_seq, 1);
+    let stored = store.range(&world, 0, 10, 10).await.unwrap();
+    let bodies: Vec<&str> = stored.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["stored before", "a", "b", "c"]);
+    assert!(store.publish_many(&[]).await.unwrap().is_empty());
+}
+on_each_backend!(a_batch_spans_channels_and_collapses_retries);
+
 async fn concurrent_publishers_get_distinct_gap_free_seqs(store: &Store) {
     let world = ch("world");
     let mut tasks = Vec::new();

@@ -93,13 +93,18 @@ impl ChannelState {
 
     /// Accepts a publication; returns true when publications wait behind a gap.
     pub fn offer(&mut self, seq: u64, frame: Utf8Bytes) -> bool {
-        match self.last {
-            Some(last) if seq <= last => false,
-            _ => {
+        self.offer_many(std::iter::once((seq, frame)))
+    }
+
+    /// Accepts publications (a batch), delivering those next in line together; returns true
+    /// when publications wait behind a gap.
+    pub fn offer_many(&mut self, items: impl IntoIterator<Item = (u64, Utf8Bytes)>) -> bool {
+        for (seq, frame) in items {
+            if self.last.is_none_or(|last| seq > last) {
                 self.early.insert(seq, frame);
-                self.drain_ready()
             }
         }
+        self.drain_ready()
     }
 
     /// Delivers every publication that is next in line; returns true if some still wait.
@@ -113,9 +118,13 @@ impl ChannelState {
             }
             entry.remove();
         }
+        let mut ready = Vec::new();
         while let Some(frame) = self.early.remove(&(last + 1)) {
             last += 1;
-            self.fan_out(last, &frame);
+            ready.push((last, frame));
+        }
+        if !ready.is_empty() {
+            self.fan_out(&ready);
         }
         self.last = Some(last);
         !self.early.is_empty()
@@ -135,24 +144,36 @@ impl ChannelState {
         }
     }
 
-    fn fan_out(&mut self, seq: u64, frame: &Utf8Bytes) {
+    /// Hands consecutive publications to every subscriber, waking each writer once.
+    fn fan_out(&mut self, ready: &[(u64, Utf8Bytes)]) {
         for sub in self.subscribers.values_mut() {
             match &mut sub.pending {
                 Some(p) => {
-                    p.bytes += frame.len();
-                    if p.bytes > p.budget {
-                        // Same rule as the send queue: too far behind, reconnect and recover.
-                        sub.pending = None;
-                        sub.queue.close(CloseCode::SlowConsumer);
-                    } else {
-                        p.frames.push((seq, frame.clone()));
+                    for (seq, frame) in ready {
+                        p.bytes += frame.len();
+                        if p.bytes > p.budget {
+                            // Same rule as the send queue: too far behind, reconnect and recover.
+                            sub.pending = None;
+                            sub.queue.close(CloseCode::SlowConsumer);
+                            break;
+                        }
+                        p.frames.push((*seq, frame.clone()));
                     }
                 }
-                None if seq > sub.floor => {
-                    // On overflow the queue closes the connection itself (4001).
-                    let _ = sub.queue.push(frame.clone());
+                None => {
+                    let mut pushed = false;
+                    for (_, frame) in ready.iter().filter(|(seq, _)| *seq > sub.floor) {
+                        // On overflow the queue closes the connection itself (4001).
+                        if sub.queue.push_quiet(frame.clone()).is_err() {
+                            pushed = false;
+                            break;
+                        }
+                        pushed = true;
+                    }
+                    if pushed {
+                        sub.queue.wake();
+                    }
                 }
-                None => {}
             }
         }
     }

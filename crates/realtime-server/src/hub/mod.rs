@@ -194,14 +194,14 @@ impl Hub {
         lock(&self.channels).contains_key(channel)
     }
 
-    /// Delivers one publication to local subscribers, in seq order.
-    fn deliver(&self, channel: &str, seq: u64, frame: Utf8Bytes) {
+    /// Delivers publications of one channel to local subscribers, in seq order.
+    fn deliver(&self, channel: &str, items: impl IntoIterator<Item = (u64, Utf8Bytes)>) {
         let state = lock(&self.channels).get(channel).cloned();
         let Some(state) = state else {
             return; // No local subscriber.
         };
         let mut st = lock(&state);
-        if st.offer(seq, frame) {
+        if st.offer_many(items) {
             self.schedule_gap_fill(&mut st);
         }
     }
@@ -267,13 +267,38 @@ impl Hub {
     }
 }
 
+/// A publication's seq and frame.
+type Seqd = (u64, Utf8Bytes);
+
+fn text(p: Publication) -> Option<(Arc<str>, u64, Utf8Bytes)> {
+    match Utf8Bytes::try_from(p.frame) {
+        Ok(frame) => Some((p.channel, p.seq, frame)),
+        Err(_) => {
+            tracing::error!(channel = %p.channel, seq = p.seq, "publication is not UTF-8; dropped");
+            None
+        }
+    }
+}
+
 impl PublicationHandler for Hub {
     fn on_publication(&self, p: Publication) {
-        match Utf8Bytes::try_from(p.frame) {
-            Ok(frame) => self.deliver(&p.channel, p.seq, frame),
-            Err(_) => {
-                tracing::error!(channel = %p.channel, seq = p.seq, "publication is not UTF-8; dropped")
+        if let Some((channel, seq, frame)) = text(p) {
+            self.deliver(&channel, std::iter::once((seq, frame)));
+        }
+    }
+
+    /// A batch is delivered per channel at once: each subscriber's writer wakes once for all
+    /// of the batch's messages of that channel.
+    fn on_publications(&self, publications: Vec<Publication>) {
+        let mut by_channel: Vec<(Arc<str>, Vec<Seqd>)> = Vec::new();
+        for (channel, seq, frame) in publications.into_iter().filter_map(text) {
+            match by_channel.iter_mut().find(|(c, _)| *c == channel) {
+                Some((_, items)) => items.push((seq, frame)),
+                None => by_channel.push((channel, vec![(seq, frame)])),
             }
+        }
+        for (channel, items) in by_channel {
+            self.deliver(&channel, items);
         }
     }
 }

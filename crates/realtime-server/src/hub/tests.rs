@@ -4,7 +4,6 @@ use realtime_core::{Address, ChannelName};
 use realtime_store::{NewMessage, StorageConfig, Store};
 
 use super::*;
-use crate::session::queue::Next;
 
 struct Fixture {
     hub: Arc<Hub>,
@@ -65,10 +64,10 @@ impl Fixture {
 async fn seqs(queue: &SendQueue, n: usize) -> Vec<u64> {
     let mut out = Vec::new();
     for _ in 0..n {
-        let next = tokio::time::timeout(Duration::from_secs(2), queue.next())
+        let next = tokio::time::timeout(Duration::from_secs(2), queue.next_one())
             .await
             .expect("a frame arrives");
-        let Next::Frame(f) = next else {
+        let Ok(f) = next else {
             panic!("unexpected {next:?}")
         };
         let v: serde_json::Value = serde_json::from_str(f.as_str()).unwrap();
@@ -78,7 +77,7 @@ async fn seqs(queue: &SendQueue, n: usize) -> Vec<u64> {
 }
 
 async fn nothing_more(queue: &SendQueue) {
-    let r = tokio::time::timeout(Duration::from_millis(200), queue.next()).await;
+    let r = tokio::time::timeout(Duration::from_millis(200), queue.next_one()).await;
     assert!(r.is_err(), "unexpected frame {r:?}");
 }
 

@@ -93,7 +93,13 @@ pub(crate) struct Session {
     /// The recovery replay in progress, and the requests waiting for its end.
     replay: Option<Replay>,
     deferred: Deferred,
+    /// Publishes of this connection not yet answered, at most [`MAX_PUBLISHES_IN_FLIGHT`].
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Publishes one connection may have waiting for their commit. Past this the connection's
+/// next publish waits, and nothing more is read from it until a reply frees a slot.
+pub const MAX_PUBLISHES_IN_FLIGHT: usize = 64;
 
 /// How the reader loop ended.
 enum Ended {
@@ -135,6 +141,7 @@ pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admissi
         command_tx,
         replay: None,
         deferred: Deferred::default(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES_IN_FLIGHT)),
         app,
     };
     if unsupported {

@@ -14,6 +14,7 @@ use super::replay::Replay;
 use super::{Session, close_code_for};
 use crate::chat;
 use crate::permissions::{self, Action};
+use crate::publisher::{Job, Reply};
 use crate::rate::{self, Limit};
 
 impl Session {
@@ -340,11 +341,29 @@ impl Session {
         };
         permissions::check(&self.app, Some(sender), channel, Action::Post)?;
         let body = chat::validate_body(&self.app, body)?;
+        chat::validate_client_msg_id(client_msg_id)?;
         rate::take(&self.app, Limit::Publish, sender).await?;
-        let (ok, publication) =
-            chat::publish(&self.app, channel, sender, body, client_msg_id).await?;
-        self.reply_ok(id, &ok);
-        chat::announce(&self.app, publication).await;
+        // Waits while the connection has its most publishes in flight: it stops reading.
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "publish slots closed"))?;
+        self.app
+            .publisher
+            .submit(Job {
+                channel: channel.clone(),
+                sender,
+                body,
+                client_msg_id: client_msg_id.to_owned(),
+                reply: Reply::Socket {
+                    queue: self.queue.clone(),
+                    id,
+                    permit,
+                },
+            })
+            .await;
         Ok(())
     }
 

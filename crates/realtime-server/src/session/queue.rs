@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 /// What the writer should do next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
-    Frame(Utf8Bytes),
+    /// Frames were taken into the caller's batch.
+    Frames,
     /// Send a close frame with this code, then stop.
     Close(CloseCode),
     /// The peer is gone: stop without a close frame.
@@ -84,6 +85,14 @@ impl SendQueue {
 
     /// Queues a frame. Frames pushed after the connection started closing are dropped.
     pub fn push(&self, frame: Utf8Bytes) -> Result<(), Overflow> {
+        self.push_quiet(frame)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Queues a frame without waking the writer: a caller pushing several frames (a batch
+    /// of messages) wakes it once with [`SendQueue::wake`], so they go out in one write.
+    pub fn push_quiet(&self, frame: Utf8Bytes) -> Result<(), Overflow> {
         let mut state = self.lock();
         if state.ending.is_some() {
             return Ok(());
@@ -96,9 +105,12 @@ impl SendQueue {
         }
         state.bytes += len;
         state.frames.push_back(frame);
-        drop(state);
-        self.inner.notify.notify_one();
         Ok(())
+    }
+
+    /// Wakes the writer for frames pushed with [`SendQueue::push_quiet`].
+    pub fn wake(&self) {
+        self.inner.notify.notify_one();
     }
 
     /// Queues a frame, waiting up to `patience` for the writer to make room when the budget is
@@ -183,17 +195,28 @@ impl SendQueue {
         self.lock().bytes
     }
 
-    /// Waits for the next thing the writer must do.
-    pub async fn next(&self) -> Next {
+    /// Waits for the next thing the writer must do. Queued frames come first: they are moved
+    /// into `batch`, oldest first, up to `max_bytes` (at least one frame, however large).
+    pub async fn next_batch(&self, batch: &mut Vec<Utf8Bytes>, max_bytes: usize) -> Next {
         loop {
             let notified = self.inner.notify.notified();
             {
                 let mut state = self.lock();
-                if let Some(frame) = state.frames.pop_front() {
-                    state.bytes -= frame.len();
+                if !state.frames.is_empty() {
+                    let mut taken = 0;
+                    while let Some(frame) = state.frames.front() {
+                        if taken > 0 && taken + frame.len() > max_bytes {
+                            break;
+                        }
+                        taken += frame.len();
+                        if let Some(frame) = state.frames.pop_front() {
+                            batch.push(frame);
+                        }
+                    }
+                    state.bytes -= taken;
                     drop(state);
                     self.inner.room.notify_waiters();
-                    return Next::Frame(frame);
+                    return Next::Frames;
                 }
                 match state.ending {
                     Some(Ending::Close(code)) => return Next::Close(code),
@@ -202,6 +225,16 @@ impl SendQueue {
                 }
             }
             notified.await;
+        }
+    }
+
+    /// The next frame alone, or what the writer must do instead.
+    #[cfg(test)]
+    pub(crate) async fn next_one(&self) -> Result<Utf8Bytes, Next> {
+        let mut batch = Vec::new();
+        match self.next_batch(&mut batch, 1).await {
+            Next::Frames => Ok(batch.remove(0)),
+            other => Err(other),
         }
     }
 
@@ -230,15 +263,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_takes_queued_frames_in_order_up_to_its_size() {
+        let q = SendQueue::new(100);
+        for n in [10, 20, 30] {
+            q.push_quiet(frame(n)).unwrap();
+        }
+        let mut batch = Vec::new();
+        assert_eq!(q.next_batch(&mut batch, 35).await, Next::Frames);
+        assert_eq!(batch, [frame(10), frame(20)]);
+        assert_eq!(q.queued_bytes(), 30);
+        batch.clear();
+        // One frame larger than the batch size still goes.
+        q.push(frame(40)).unwrap();
+        assert_eq!(q.next_batch(&mut batch, 5).await, Next::Frames);
+        assert_eq!(batch, [frame(30)]);
+    }
+
+    #[tokio::test]
     async fn frames_come_out_in_order_then_the_close() {
         let q = SendQueue::new(100);
         q.push(frame(10)).unwrap();
         q.push(frame(20)).unwrap();
         q.close(CloseCode::Shutdown);
         q.push(frame(5)).unwrap(); // dropped: closing
-        assert_eq!(q.next().await, Next::Frame(frame(10)));
-        assert_eq!(q.next().await, Next::Frame(frame(20)));
-        assert_eq!(q.next().await, Next::Close(CloseCode::Shutdown));
+        assert_eq!(q.next_one().await, Ok(frame(10)));
+        assert_eq!(q.next_one().await, Ok(frame(20)));
+        assert_eq!(q.next_one().await, Err(Next::Close(CloseCode::Shutdown)));
     }
 
     #[tokio::test]
@@ -251,7 +301,10 @@ mod tests {
         assert_eq!(q.close_code(), Some(CloseCode::SlowConsumer));
         // A later close does not override the first reason.
         q.close(CloseCode::Shutdown);
-        assert_eq!(q.next().await, Next::Close(CloseCode::SlowConsumer));
+        assert_eq!(
+            q.next_one().await,
+            Err(Next::Close(CloseCode::SlowConsumer))
+        );
         tokio::time::timeout(std::time::Duration::from_secs(1), q.aborted())
             .await
             .expect("the writer is told to abandon its frame");
@@ -268,9 +321,9 @@ mod tests {
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!paced.is_finished(), "waits while the budget is full");
-        assert_eq!(q.next().await, Next::Frame(frame(80)));
+        assert_eq!(q.next_one().await, Ok(frame(80)));
         assert_eq!(paced.await.unwrap(), Ok(()));
-        assert_eq!(q.next().await, Next::Frame(frame(50)));
+        assert_eq!(q.next_one().await, Ok(frame(50)));
         assert_eq!(q.close_code(), None);
     }
 
@@ -289,8 +342,8 @@ mod tests {
             "80 of 100 would pass the paced three quarters: it waits"
         );
         q.push(frame(40)).expect("a reply still fits beside it");
-        assert_eq!(q.next().await, Next::Frame(frame(60)));
-        assert_eq!(q.next().await, Next::Frame(frame(40)));
+        assert_eq!(q.next_one().await, Ok(frame(60)));
+        assert_eq!(q.next_one().await, Ok(frame(40)));
         assert_eq!(paced.await.unwrap(), Ok(()));
     }
 
@@ -309,9 +362,9 @@ mod tests {
     async fn the_writer_wakes_for_new_frames() {
         let q = SendQueue::new(100);
         let q2 = q.clone();
-        let waiter = tokio::spawn(async move { q2.next().await });
+        let waiter = tokio::spawn(async move { q2.next_one().await });
         tokio::task::yield_now().await;
         q.push(frame(3)).unwrap();
-        assert_eq!(waiter.await.unwrap(), Next::Frame(frame(3)));
+        assert_eq!(waiter.await.unwrap(), Ok(frame(3)));
     }
 }

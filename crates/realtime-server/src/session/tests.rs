@@ -22,6 +22,7 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         command_tx,
         replay: None,
         deferred: Default::default(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES_IN_FLIGHT)),
     };
     let token = app
         .tokens

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use futures_util::{FutureExt, SinkExt};
 use realtime_protocol::CloseCode;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
@@ -21,6 +21,9 @@ use super::queue::{Next, SendQueue};
 use super::{CLOSE_GRACE, Socket};
 
 pub(crate) type Sink = SplitSink<Socket, Message>;
+
+/// Most bytes of queued frames written with one flush.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Heartbeat settings of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -45,15 +48,16 @@ pub async fn run(
     activity: Arc<Activity>,
 ) -> Sink {
     let mut next_ping = Instant::now() + heartbeat.ping_interval;
+    let mut batch = Vec::new();
     loop {
         // The peer is due to have sent something by then (a pong to the last ping at least).
         let silent_deadline =
             Instant::now() + heartbeat.allowance().saturating_sub(activity.idle_for());
         tokio::select! {
-            next = queue.next() => match next {
-                Next::Frame(frame) => {
-                    let message = Message::Text(frame);
-                    if !send_bounded(&mut sink, &queue, message, heartbeat.allowance()).await {
+            next = queue.next_batch(&mut batch, WRITE_BATCH_BYTES) => match next {
+                Next::Frames => {
+                    let messages = batch.drain(..).map(Message::Text);
+                    if !send_bounded(&mut sink, &queue, messages, heartbeat.allowance()).await {
                         break;
                     }
                 }
@@ -71,7 +75,7 @@ pub async fn run(
             },
             _ = sleep_until(next_ping) => {
                 next_ping += heartbeat.ping_interval;
-                let ping = Message::Ping(Bytes::new());
+                let ping = std::iter::once(Message::Ping(Bytes::new()));
                 if !send_bounded(&mut sink, &queue, ping, heartbeat.allowance()).await {
                     break;
                 }
@@ -88,20 +92,32 @@ pub async fn run(
     sink
 }
 
-/// Sends one frame unless the queue aborts meanwhile (overflow) or the peer leaves it unread
-/// for `stall`. Returns false when the socket is broken.
+/// Sends frames with one flush (one write to the socket for a whole batch) unless the queue
+/// aborts meanwhile (overflow) or the peer leaves them unread for `stall`. Returns false when
+/// the socket is broken.
 async fn send_bounded(
     sink: &mut Sink,
     queue: &SendQueue,
-    message: Message,
+    messages: impl Iterator<Item = Message>,
     stall: Duration,
 ) -> bool {
+    let write = async {
+        for message in messages {
+            sink.feed(message).await?;
+        }
+        sink.flush().await
+    };
+    let mut write = std::pin::pin!(write);
+    // Most writes complete at once into the socket buffer: no timer for those.
+    if let Some(result) = (&mut write).now_or_never() {
+        return result.is_ok();
+    }
     tokio::select! {
-        result = sink.send(message) => result.is_ok(),
-        // The frame stays in the socket's buffer and is flushed before the close frame.
+        result = write => result.is_ok(),
+        // What was written stays in the socket's buffer and is flushed before the close frame.
         _ = queue.aborted() => true,
         _ = tokio::time::sleep(stall) => {
-            tracing::debug!(?stall, "a frame stayed unread past the heartbeat allowance");
+            tracing::debug!(?stall, "frames stayed unread past the heartbeat allowance");
             queue.fail_slow();
             true
         }

@@ -1,0 +1,213 @@
+//! The standard set of scenarios and its Markdown report. Each scenario starts fresh servers,
+//! so one run's memory or storage does not leak into the next.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::Servers;
+use crate::fanout::{self, Outcome, Spec};
+use crate::servers::{self, Server, Storage};
+use crate::stats::{mib, percentiles, si};
+
+/// A short id that keeps channel names of this run apart from earlier runs on one database.
+pub fn run_id() -> String {
+    format!("{:x}", crate::clients::now_micros() % 0xffff_ffff)
+}
+
+/// Which server a target name means.
+enum Which {
+    Realtime(Storage),
+    Peer,
+}
+
+fn which(servers: &Servers, target: &str) -> Result<Which, String> {
+    match target {
+        "realtime" => Ok(Which::Realtime(Storage::Sqlite)),
+        "realtime-postgres" => servers
+            .postgres_url
+            .clone()
+            .map(|u| Which::Realtime(Storage::Postgres(u)))
+            .ok_or_else(|| "realtime-postgres needs --postgres-url".into()),
+        "peer" => Ok(Which::Peer),
+        other => Err(format!(
+            "unknown target {other:?}: realtime, realtime-postgres or peer"
+        )),
+    }
+}
+
+async fn start(servers: &Servers, which: &Which) -> Result<(Server, Vec<u32>), String> {
+    match which {
+        Which::Realtime(storage) => {
+            let server = servers::start_realtime(&servers.server_bin, storage, "").await?;
+            let extra = match storage {
+                Storage::Postgres(_) => servers.postgres_pids.clone(),
+                Storage::Sqlite => Vec::new(),
+            };
+            Ok((server, extra))
+        }
+        Which::Peer => {
+            let (Some(bun), Some(script)) = (&servers.bun, &servers.peer_script) else {
+                return Err("the peer needs --bun and --peer-script".into());
+            };
+            Ok((servers::start_peer(bun, script).await?, Vec::new()))
+        }
+    }
+}
+
+/// One fan-out run, printed.
+pub async fn fanout_one(servers: &Servers, target: &str, spec: &Spec) -> Result<(), String> {
+    let which = which(servers, target)?;
+    let (server, extra) = start(servers, &which).await?;
+    let outcome = fanout::run(&server, spec, &extra).await?;
+    println!("{}", describe(target, &outcome));
+    Ok(())
+}
+
+fn describe(target: &str, o: &Outcome) -> String {
+    format!(
+        "{target}: sent {} acked {} refused {:?} delivered {}/{} ({:.1} %) closed {}\n  \
+         server CPU {:.2} s → {} deliveries per CPU-second, {:.3} ms per publish; generator CPU {:.2} s\n  \
+         publish→deliver p50/p99/p999 {}; ack {}; RSS {}",
+        o.sent,
+        o.acked,
+        o.refused,
+        o.delivered,
+        o.expected,
+        o.delivered_share() * 100.0,
+        o.closed,
+        o.server_cpu.as_secs_f64(),
+        si(o.deliveries_per_cpu_second()),
+        o.cpu_ms_per_publish(),
+        o.generator_cpu.as_secs_f64(),
+        percentiles(&o.latency),
+        percentiles(&o.ack_latency),
+        mib(o.rss),
+    )
+}
+
+/// The targets of a suite run, in table column order.
+fn targets(servers: &Servers) -> Vec<&'static str> {
+    let mut t = Vec::new();
+    if servers.bun.is_some() && servers.peer_script.is_some() {
+        t.push("peer");
+    }
+    t.push("realtime");
+    if servers.postgres_url.is_some() {
+        t.push("realtime-postgres");
+    }
+    t
+}
+
+fn column(target: &str) -> &'static str {
+    match target {
+        "peer" => "Bun+Hono+SQLite",
+        "realtime" => "torii-realtime (SQLite)",
+        _ => "torii-realtime (Postgres)",
+    }
+}
+
+/// Runs the standard set and prints (and optionally stores) the report.
+pub async fn run(servers: &Servers, smoke: bool, out: Option<&Path>) -> Result<(), String> {
+    let seconds = if smoke { 2 } else { 10 };
+    let duration = Duration::from_secs(seconds);
+    let scale = if smoke { 10 } else { 1 };
+    let scenarios = [
+        (
+            "A: 1 room × 1 000 subscribers, 1 000 publishes/s",
+            Spec {
+                rooms: 1,
+                subscribers: 1000 / scale,
+                publishers: 10,
+                rate: 1000.0,
+                duration,
+                run: String::new(),
+            },
+        ),
+        (
+            "B: 1 room × 1 000 subscribers, 2 000 publishes/s",
+            Spec {
+                rooms: 1,
+                subscribers: 1000 / scale,
+                publishers: 10,
+                rate: 2000.0,
+                duration,
+                run: String::new(),
+            },
+        ),
+        (
+            "C: 100 rooms × 10 subscribers, 1 000 publishes/s",
+            Spec {
+                rooms: 100 / scale,
+                subscribers: 10,
+                publishers: 1,
+                rate: 1000.0,
+                duration,
+                run: String::new(),
+            },
+        ),
+    ];
+    let targets = targets(servers);
+    let mut table = String::new();
+    let header: Vec<&str> = targets.iter().map(|t| column(t)).collect();
+    let _ = writeln!(
+        table,
+        "| scenario ({seconds} s, loopback) | {} |",
+        header.join(" | ")
+    );
+    let _ = writeln!(table, "|---|{}", "---|".repeat(targets.len()));
+    let mut details = String::new();
+    for (name, spec) in scenarios {
+        let mut cells = Vec::new();
+        let mut peer_rate = None;
+        for target in &targets {
+            let spec = Spec {
+                run: run_id(),
+                ..spec.clone()
+            };
+            let which = which(servers, target)?;
+            let (server, extra) = start(servers, &which).await?;
+            let o = fanout::run(&server, &spec, &extra).await?;
+            drop(server);
+            let text = describe(target, &o);
+            println!("{name}\n{text}");
+            let _ = writeln!(details, "- {name}, {text}");
+            let rate = o.deliveries_per_cpu_second();
+            let ratio = match (peer_rate, *target) {
+                (Some(p), t) if t != "peer" => format!(" (**{:.2}×** the peer)", rate / p),
+                _ => String::new(),
+            };
+            if *target == "peer" {
+                peer_rate = Some(rate);
+            }
+            cells.push(format!(
+                "{:.1} % delivered, **{}/CPU-s**{ratio}, {:.3} ms CPU per publish, p99 {}, RSS {}",
+                o.delivered_share() * 100.0,
+                si(rate),
+                o.cpu_ms_per_publish(),
+                crate::stats::ms(o.latency.value_at_quantile(0.99)),
+                mib(o.rss),
+            ));
+        }
+        let _ = writeln!(table, "| {name} | {} |", cells.join(" | "));
+    }
+    let report = format!("{table}\nRuns:\n\n{details}");
+    println!("\n{report}");
+    if let Some(path) = out {
+        store(path, &report)?;
+    }
+    Ok(())
+}
+
+const BEGIN: &str = "<!-- bench:begin -->";
+const END: &str = "<!-- bench:end -->";
+
+/// Replaces what lies between the report markers of `path` with `report`.
+fn store(path: &Path, report: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(format!("{} has no {BEGIN} … {END} markers", path.display()));
+    };
+    let updated = format!("{}{BEGIN}\n{report}\n{}", &text[..b], &text[e..]);
+    std::fs::write(path, updated).map_err(|e| format!("{}: {e}", path.display()))
+}

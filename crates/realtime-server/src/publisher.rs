@@ -1,0 +1,212 @@
+//! The publish pipeline: group commit, then one announcement per batch.
+//!
+//! Publishes are handed to a committer task (one per shard of channels, so a channel's
+//! publishes keep their submission order). Each committer takes everything queued, up to
+//! [`MAX_BATCH`], stores it in one transaction, then, for each publish in batch order, puts the
+//! reply on the publisher's connection queue, and finally announces every committed message
+//! to the bus as one batch. So:
+//!
+//! - a reply is sent only after the commit (an acknowledged message is durable);
+//! - on the publisher's own connection, the reply is queued before the push of its message;
+//! - while one batch commits, the next one gathers: the busier a channel, the larger its
+//!   batches and the cheaper each message, instead of a queue of one transaction per message;
+//! - subscribers get a batch's messages together, written with one flush.
+//!
+//! The queues in front of the committers are bounded: when storage falls behind, submitting
+//! waits, which stops the publishing connection from reading more requests (back-pressure),
+//! rather than piling up transactions that would time out.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use realtime_bus::{Broker, Publication};
+use realtime_core::time::now_ms;
+use realtime_core::{Address, ChannelName, ErrorCode};
+use realtime_protocol::ErrorBody;
+use realtime_protocol::reply::{PublishOk, encode_error, encode_ok};
+use realtime_store::{Backend, NewMessage, Store};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::chat;
+use crate::session::queue::SendQueue;
+
+/// Most publishes stored in one transaction.
+pub const MAX_BATCH: usize = 256;
+/// Publishes waiting per committer before submitters wait.
+const QUEUE_DEPTH: usize = 4096;
+/// Committers on Postgres, where transactions on different channels run in parallel. SQLite
+/// has one writer, so one committer.
+const POSTGRES_SHARDS: usize = 4;
+
+/// One validated publish, waiting for its commit.
+#[derive(Debug)]
+pub struct Job {
+    pub channel: ChannelName,
+    pub sender: Address,
+    pub body: String,
+    pub client_msg_id: String,
+    pub reply: Reply,
+}
+
+/// Where a publish's outcome goes.
+#[derive(Debug)]
+pub enum Reply {
+    /// Straight onto a WebSocket's send queue as the reply to request `id`; the permit counts
+    /// the connection's publishes in flight and is released with the reply.
+    Socket {
+        queue: SendQueue,
+        id: u64,
+        permit: OwnedSemaphorePermit,
+    },
+    /// To a waiting caller.
+    Wait(oneshot::Sender<Result<PublishOk, ErrorBody>>),
+}
+
+impl Reply {
+    fn send(self, outcome: Result<PublishOk, ErrorBody>) {
+        match self {
+            Reply::Socket { queue, id, permit } => {
+                let frame = match &outcome {
+                    Ok(ok) => encode_ok(id, ok),
+                    Err(e) => {
+                        tracing::debug!(code = %e.code, message = %e.message, "publish refused");
+                        encode_error(Some(id), e)
+                    }
+                };
+                // On overflow the queue closes the connection as a slow consumer by itself.
+                let _ = queue.push(Utf8Bytes::from(frame));
+                drop(permit);
+            }
+            Reply::Wait(tx) => {
+                let _ = tx.send(outcome);
+            }
+        }
+    }
+}
+
+/// Hands publishes to the committers; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    shards: Arc<[mpsc::Sender<Job>]>,
+}
+
+impl Publisher {
+    /// Starts the committers. They stop once every handle is dropped and their queue is empty.
+    pub fn start(store: Store, broker: Arc<dyn Broker>) -> Self {
+        let count = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_SHARDS,
+        };
+        let shards = (0..count)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+                tokio::spawn(commit_loop(store.clone(), broker.clone(), rx));
+                tx
+            })
+            .collect();
+        Self { shards }
+    }
+
+    /// Queues a publish; waits while its committer's queue is full.
+    pub async fn submit(&self, job: Job) {
+        let shard = if self.shards.len() == 1 {
+            0
+        } else {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            job.channel.as_str().hash(&mut h);
+            (h.finish() % self.shards.len() as u64) as usize
+        };
+        if let Err(mpsc::error::SendError(job)) = self.shards[shard].send(job).await {
+            job.reply.send(Err(ErrorBody::new(
+                ErrorCode::Unavailable,
+                "the server is shutting down",
+            )));
+        }
+    }
+
+    /// Submits and waits for the outcome.
+    pub async fn publish(
+        &self,
+        channel: ChannelName,
+        sender: Address,
+        body: String,
+        client_msg_id: String,
+    ) -> Result<PublishOk, ErrorBody> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job {
+            channel,
+            sender,
+            body,
+            client_msg_id,
+            reply: Reply::Wait(tx),
+        })
+        .await;
+        rx.await
+            .unwrap_or_else(|_| Err(ErrorBody::new(ErrorCode::Internal, "publish lost")))
+    }
+}
+
+async fn commit_loop(store: Store, broker: Arc<dyn Broker>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let publications = commit(&store, std::mem::take(&mut jobs)).await;
+        if !publications.is_empty() {
+            let (first, count) = (publications[0].seq, publications.len());
+            if let Err(e) = broker.publish_batch(publications).await {
+                // Committed already: subscribers catch up from storage on the next message.
+                tracing::warn!(first, count, error = %e, "bus publish failed");
+            }
+        }
+    }
+}
+
+/// Stores a batch, replies to every job, and returns what to announce. When the batch fails
+/// for a reason other than storage being unavailable, each publish is retried on its own, so
+/// one bad message cannot fail the others.
+async fn commit(store: &Store, jobs: Vec<Job>) -> Vec<Publication> {
+    let now = now_ms();
+    let batch: Vec<NewMessage<'_>> = jobs
+        .iter()
+        .map(|j| NewMessage {
+            channel: &j.channel,
+            sender: j.sender,
+            body: &j.body,
+            client_msg_id: &j.client_msg_id,
+            now_ms: now,
+        })
+        .collect();
+    let results = match store.publish_many(&batch).await {
+        Ok(published) => published.into_iter().map(Ok).collect(),
+        Err(e) if e.is_unavailable() || batch.len() == 1 => {
+            let error = chat::store_error(&e);
+            vec![Err(error); batch.len()]
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "batch failed; storing one by one");
+            let mut results = Vec::with_capacity(batch.len());
+            for one in &batch {
+                results.push(
+                    store
+                        .publish(one.clone())
+                        .await
+                        .map_err(|e| chat::store_error(&e)),
+                );
+            }
+            results
+        }
+    };
+    drop(batch);
+    let mut publications = Vec::new();
+    for (job, result) in jobs.into_iter().zip(results) {
+        let outcome = result.and_then(|p| chat::outcome(&job.body, &job.client_msg_id, p));
+        match outcome {
+            Ok((ok, publication)) => {
+                job.reply.send(Ok(ok));
+                publications.push(publication);
+            }
+            Err(e) => job.reply.send(Err(e)),
+        }
+    }
+    publications
+}
