@@ -209,3 +209,45 @@ async fn tokens_from_the_games_own_backend_are_accepted() {
         .unwrap();
     assert_eq!(e2e::close_code(&mut wrong).await, Some(4401));
 }
+
+/// Publishes sent back to back on one connection, without waiting for replies, are all
+/// acknowledged; their seqs follow the order they were sent in, and so do their replies.
+#[tokio::test]
+async fn pipelined_publishes_commit_in_the_order_sent() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = Server::start().await;
+    let mut watcher = server.client(&addr(1)).await;
+    watcher.subscribe("world", None).await.unwrap();
+    let url = format!("{}?token={}", server.ws_url(), server.token(&addr(2)));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    const N: u64 = 300;
+    // More than a connection may have in flight: the rest wait for slots, none is lost.
+    for id in 1..=N {
+        let frame = json!({"id": id, "op": "publish", "channel": "world",
+            "body": format!("p{id}"), "client_msg_id": format!("p{id}")});
+        ws.send(Message::text(frame.to_string())).await.unwrap();
+    }
+    let mut replies = Vec::new();
+    while replies.len() < N as usize {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("every publish is answered")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = frame else { continue };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if v.get("id").is_some() {
+            assert!(v.get("ok").is_some(), "{v}");
+            replies.push((v["id"].as_u64().unwrap(), v["ok"]["seq"].as_u64().unwrap()));
+        }
+    }
+    let expected: Vec<(u64, u64)> = (1..=N).map(|i| (i, i)).collect();
+    assert_eq!(replies, expected, "replies and seqs in the order sent");
+    let got = messages(&mut watcher, N as usize).await;
+    let sent: Vec<(String, u64, String)> = (1..=N)
+        .map(|i| ("world".into(), i, format!("p{i}")))
+        .collect();
+    assert_eq!(got, sent);
+}

@@ -172,3 +172,40 @@ async fn live_pushes_respect_a_raised_floor() {
     nothing_more(&second).await;
     f.finish().await;
 }
+
+#[tokio::test]
+async fn a_batch_reaches_each_subscriber_in_seq_order_as_one_write() {
+    let f = Fixture::new().await;
+    let q = SendQueue::new(1 << 20);
+    f.hub.join(&f.world, 1, q.clone()).await.unwrap();
+    f.hub.activate(&f.world, 1);
+    let p1 = f.commit("a").await;
+    let p2 = f.commit("b").await;
+    let p3 = f.commit("c").await;
+    let other = Publication {
+        channel: Arc::from("elsewhere"),
+        ..p1.clone()
+    };
+    // Out of order within the batch, with a duplicate and a channel nobody here follows.
+    f.hub.on_publications(vec![p3, other, p1.clone(), p2, p1]);
+    let mut batch = Vec::new();
+    let next = tokio::time::timeout(Duration::from_secs(2), q.next_batch(&mut batch, 1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(next, crate::session::queue::Next::Frames);
+    let seqs: Vec<u64> = batch
+        .iter()
+        .map(|f| {
+            serde_json::from_str::<serde_json::Value>(f.as_str()).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        [1, 2, 3],
+        "the whole batch is taken by one writer turn"
+    );
+    nothing_more(&q).await;
+    f.finish().await;
+}
