@@ -5,10 +5,13 @@
 
 mod clients;
 mod fanout;
+mod idle;
 mod procfs;
+mod recovery;
 mod servers;
 mod stats;
 mod suite;
+mod throughput;
 mod ws;
 
 use std::path::PathBuf;

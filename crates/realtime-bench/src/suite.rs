@@ -9,6 +9,7 @@ use crate::Servers;
 use crate::fanout::{self, Outcome, Spec};
 use crate::servers::{self, Server, Storage};
 use crate::stats::{mib, percentiles, si};
+use crate::{idle, recovery, throughput};
 
 /// A short id that keeps channel names of this run apart from earlier runs on one database.
 pub fn run_id() -> String {
@@ -191,13 +192,119 @@ pub async fn run(servers: &Servers, smoke: bool, out: Option<&Path>) -> Result<(
         }
         let _ = writeln!(table, "| {name} | {} |", cells.join(" | "));
     }
-    let report = format!("{table}\nRuns:\n\n{details}");
+    let more = others(servers, smoke, &targets, &mut details).await?;
+    let report = format!("{table}\n{more}\nRuns:\n\n{details}");
     println!("\n{report}");
     if let Some(path) = out {
         store(path, &report)?;
     }
     Ok(())
 }
+
+/// Idle memory, publish throughput and the recovery storm.
+async fn others(
+    servers: &Servers,
+    smoke: bool,
+    targets: &[&str],
+    details: &mut String,
+) -> Result<String, String> {
+    let mut out = String::new();
+    // The machine allows 20 000 open files per process: the server needs a few beyond its
+    // sockets.
+    let idle_n = if smoke { 1000 } else { IDLE_CONNECTIONS };
+    let _ = writeln!(
+        out,
+        "| idle: {idle_n} signed-in sockets, each subscribed (100 channels) | {} |",
+        targets
+            .iter()
+            .map(|t| {
+                let c = column(t);
+                c.to_owned()
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let mut cells = Vec::new();
+    for target in targets {
+        let which = which(servers, target)?;
+        let (server, _) = start(servers, &which).await?;
+        let o = idle::run(&server, idle_n, 100, &run_id()).await?;
+        let text = format!(
+            "RSS {} → {}: **{:.1} KiB per connection**",
+            mib(o.rss_before),
+            mib(o.rss_after),
+            o.per_connection() / 1024.0
+        );
+        println!("idle {target}: {text}");
+        let _ = writeln!(details, "- idle, {target}: {text}");
+        cells.push(text);
+    }
+    let _ = writeln!(out, "|---|{}", "---|".repeat(targets.len()));
+    let _ = writeln!(out, "| memory | {} |\n", cells.join(" | "));
+
+    let seconds = if smoke { 2 } else { 5 };
+    let _ = writeln!(
+        out,
+        "| publish throughput, 1 channel, 10 subscribers ({seconds} s) | acked per second | refused | reply p50 / p99 / p999 | server CPU per publish |\n|---|---|---|---|---|"
+    );
+    for target in targets.iter().filter(|t| **t != "peer") {
+        let which = which(servers, target)?;
+        let (server, extra) = start(servers, &which).await?;
+        let spec = throughput::Spec {
+            publishers: 20,
+            window: 32,
+            subscribers: 10,
+            duration: Duration::from_secs(seconds),
+            run: run_id(),
+        };
+        let o = throughput::run(&server, &spec, &extra).await?;
+        let text = format!(
+            "{} | {:?} | {} | {:.3} ms",
+            si(o.acks_per_second()),
+            o.refused,
+            percentiles(&o.ack_latency),
+            o.server_cpu.as_secs_f64() * 1000.0 / o.acked.max(1) as f64
+        );
+        println!("throughput {target}: {text}; delivered {}", o.delivered);
+        let _ = writeln!(
+            details,
+            "- throughput, {target}: {text}; {} deliveries to 10 subscribers",
+            o.delivered
+        );
+        let _ = writeln!(out, "| {} | {text} |", column(target));
+    }
+
+    let (n, missed) = if smoke { (200, 20) } else { (5000, 100) };
+    let which = which(servers, "realtime")?;
+    let (server, _) = start(servers, &which).await?;
+    let o = recovery::run(&server, n, missed, &run_id()).await?;
+    let text = format!(
+        "{} of {} clients recovered {} missed messages each in **{:.2} s** (per client p50 / p99 {}), lost {}, duplicates {}, failed {}, server CPU {:.2} s",
+        o.complete,
+        o.clients,
+        o.missed,
+        o.elapsed.as_secs_f64(),
+        {
+            let h = &o.per_client;
+            format!(
+                "{} / {}",
+                crate::stats::ms(h.value_at_quantile(0.5)),
+                crate::stats::ms(h.value_at_quantile(0.99))
+            )
+        },
+        o.lost,
+        o.duplicates,
+        o.failed,
+        o.server_cpu.as_secs_f64()
+    );
+    println!("recovery storm: {text}");
+    let _ = writeln!(details, "- recovery storm (SQLite): {text}");
+    let _ = writeln!(out, "\nRecovery storm (torii-realtime, SQLite): {text}.");
+    Ok(out)
+}
+
+/// Idle connections measured by the full suite.
+const IDLE_CONNECTIONS: usize = 19_000;
 
 const BEGIN: &str = "<!-- bench:begin -->";
 const END: &str = "<!-- bench:end -->";
