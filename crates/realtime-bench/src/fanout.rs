@@ -65,7 +65,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 /// Deliveries are over when none arrived for this long.
 const DRAIN_QUIET: Duration = Duration::from_secs(2);
 
-pub async fn run(server: &Server, spec: &Spec, extra_pids: &[u32]) -> Result<Outcome, String> {
+pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Outcome, String> {
     let target = server.target;
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop) = watch::channel(false);
@@ -103,9 +103,7 @@ pub async fn run(server: &Server, spec: &Spec, extra_pids: &[u32]) -> Result<Out
     let total_publishers = pubs.len().max(1);
     let per_publisher = (spec.rate * spec.duration.as_secs_f64() / total_publishers as f64).round();
     let period = Duration::from_secs_f64(total_publishers as f64 / spec.rate);
-    let mut pids = vec![server.pid()];
-    pids.extend_from_slice(extra_pids);
-    let meter = CpuMeter::start(&pids);
+    let meter = CpuMeter::start(&[server.pid()], with_postgres);
     let mut senders = Vec::new();
     let mut ack_readers = Vec::new();
     for (k, (reader, writer)) in pubs.into_iter().enumerate() {

@@ -39,12 +39,10 @@ pub struct Servers {
     /// The peer's server script (with `hono` resolvable from its directory).
     #[arg(long)]
     pub peer_script: Option<PathBuf>,
-    /// Also measure torii-realtime on this Postgres database.
+    /// Also measure torii-realtime on this Postgres database (on this machine: the CPU of
+    /// every `postgres` process is charged to it).
     #[arg(long)]
     pub postgres_url: Option<String>,
-    /// Postgres server processes to charge CPU to (the backend serving the benchmark).
-    #[arg(long, value_delimiter = ',')]
-    pub postgres_pids: Vec<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +77,39 @@ enum Command {
         /// Seconds of publishing.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Idle connections against one server: memory per connection.
+    Idle {
+        #[command(flatten)]
+        servers: Servers,
+        #[arg(long, default_value = "realtime")]
+        target: String,
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+    },
+    /// Publish throughput of one channel on torii-realtime.
+    Throughput {
+        #[command(flatten)]
+        servers: Servers,
+        /// `realtime` or `realtime-postgres`.
+        #[arg(long, default_value = "realtime")]
+        target: String,
+        #[arg(long, default_value_t = 20)]
+        publishers: usize,
+        /// Publishes each publisher keeps in flight.
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// The recovery storm on torii-realtime.
+    Recovery {
+        #[command(flatten)]
+        servers: Servers,
+        #[arg(long, default_value_t = 5000)]
+        clients: usize,
+        #[arg(long, default_value_t = 100)]
+        missed: u64,
     },
 }
 
@@ -120,6 +151,32 @@ fn main() -> ExitCode {
                 };
                 suite::fanout_one(&servers, &target, &spec).await
             }
+            Command::Idle {
+                servers,
+                target,
+                connections,
+            } => suite::idle_one(&servers, &target, connections).await,
+            Command::Throughput {
+                servers,
+                target,
+                publishers,
+                window,
+                seconds,
+            } => {
+                let spec = throughput::Spec {
+                    publishers,
+                    window,
+                    subscribers: 10,
+                    duration: Duration::from_secs(seconds),
+                    run: suite::run_id(),
+                };
+                suite::throughput_one(&servers, &target, &spec).await
+            }
+            Command::Recovery {
+                servers,
+                clients,
+                missed,
+            } => suite::recovery_one(&servers, clients, missed).await,
         }
     });
     match result {

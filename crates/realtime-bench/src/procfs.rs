@@ -31,31 +31,58 @@ pub fn rss(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// CPU used by a set of processes over an interval.
+/// Processes named `name` (as `/proc/PID/comm` gives it).
+pub fn pids_named(name: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .collect()
+}
+
+/// CPU used by a set of processes over an interval, optionally with every Postgres process
+/// (backends started during the interval count in full).
 #[derive(Debug, Clone)]
 pub struct CpuMeter {
     pids: Vec<u32>,
     start: Vec<Duration>,
+    postgres: Option<std::collections::HashMap<u32, Duration>>,
     own_start: Duration,
 }
 
+fn postgres_cpu() -> std::collections::HashMap<u32, Duration> {
+    pids_named("postgres")
+        .into_iter()
+        .filter_map(|p| Some((p, cpu(p)?)))
+        .collect()
+}
+
 impl CpuMeter {
-    pub fn start(pids: &[u32]) -> Self {
+    pub fn start(pids: &[u32], with_postgres: bool) -> Self {
         Self {
             pids: pids.to_vec(),
             start: pids.iter().map(|p| cpu(*p).unwrap_or_default()).collect(),
+            postgres: with_postgres.then(postgres_cpu),
             own_start: own_cpu(),
         }
     }
 
     /// (CPU of the measured processes, CPU of the generator) since `start`.
     pub fn read(&self) -> (Duration, Duration) {
-        let server = self
+        let mut server: Duration = self
             .pids
             .iter()
             .zip(&self.start)
             .map(|(p, s)| cpu(*p).unwrap_or(*s).saturating_sub(*s))
             .sum();
+        if let Some(before) = &self.postgres {
+            for (pid, now) in postgres_cpu() {
+                server += now.saturating_sub(before.get(&pid).copied().unwrap_or_default());
+            }
+        }
         (server, own_cpu().saturating_sub(self.own_start))
     }
 }
@@ -68,7 +95,7 @@ mod tests {
     fn this_process_has_memory_and_counts_its_own_cpu() {
         let pid = std::process::id();
         assert!(rss(pid).unwrap() > 1 << 20);
-        let meter = CpuMeter::start(&[pid]);
+        let meter = CpuMeter::start(&[pid], false);
         let until = std::time::Instant::now() + Duration::from_millis(300);
         let mut x = 0u64;
         while std::time::Instant::now() < until {

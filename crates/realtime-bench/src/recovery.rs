@@ -75,7 +75,7 @@ pub async fn run(
             base + missed
         ));
     }
-    let meter = CpuMeter::start(&[server.pid()]);
+    let meter = CpuMeter::start(&[server.pid()], false);
     let started = Instant::now();
     let done = Arc::new(Counters::default());
     let lost = Arc::new(AtomicU64::new(0));

@@ -37,21 +37,18 @@ fn which(servers: &Servers, target: &str) -> Result<Which, String> {
     }
 }
 
-async fn start(servers: &Servers, which: &Which) -> Result<(Server, Vec<u32>), String> {
+/// Starts a server; the flag says whether Postgres CPU is charged to it.
+async fn start(servers: &Servers, which: &Which) -> Result<(Server, bool), String> {
     match which {
         Which::Realtime(storage) => {
             let server = servers::start_realtime(&servers.server_bin, storage, "").await?;
-            let extra = match storage {
-                Storage::Postgres(_) => servers.postgres_pids.clone(),
-                Storage::Sqlite => Vec::new(),
-            };
-            Ok((server, extra))
+            Ok((server, matches!(storage, Storage::Postgres(_))))
         }
         Which::Peer => {
             let (Some(bun), Some(script)) = (&servers.bun, &servers.peer_script) else {
                 return Err("the peer needs --bun and --peer-script".into());
             };
-            Ok((servers::start_peer(bun, script).await?, Vec::new()))
+            Ok((servers::start_peer(bun, script).await?, false))
         }
     }
 }
@@ -60,9 +57,77 @@ async fn start(servers: &Servers, which: &Which) -> Result<(Server, Vec<u32>), S
 pub async fn fanout_one(servers: &Servers, target: &str, spec: &Spec) -> Result<(), String> {
     let which = which(servers, target)?;
     let (server, extra) = start(servers, &which).await?;
-    let outcome = fanout::run(&server, spec, &extra).await?;
+    let outcome = fanout::run(&server, spec, extra).await?;
     println!("{}", describe(target, &outcome));
     Ok(())
+}
+
+/// One idle run, printed.
+pub async fn idle_one(servers: &Servers, target: &str, n: usize) -> Result<(), String> {
+    let (server, _) = start(servers, &which(servers, target)?).await?;
+    let o = idle::run(&server, n, 100, &run_id()).await?;
+    println!("{target}: {n} idle connections: {}", describe_idle(&o));
+    Ok(())
+}
+
+fn describe_idle(o: &idle::Outcome) -> String {
+    format!(
+        "RSS {} → {}: **{:.1} KiB per connection**",
+        mib(o.rss_before),
+        mib(o.rss_after),
+        o.per_connection() / 1024.0
+    )
+}
+
+/// One throughput run, printed.
+pub async fn throughput_one(
+    servers: &Servers,
+    target: &str,
+    spec: &throughput::Spec,
+) -> Result<(), String> {
+    let (server, extra) = start(servers, &which(servers, target)?).await?;
+    let o = throughput::run(&server, spec, extra).await?;
+    println!(
+        "{target}: {}; {} deliveries",
+        describe_throughput(&o),
+        o.delivered
+    );
+    Ok(())
+}
+
+fn describe_throughput(o: &throughput::Outcome) -> String {
+    format!(
+        "{} | {:?} | {} | {:.3} ms",
+        si(o.acks_per_second()),
+        o.refused,
+        percentiles(&o.ack_latency),
+        o.server_cpu.as_secs_f64() * 1000.0 / o.acked.max(1) as f64
+    )
+}
+
+/// One recovery storm, printed.
+pub async fn recovery_one(servers: &Servers, n: usize, missed: u64) -> Result<(), String> {
+    let (server, _) = start(servers, &Which::Realtime(Storage::Sqlite)).await?;
+    let o = recovery::run(&server, n, missed, &run_id()).await?;
+    println!("recovery storm: {}", describe_recovery(&o));
+    Ok(())
+}
+
+fn describe_recovery(o: &recovery::Outcome) -> String {
+    let h = &o.per_client;
+    format!(
+        "{} of {} clients recovered {} missed messages each in **{:.2} s** (per client p50 / p99 {} / {}), lost {}, duplicates {}, failed {}, server CPU {:.2} s",
+        o.complete,
+        o.clients,
+        o.missed,
+        o.elapsed.as_secs_f64(),
+        crate::stats::ms(h.value_at_quantile(0.5)),
+        crate::stats::ms(h.value_at_quantile(0.99)),
+        o.lost,
+        o.duplicates,
+        o.failed,
+        o.server_cpu.as_secs_f64()
+    )
 }
 
 fn describe(target: &str, o: &Outcome) -> String {
@@ -168,7 +233,7 @@ pub async fn run(servers: &Servers, smoke: bool, out: Option<&Path>) -> Result<(
             };
             let which = which(servers, target)?;
             let (server, extra) = start(servers, &which).await?;
-            let o = fanout::run(&server, &spec, &extra).await?;
+            let o = fanout::run(&server, &spec, extra).await?;
             drop(server);
             let text = describe(target, &o);
             println!("{name}\n{text}");
@@ -229,12 +294,7 @@ async fn others(
         let which = which(servers, target)?;
         let (server, _) = start(servers, &which).await?;
         let o = idle::run(&server, idle_n, 100, &run_id()).await?;
-        let text = format!(
-            "RSS {} → {}: **{:.1} KiB per connection**",
-            mib(o.rss_before),
-            mib(o.rss_after),
-            o.per_connection() / 1024.0
-        );
+        let text = describe_idle(&o);
         println!("idle {target}: {text}");
         let _ = writeln!(details, "- idle, {target}: {text}");
         cells.push(text);
@@ -257,14 +317,8 @@ async fn others(
             duration: Duration::from_secs(seconds),
             run: run_id(),
         };
-        let o = throughput::run(&server, &spec, &extra).await?;
-        let text = format!(
-            "{} | {:?} | {} | {:.3} ms",
-            si(o.acks_per_second()),
-            o.refused,
-            percentiles(&o.ack_latency),
-            o.server_cpu.as_secs_f64() * 1000.0 / o.acked.max(1) as f64
-        );
+        let o = throughput::run(&server, &spec, extra).await?;
+        let text = describe_throughput(&o);
         println!("throughput {target}: {text}; delivered {}", o.delivered);
         let _ = writeln!(
             details,
@@ -278,25 +332,7 @@ async fn others(
     let which = which(servers, "realtime")?;
     let (server, _) = start(servers, &which).await?;
     let o = recovery::run(&server, n, missed, &run_id()).await?;
-    let text = format!(
-        "{} of {} clients recovered {} missed messages each in **{:.2} s** (per client p50 / p99 {}), lost {}, duplicates {}, failed {}, server CPU {:.2} s",
-        o.complete,
-        o.clients,
-        o.missed,
-        o.elapsed.as_secs_f64(),
-        {
-            let h = &o.per_client;
-            format!(
-                "{} / {}",
-                crate::stats::ms(h.value_at_quantile(0.5)),
-                crate::stats::ms(h.value_at_quantile(0.99))
-            )
-        },
-        o.lost,
-        o.duplicates,
-        o.failed,
-        o.server_cpu.as_secs_f64()
-    );
+    let text = describe_recovery(&o);
     println!("recovery storm: {text}");
     let _ = writeln!(details, "- recovery storm (SQLite): {text}");
     let _ = writeln!(out, "\nRecovery storm (torii-realtime, SQLite): {text}.");

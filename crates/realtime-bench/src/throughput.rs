@@ -40,7 +40,7 @@ impl Outcome {
     }
 }
 
-pub async fn run(server: &Server, spec: &Spec, extra_pids: &[u32]) -> Result<Outcome, String> {
+pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Outcome, String> {
     let room = clients::room(&spec.run, 0);
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop) = watch::channel(false);
@@ -74,9 +74,7 @@ pub async fn run(server: &Server, spec: &Spec, extra_pids: &[u32]) -> Result<Out
     )
     .await
     .map_err(|e| format!("publishers: {e}"))?;
-    let mut pids = vec![server.pid()];
-    pids.extend_from_slice(extra_pids);
-    let meter = CpuMeter::start(&pids);
+    let meter = CpuMeter::start(&[server.pid()], with_postgres);
     let started = Instant::now();
     let until = started + spec.duration;
     let mut tasks = Vec::new();

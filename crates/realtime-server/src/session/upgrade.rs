@@ -17,6 +17,14 @@ use serde::Deserialize;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+/// What a connection reads from its socket at a time. Chat requests are a few hundred bytes;
+/// the library's default (128 KiB, allocated for every connection up front) would cost more
+/// memory per idle connection than everything else together. A larger frame still fits: the
+/// buffer grows to the frame.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Frames queued for one write are gathered up to this size, then written together.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 use tracing::Instrument;
 
 use super::{Admission, run};
@@ -168,7 +176,9 @@ pub async fn upgrade(
     let max = app.config.limits.transport_max_bytes();
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
-        .max_frame_size(Some(max));
+        .max_frame_size(Some(max))
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES);
     let admission = Admission {
         token,
         unsupported,
