@@ -5,8 +5,8 @@
 //! which is what lets one busy channel take thousands of publishes a second.
 //!
 //! Postgres gets each step as one statement over arrays (`UNNEST`), so a batch costs a fixed
-//! number of round trips per channel; SQLite runs in process and repeats its prepared
-//! single-row statements instead.
+//! number of round trips per channel; SQLite runs in process and repeats a prepared
+//! single-row insert instead.
 
 use std::collections::HashMap;
 
@@ -126,7 +126,10 @@ macro_rules! lock_channel {
     }};
 }
 
-/// Stores `batch` inside the caller's transaction on SQLite.
+/// Stores `batch` inside the caller's transaction on SQLite. Each statement is a round trip to
+/// the connection's worker thread, so the common case (no retry) is one statement per
+/// message: the insert itself, which skips a stored duplicate instead of failing; only then
+/// is the original read.
 pub(crate) async fn sqlite(
     conn: &mut SqliteConnection,
     batch: &[NewMessage<'_>],
@@ -135,35 +138,56 @@ pub(crate) async fn sqlite(
     let mut out: Vec<Option<Published>> = vec![None; batch.len()];
     for (name, group) in by_channel(batch) {
         let head = lock_channel!(conn, name, batch[group[0]].now_ms);
-        let mut stored = HashMap::new();
+        let mut last_seq = head.1;
+        let mut earlier: HashMap<(&str, &str), usize> = HashMap::new();
         for &i in &group {
-            let row: Option<MessageRow> = sqlx::query_as(sql::FIND_BY_CLIENT_ID)
-                .bind(head.0)
-                .bind(&senders[i])
-                .bind(batch[i].client_msg_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(row) = row {
-                stored.insert((senders[i].clone(), batch[i].client_msg_id.to_owned()), row);
-            }
-        }
-        let plan = plan(batch, &senders, &group, head, &stored, &mut out)?;
-        for &(i, seq) in &plan.inserts {
             let m = &batch[i];
-            sqlx::query(sql::INSERT_MESSAGE)
+            if let Some(&first) = earlier.get(&(senders[i].as_str(), m.client_msg_id)) {
+                out[i] = out[first].as_ref().map(|p| Published {
+                    message: p.message.clone(),
+                    duplicate: true,
+                });
+                continue;
+            }
+            let inserted: Option<(i64,)> = sqlx::query_as(sql::SQLITE_INSERT_UNLESS_RETRY)
                 .bind(head.0)
-                .bind(seq)
+                .bind(last_seq + 1)
                 .bind(&senders[i])
                 .bind(m.body)
                 .bind(m.client_msg_id)
                 .bind(m.now_ms)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
+            if inserted.is_some() {
+                last_seq += 1;
+                earlier.insert((senders[i].as_str(), m.client_msg_id), i);
+                out[i] = Some(Published {
+                    message: new_message(m, last_seq)?,
+                    duplicate: false,
+                });
+                continue;
+            }
+            let row: Option<MessageRow> = sqlx::query_as(sql::FIND_BY_CLIENT_ID)
+                .bind(head.0)
+                .bind(&senders[i])
+                .bind(m.client_msg_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let row = row.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "message {} in {name} neither new nor stored",
+                    m.client_msg_id
+                ))
+            })?;
+            out[i] = Some(Published {
+                message: to_message(m.channel, row)?,
+                duplicate: true,
+            });
         }
-        if plan.last_seq != head.1 {
+        if last_seq != head.1 {
             sqlx::query(sql::SET_LAST_SEQ)
                 .bind(head.0)
-                .bind(plan.last_seq)
+                .bind(last_seq)
                 .execute(&mut *conn)
                 .await?;
         }

@@ -34,9 +34,14 @@ pub const PG_INSERT_MESSAGES: &str = "INSERT INTO messages \
      FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
      AS u(seq, sender, body, client_msg_id, created_at_ms)";
 
-pub const INSERT_MESSAGE: &str = "INSERT INTO messages \
+/// Inserts a message unless its sender already stored one with this client message id in
+/// the channel (then no row comes back). Only that conflict is skipped: a taken seq still
+/// fails.
+pub const SQLITE_INSERT_UNLESS_RETRY: &str = "INSERT INTO messages \
      (channel_id, seq, sender, body, client_msg_id, created_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (channel_id, sender, client_msg_id) WHERE client_msg_id IS NOT NULL \
+     DO NOTHING RETURNING seq";
 
 pub const CHANNEL_HEAD: &str = "SELECT c.last_seq, \
      (SELECT MIN(m.seq) FROM messages m WHERE m.channel_id = c.id) \
