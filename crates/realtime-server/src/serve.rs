@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use realtime_bus::{Broker, MemoryBroker};
 use realtime_store::Store;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusKind, Loaded};
@@ -67,8 +66,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     };
     hub.set_broker(broker.clone());
 
-    let listener = TcpListener::bind(config.server.listen)
-        .await
+    let listener = crate::listener::bind(config.server.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let shutdown_timeout = config.server.shutdown_timeout;
