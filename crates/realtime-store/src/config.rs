@@ -17,10 +17,11 @@ pub struct StorageConfig {
     pub acquire_timeout: Duration,
     /// Apply pending migrations when the server starts.
     pub migrate_on_start: bool,
-    /// SQLite only: what an acknowledged message survives. `normal` (the default) survives a
-    /// crash or kill of the process but may lose the last transactions on power loss or an
-    /// operating-system crash; `full` syncs the write-ahead log on every commit and survives
-    /// those too, at the cost of one disk flush per commit.
+    /// SQLite only: what an acknowledged message survives. `full` (the default) syncs the
+    /// write-ahead log on every commit, so an acknowledged message survives power loss; with
+    /// publishes committed in batches that is one flush per batch, not per message. `normal`
+    /// survives a crash or kill of the process but may lose the last transactions on power
+    /// loss or an operating-system crash.
     pub sqlite_synchronous: SqliteSynchronousMode,
 }
 
@@ -41,7 +42,7 @@ impl Default for StorageConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             migrate_on_start: true,
-            sqlite_synchronous: SqliteSynchronousMode::Normal,
+            sqlite_synchronous: SqliteSynchronousMode::Full,
         }
     }
 }
