@@ -39,11 +39,20 @@ struct Claims<'a> {
     iat: u64,
     exp: u64,
     jti: String,
+    /// The world a server following Torii binds its tokens to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    world: Option<String>,
     dev: bool,
 }
 
 /// A development token for the `n`th benchmark address.
 pub fn token(n: u64) -> String {
+    token_in(n, None)
+}
+
+/// A development token for the `n`th benchmark address, bound to `world` (the canonical
+/// world address) when the server follows one.
+pub fn token_in(n: u64, world: Option<String>) -> String {
     let now = now_micros() / 1_000_000;
     let address = format!("0x{:x}", n + 1);
     let claims = Claims {
@@ -52,6 +61,7 @@ pub fn token(n: u64) -> String {
         iat: now,
         exp: now + 3600,
         jti: format!("bench-{n}"),
+        world,
         dev: true,
     };
     jsonwebtoken::encode(

@@ -6,6 +6,7 @@
 mod clients;
 mod fanout;
 mod idle;
+mod onchain;
 mod procfs;
 mod recovery;
 mod servers;
@@ -102,6 +103,18 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// On-chain routing on torii-realtime, fed by a fake Torii in this process.
+    Onchain {
+        #[command(flatten)]
+        servers: Servers,
+        #[arg(long, default_value_t = 10_000)]
+        viewports: usize,
+        /// Entity updates per second.
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// The recovery storm on torii-realtime.
     Recovery {
         #[command(flatten)]
@@ -171,6 +184,19 @@ fn main() -> ExitCode {
                     run: suite::run_id(),
                 };
                 suite::throughput_one(&servers, &target, &spec).await
+            }
+            Command::Onchain {
+                servers,
+                viewports,
+                rate,
+                seconds,
+            } => {
+                let spec = onchain::Spec {
+                    viewports,
+                    rate,
+                    duration: Duration::from_secs(seconds),
+                };
+                suite::onchain_one(&servers, &spec).await
             }
             Command::Recovery {
                 servers,

@@ -122,7 +122,8 @@ pub async fn start_realtime(
         },
         _dir: dir,
     };
-    wait_healthy(addr, "/healthz").await?;
+    // Ready, not just alive: with `[torii]`, the first sync must be done.
+    wait_healthy(addr, "/readyz").await?;
     Ok(server)
 }
 

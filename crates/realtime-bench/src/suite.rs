@@ -9,7 +9,7 @@ use crate::Servers;
 use crate::fanout::{self, Outcome, Spec};
 use crate::servers::{self, Server, Storage};
 use crate::stats::{mib, percentiles, si};
-use crate::{idle, recovery, throughput};
+use crate::{idle, onchain, recovery, throughput};
 
 /// A short id that keeps channel names of this run apart from earlier runs on one database.
 pub fn run_id() -> String {
@@ -102,6 +102,26 @@ fn describe_throughput(o: &throughput::Outcome) -> String {
         o.refused,
         percentiles(&o.ack_latency),
         o.server_cpu.as_secs_f64() * 1000.0 / o.acked.max(1) as f64
+    )
+}
+
+/// One on-chain routing run, printed.
+pub async fn onchain_one(servers: &Servers, spec: &onchain::Spec) -> Result<(), String> {
+    let o = onchain::run(&servers.server_bin, spec).await?;
+    println!("on-chain routing: {}", describe_onchain(spec, &o));
+    Ok(())
+}
+
+fn describe_onchain(spec: &onchain::Spec, o: &onchain::Outcome) -> String {
+    format!(
+        "{} entity updates into {} viewports, {} delivered ({:.1} %), update→client p50 / p99 / p999 {}, server CPU {:.2} s ({:.1} µs per update)",
+        o.sent,
+        spec.viewports,
+        o.delivered,
+        o.delivered as f64 * 100.0 / o.sent.max(1) as f64,
+        percentiles(&o.latency),
+        o.server_cpu.as_secs_f64(),
+        o.server_cpu.as_secs_f64() * 1e6 / o.sent.max(1) as f64
     )
 }
 
@@ -336,6 +356,32 @@ async fn others(
     println!("recovery storm: {text}");
     let _ = writeln!(details, "- recovery storm (SQLite): {text}");
     let _ = writeln!(out, "\nRecovery storm (torii-realtime, SQLite): {text}.");
+    drop(server);
+
+    let spec = if smoke {
+        onchain::Spec {
+            viewports: 1000,
+            rate: 1000.0,
+            duration: Duration::from_secs(2),
+        }
+    } else {
+        onchain::Spec {
+            viewports: 10_000,
+            rate: 10_000.0,
+            duration: Duration::from_secs(5),
+        }
+    };
+    let o = onchain::run(&servers.server_bin, &spec).await?;
+    let text = describe_onchain(&spec, &o);
+    println!("on-chain routing: {text}");
+    let _ = writeln!(
+        details,
+        "- on-chain routing (fake Torii in the generator): {text}"
+    );
+    let _ = writeln!(
+        out,
+        "\nOn-chain routing (torii-realtime, fake Torii in the generator): {text}."
+    );
     Ok(out)
 }
 

@@ -147,7 +147,16 @@ impl Reader {
                         return Ok(v);
                     }
                 }
-                OP_CLOSE => return Err(io::Error::other("closed by the server")),
+                OP_CLOSE => {
+                    let payload = self.payload(range);
+                    let code = payload
+                        .get(..2)
+                        .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+                    let reason = String::from_utf8_lossy(payload.get(2..).unwrap_or_default());
+                    return Err(io::Error::other(format!(
+                        "closed by the server: {code} {reason}"
+                    )));
+                }
                 _ => {}
             }
         }
