@@ -87,6 +87,7 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
             writer,
             counters.clone(),
             stop.clone(),
+            stamp,
         )));
     }
     let first = (spec.rooms * spec.subscribers) as u64;
@@ -195,12 +196,14 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
 /// Slots of a publisher's send-time ring, indexed by request id.
 const SLOTS: usize = 8192;
 
-/// Counts stamped frames (deliveries) and their latency until told to stop.
-async fn listen(
+/// Counts stamped frames (deliveries, as `stamp` reads their send time) and their latency
+/// until told to stop or the connection ends.
+pub async fn listen(
     mut reader: Reader,
     writer: Writer,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
+    stamp: fn(&[u8]) -> Option<u64>,
 ) -> Histogram<u64> {
     let mut latency = histogram();
     loop {

@@ -16,10 +16,11 @@ use torii_plugin::proto::types::Struct;
 use torii_plugin::value::build::{felt, felt_of, member, model, u32};
 
 use crate::clients::{now_micros, token_in};
+use crate::fanout::listen;
 use crate::procfs::CpuMeter;
 use crate::servers::{self, Storage};
-use crate::stats::{Counters, histogram, record};
-use crate::ws::{self, OP_CLOSE, OP_TEXT, Reader, Writer};
+use crate::stats::{Counters, histogram};
+use crate::ws::{self, Reader, Writer};
 
 const MODEL: &str = "bench-Unit";
 const WORLD: &str = "0xbe7c";
@@ -104,6 +105,7 @@ pub async fn run(binary: &Path, spec: &Spec) -> Result<Outcome, String> {
                 writer,
                 counters.clone(),
                 stop.clone(),
+                entity_stamp,
             )));
         }
     }
@@ -194,32 +196,6 @@ async fn watch_cell(
         ));
     }
     Ok((reader, writer))
-}
-
-async fn listen(
-    mut reader: Reader,
-    _writer: Writer,
-    counters: Arc<Counters>,
-    mut stop: watch::Receiver<bool>,
-) -> Histogram<u64> {
-    let mut latency = histogram();
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            frame = reader.next() => match frame {
-                Ok((OP_TEXT, range)) => {
-                    if let Some(t) = entity_stamp(reader.payload(range)) {
-                        Counters::add(&counters.delivered, 1);
-                        record(&mut latency, t, now_micros());
-                    }
-                }
-                Ok((OP_CLOSE, _)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    }
-    latency
 }
 
 #[cfg(test)]

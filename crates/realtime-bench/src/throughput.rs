@@ -10,10 +10,11 @@ use hdrhistogram::Histogram;
 use tokio::sync::watch;
 
 use crate::clients::{self, join_many, now_micros, stamp};
+use crate::fanout::listen;
 use crate::procfs::CpuMeter;
 use crate::servers::Server;
 use crate::stats::{self, Counters, histogram, record};
-use crate::ws::{OP_CLOSE, OP_TEXT, Reader, Writer, number_after};
+use crate::ws::{OP_TEXT, Reader, Writer, number_after};
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -61,6 +62,7 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
             writer,
             counters.clone(),
             stop.clone(),
+            stamp,
         )));
     }
     let first = spec.subscribers as u64;
@@ -110,29 +112,6 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
         server_cpu,
         ack_latency,
     })
-}
-
-async fn listen(
-    mut reader: Reader,
-    _writer: Writer,
-    counters: Arc<Counters>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            frame = reader.next() => match frame {
-                Ok((OP_TEXT, range)) => {
-                    if stamp(reader.payload(range)).is_some() {
-                        Counters::add(&counters.delivered, 1);
-                    }
-                }
-                Ok((OP_CLOSE, _)) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    }
 }
 
 /// Keeps `window` publishes in flight until `until`, then waits for the last replies.
