@@ -37,6 +37,8 @@ pub struct Outcome {
     pub refused: std::collections::BTreeMap<String, u64>,
     pub expected: u64,
     pub delivered: u64,
+    /// Payload bytes per delivery at the subscribers.
+    pub bytes_per_delivery: f64,
     pub closed: u64,
     pub server_cpu: Duration,
     pub generator_cpu: Duration,
@@ -184,6 +186,8 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
         refused: counters.refused(),
         expected,
         delivered: Counters::get(&counters.delivered),
+        bytes_per_delivery: Counters::get(&counters.delivered_bytes) as f64
+            / Counters::get(&counters.delivered).max(1) as f64,
         closed: Counters::get(&counters.closed),
         server_cpu,
         generator_cpu,
@@ -212,8 +216,10 @@ pub async fn listen(
             _ = stop.changed() => break,
             frame = reader.next() => match frame {
                 Ok((OP_TEXT, range)) => {
+                    let len = range.len() as u64;
                     if let Some(t) = stamp(reader.payload(range)) {
                         Counters::add(&counters.delivered, 1);
+                        Counters::add(&counters.delivered_bytes, len);
                         record(&mut latency, t, now_micros());
                     }
                 }

@@ -22,6 +22,8 @@ pub struct Counters {
     pub sent: AtomicU64,
     pub acked: AtomicU64,
     pub delivered: AtomicU64,
+    /// Payload bytes of the deliveries.
+    pub delivered_bytes: AtomicU64,
     /// Connections the server closed or that failed during the run.
     pub closed: AtomicU64,
     refused: Mutex<BTreeMap<String, u64>>,

@@ -154,7 +154,7 @@ fn describe(target: &str, o: &Outcome) -> String {
     format!(
         "{target}: sent {} acked {} refused {:?} delivered {}/{} ({:.1} %) closed {}\n  \
          server CPU {:.2} s → {} deliveries per CPU-second, {:.3} ms per publish; generator CPU {:.2} s\n  \
-         publish→deliver p50/p99/p999 {}; ack {}; RSS {}",
+         publish→deliver p50/p99/p999 {}; ack {}; RSS {}; {:.0} bytes per delivery",
         o.sent,
         o.acked,
         o.refused,
@@ -169,6 +169,7 @@ fn describe(target: &str, o: &Outcome) -> String {
         percentiles(&o.latency),
         percentiles(&o.ack_latency),
         mib(o.rss),
+        o.bytes_per_delivery,
     )
 }
 
