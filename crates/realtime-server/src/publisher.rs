@@ -25,7 +25,7 @@ use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::ErrorBody;
 use realtime_protocol::reply::{PublishOk, encode_error, encode_ok};
 use realtime_store::{Backend, NewMessage, Store};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat;
@@ -49,39 +49,28 @@ pub struct Job {
     pub reply: Reply,
 }
 
-/// Where a publish's outcome goes.
+/// Where a publish's outcome goes: straight onto the publishing connection's send queue, as
+/// the reply to request `id`. The permit counts the connection's publishes in flight and is
+/// released with the reply.
 #[derive(Debug)]
-pub enum Reply {
-    /// Straight onto a WebSocket's send queue as the reply to request `id`; the permit counts
-    /// the connection's publishes in flight and is released with the reply.
-    Socket {
-        queue: SendQueue,
-        id: u64,
-        permit: OwnedSemaphorePermit,
-    },
-    /// To a waiting caller.
-    Wait(oneshot::Sender<Result<PublishOk, ErrorBody>>),
+pub struct Reply {
+    pub queue: SendQueue,
+    pub id: u64,
+    pub permit: OwnedSemaphorePermit,
 }
 
 impl Reply {
     fn send(self, outcome: Result<PublishOk, ErrorBody>) {
-        match self {
-            Reply::Socket { queue, id, permit } => {
-                let frame = match &outcome {
-                    Ok(ok) => encode_ok(id, ok),
-                    Err(e) => {
-                        tracing::debug!(code = %e.code, message = %e.message, "publish refused");
-                        encode_error(Some(id), e)
-                    }
-                };
-                // On overflow the queue closes the connection as a slow consumer by itself.
-                let _ = queue.push(Utf8Bytes::from(frame));
-                drop(permit);
+        let frame = match &outcome {
+            Ok(ok) => encode_ok(self.id, ok),
+            Err(e) => {
+                tracing::debug!(code = %e.code, message = %e.message, "publish refused");
+                encode_error(Some(self.id), e)
             }
-            Reply::Wait(tx) => {
-                let _ = tx.send(outcome);
-            }
-        }
+        };
+        // On overflow the queue closes the connection as a slow consumer by itself.
+        let _ = self.queue.push(Utf8Bytes::from(frame));
+        drop(self.permit);
     }
 }
 
@@ -123,27 +112,6 @@ impl Publisher {
                 "the server is shutting down",
             )));
         }
-    }
-
-    /// Submits and waits for the outcome.
-    pub async fn publish(
-        &self,
-        channel: ChannelName,
-        sender: Address,
-        body: String,
-        client_msg_id: String,
-    ) -> Result<PublishOk, ErrorBody> {
-        let (tx, rx) = oneshot::channel();
-        self.submit(Job {
-            channel,
-            sender,
-            body,
-            client_msg_id,
-            reply: Reply::Wait(tx),
-        })
-        .await;
-        rx.await
-            .unwrap_or_else(|_| Err(ErrorBody::new(ErrorCode::Internal, "publish lost")))
     }
 }
 

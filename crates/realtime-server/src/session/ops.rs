@@ -357,7 +357,7 @@ impl Session {
                 sender,
                 body,
                 client_msg_id: client_msg_id.to_owned(),
-                reply: Reply::Socket {
+                reply: Reply {
                     queue: self.queue.clone(),
                     id,
                     permit,
