@@ -60,6 +60,10 @@ pub async fn run(
                     if !send_bounded(&mut sink, &queue, messages, heartbeat.allowance()).await {
                         break;
                     }
+                    // A burst's batch is not kept for the rest of an idle connection's life.
+                    if batch.capacity() > 64 {
+                        batch = Vec::new();
+                    }
                 }
                 Next::Close(code) => {
                     if code == CloseCode::SlowConsumer {
