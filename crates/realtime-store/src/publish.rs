@@ -1,7 +1,8 @@
 //! Group commit: a batch of messages, possibly to several channels, is stored in one
 //! transaction. Per channel, the row is locked once (serialising writers on other instances),
-//! duplicates are looked up once for the whole batch, the messages get consecutive seqs in
-//! batch order, and `last_seq` is written once. One commit then acknowledges the whole batch,
+//! retries of stored messages are recognised (on Postgres by one lookup for the whole batch,
+//! on SQLite by the insert itself), retries within the batch collapse onto their first copy,
+//! the messages get consecutive seqs in batch order, and `last_seq` is written once. One commit then acknowledges the whole batch,
 //! which is what lets one busy channel take thousands of publishes a second.
 //!
 //! Postgres gets each step as one statement over arrays (`UNNEST`), so a batch costs a fixed
