@@ -285,6 +285,7 @@ async fn acks(
                         Kind::Peer => {
                             if let Some(t) = stamp(f) {
                                 Counters::add(&counters.delivered, 1);
+                                Counters::add(&counters.delivered_bytes, f.len() as u64);
                                 record(&mut deliveries, t, now_micros());
                             }
                         }

@@ -17,6 +17,7 @@ mod migrate;
 mod nonces;
 mod publish;
 mod sql;
+mod sqlite_batch;
 mod store;
 
 pub use config::{SqliteSynchronousMode, StorageConfig};

@@ -245,10 +245,8 @@ impl Store {
                 Ok(published)
             }
             Pools::Sqlite { write, .. } => {
-                let mut tx = write.begin().await?;
-                let published = crate::publish::sqlite(&mut tx, batch).await?;
-                tx.commit().await?;
-                Ok(published)
+                let conn = write.acquire().await?;
+                crate::sqlite_batch::publish(conn, batch).await
             }
         }
     }

@@ -464,3 +464,67 @@ async fn nonces_are_single_use_and_expire(store: &Store) {
     );
 }
 on_each_backend!(nonces_are_single_use_and_expire);
+
+/// A batch that fails half-way stores nothing of itself, leaves no gap, and the store goes on
+/// publishing (on SQLite the batch opens its transaction inside one query, so this checks that
+/// it is rolled back and the write connection is usable again).
+async fn a_failed_batch_stores_nothing(store: &Store) {
+    let world = ch("world");
+    assert_eq!(post(store, &world, 1, "first", "a").await, 1);
+    let msg = |body, id| NewMessage {
+        channel: &world,
+        sender: addr(1),
+        body,
+        client_msg_id: id,
+        now_ms: 7,
+    };
+    let failing = [msg("kept out", "b"), msg("boom", "c")];
+    assert!(store.publish_many(&failing).await.is_err());
+    assert_eq!(store.channel_head(&world).await.unwrap().last_seq, 1);
+    for round in 0..3 {
+        assert_eq!(
+            post(store, &world, 1, "after", &format!("d{round}")).await,
+            2 + round
+        );
+    }
+    // The message of the failed batch was never stored: publishing it now is new.
+    let out = store.publish(msg("kept out", "b")).await.unwrap();
+    assert_eq!((out.message.seq, out.duplicate), (5, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_stores_nothing_sqlite() {
+    use sqlx::Connection;
+    let t = support::sqlite().await;
+    let mut side = sqlx::sqlite::SqliteConnection::connect(&t.url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.body = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'boom'); END",
+    )
+    .execute(&mut side)
+    .await
+    .unwrap();
+    side.close().await.unwrap();
+    a_failed_batch_stores_nothing(&t.store).await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_stores_nothing_postgres() {
+    use sqlx::Connection;
+    let t = support::postgres().await;
+    let mut side = sqlx::postgres::PgConnection::connect(&t.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN IF NEW.body = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER boom BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION boom()",
+    )
+    .execute(&mut side)
+    .await
+    .unwrap();
+    side.close().await.unwrap();
+    a_failed_batch_stores_nothing(&t.store).await;
+    t.finish().await;
+}
