@@ -4,9 +4,22 @@
 //!   exact JSON shape wallets take (`account.signMessage` in starknet.js), and its message
 //!   hash, computed by starknet-rs so it matches what the account contract checks.
 //! - [`rpc`]: asks the account contract itself whether it accepts a signature.
+//! - [`config`]: the `[auth]` sections of the configuration file and their rules.
+//! - [`token`]: session tokens the server mints and verifies (HS256 or EdDSA JWTs, a key ring
+//!   with ids for rotation, bound to a world).
+//! - [`secret`]: the session secret, inline or from a file created on first start.
+//! - [`external`]: tokens from a game's own session backend (a secret, a PEM key or JWKS).
+//!
+//! Whatever the credential, the result is an [`Identity`]: the canonical address and when
+//! the credential stops being valid.
 
 pub mod challenge;
+pub mod config;
+pub mod external;
 pub mod rpc;
+pub mod secret;
+pub mod token;
 
 pub use challenge::{Challenge, Domain, SignInError};
 pub use rpc::{Rpc, VerifyError};
+pub use token::{Identity, TokenError, Tokens};

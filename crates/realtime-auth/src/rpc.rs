@@ -229,8 +229,56 @@ impl Answer {
     }
 }
 
+/// Whether `url` is `https://`, or `http://` to this very host: `localhost` exactly, an
+/// address in 127.0.0.0/8, or `[::1]`. The host is parsed, so `localhost.evil.tld`,
+/// `localhost@evil.tld` (a user name before another host) and `127.0.0.1.nip.io` are not
+/// local.
+pub fn is_https_or_local_http(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    match u.scheme() {
+        "https" => u.host().is_some(),
+        "http" => match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_http_only_to_this_host() {
+        for ok in [
+            "https://rpc.example/v0_8",
+            "http://localhost:5050",
+            "http://LOCALHOST:5050/rpc",
+            "http://127.0.0.1:5050",
+            "http://127.8.9.10/",
+            "http://[::1]:5050",
+        ] {
+            assert!(is_https_or_local_http(ok), "{ok}");
+        }
+        for refused in [
+            "http://localhost.evil.tld/rpc",
+            "http://localhost@evil.tld/rpc",
+            "http://127.0.0.1@evil.tld/",
+            "http://127.0.0.1.nip.io/",
+            "http://localhostx:80",
+            "http://10.0.0.1:5050",
+            "http://[::2]/",
+            "ftp://localhost/",
+            "localhost:5050",
+            "https://",
+        ] {
+            assert!(!is_https_or_local_http(refused), "{refused}");
+        }
+    }
+
     use super::*;
 
     fn error(code: i64, message: &str) -> RpcError {

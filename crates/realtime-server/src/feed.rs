@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use torii_plugin::projection::FeedUpdate;
 
 use crate::hub::ConnId;
-use crate::session::queue::SendQueue;
+use crate::queue::SendQueue;
 
 /// Side of a grid bucket, in tiles.
 const BUCKET: u32 = 32;

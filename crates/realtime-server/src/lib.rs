@@ -5,6 +5,7 @@
 //! - [`serve`]: start-up, the listener, and graceful shutdown.
 //! - [`http`]: routes, CORS, JSON errors, health and history endpoints.
 //! - [`session`]: one WebSocket connection: reader, writer, bounded send queue, requests.
+//! - [`queue`]: a connection's outbound queue, bounded by bytes, drained by its writer.
 //! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
 //! - [`feed`]: on-chain updates routed to watched map areas and owners.
 //! - [`chat`]: publish and history, shared by WebSocket and HTTP.
@@ -12,9 +13,6 @@
 //! - [`permissions`]: channel read/post policies from config and on-chain state.
 //! - [`world`]: the Torii follower and live permission changes.
 //! - [`registry`]: signed-in sessions by address, for live changes.
-//! - [`token`]: session tokens (HS256/EdDSA JWT with key ids).
-//! - [`secret`]: the session secret, inline or from a file created on first start.
-//! - [`external_token`]: tokens from a game's own session backend.
 //! - [`client_ip`]: the client address behind trusted proxies, for per-IP limits.
 //! - [`rate`]: per-address rate limits (publish, storage reads).
 //! - [`ip_limit`]: per-IP token buckets and counts of sockets not signed in yet.
@@ -29,7 +27,6 @@ pub mod client_ip;
 pub mod commands;
 pub mod config;
 pub mod connections;
-pub mod external_token;
 pub mod feed;
 pub mod http;
 pub mod hub;
@@ -38,11 +35,10 @@ pub mod listener;
 pub mod logging;
 pub mod permissions;
 pub mod publisher;
+pub mod queue;
 pub mod rate;
 pub mod registry;
-pub mod secret;
 pub mod serve;
 pub mod session;
 pub mod state;
-pub mod token;
 pub mod world;

@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat;
-use crate::session::queue::SendQueue;
+use crate::queue::SendQueue;
 
 /// Most publishes stored in one transaction.
 pub const MAX_BATCH: usize = 256;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{BusKind, Loaded};
 use crate::hub::Hub;
 use crate::state::AppState;
-use crate::token::Tokens;
+use realtime_auth::token::Tokens;
 
 /// Runs the server until `shutdown` is cancelled or a termination signal arrives.
 pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), String> {
@@ -45,7 +45,9 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
             ));
         }
     }
-    let tokens = Tokens::from_config(&config.auth)?.for_world(config.token_world());
+    let tokens = Tokens::from_config(&config.auth)
+        .map_err(|e| e.to_string())?
+        .for_world(config.token_world());
     if config.auth.dev_tokens {
         tracing::warn!(
             "development tokens are enabled: do not run this configuration in production"

@@ -14,8 +14,8 @@ use crate::feed::Feed;
 use crate::hub::{ConnId, Hub};
 use crate::ip_limit::{IpCounter, IpLimiter};
 use crate::registry::Registry;
-use crate::token::Tokens;
 use crate::world::World;
+use realtime_auth::token::Tokens;
 
 /// Most rate-limit subjects (address × limit) one instance tracks at once.
 const RATE_SUBJECTS: usize = 200_000;

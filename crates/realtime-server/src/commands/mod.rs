@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command, ConfigAction, MigrateAction};
 use crate::config::{Config, Loaded};
-use crate::token::Tokens;
+use realtime_auth::token::Tokens;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
@@ -110,7 +110,12 @@ fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), Stri
         Some(t) => realtime_core::duration::parse(&t).map_err(|e| format!("--ttl: {e}"))?,
         None => config.auth.session_ttl,
     };
-    let tokens = Tokens::from_config(&config.auth)?.for_world(config.token_world());
-    println!("{}", tokens.mint(address, ttl, true)?);
+    let tokens = Tokens::from_config(&config.auth)
+        .map_err(|e| e.to_string())?
+        .for_world(config.token_world());
+    println!(
+        "{}",
+        tokens.mint(address, ttl, true).map_err(|e| e.to_string())?
+    );
     Ok(())
 }

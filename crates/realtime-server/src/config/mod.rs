@@ -19,11 +19,11 @@ use torii_plugin::rules::{
 
 pub use error::ConfigError;
 pub use limits::{LimitsConfig, MAX_WATCH_TILES};
-pub use realtime_store::StorageConfig;
-pub use sections::{
-    AuthConfig, BusConfig, BusKind, ExternalAuthConfig, KeyAlgorithm, LogConfig, LogFormat,
-    ServerConfig, SessionKeyConfig, StarknetAuthConfig,
+pub use realtime_auth::config::{
+    AuthConfig, ExternalAuthConfig, KeyAlgorithm, SessionKeyConfig, StarknetAuthConfig,
 };
+pub use realtime_store::StorageConfig;
+pub use sections::{BusConfig, BusKind, LogConfig, LogFormat, ServerConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ impl Config {
         self.server.validate()?;
         self.limits.validate()?;
         self.log.validate()?;
-        self.auth.validate()?;
+        self.auth.validate().map_err(|e| (e.key, e.reason))?;
         if self.storage.max_connections == 0 {
             return Err((
                 "storage.max_connections".into(),

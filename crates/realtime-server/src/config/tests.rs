@@ -405,9 +405,10 @@ fn the_token_world_names_the_chain() {
         "{both}"
     );
     let secret = [9u8; 32];
-    let main = crate::token::Tokens::new(&secret, false).for_world(world(starknet("SN_MAIN")));
+    let main =
+        realtime_auth::token::Tokens::new(&secret, false).for_world(world(starknet("SN_MAIN")));
     let sepolia =
-        crate::token::Tokens::new(&secret, false).for_world(world(starknet("SN_SEPOLIA")));
+        realtime_auth::token::Tokens::new(&secret, false).for_world(world(starknet("SN_SEPOLIA")));
     let address = "0xabc".parse().unwrap();
     let token = sepolia
         .mint(address, std::time::Duration::from_secs(60), false)

@@ -273,7 +273,7 @@ pub async fn verify(
     let (token, expires) = app
         .tokens
         .mint_with_expiry(address, ttl, false)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e))?;
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     tracing::info!(%address, "signed in with a wallet");
     Ok(Json(VerifyResponse {
         address: address.to_string(),

@@ -8,7 +8,7 @@ use realtime_protocol::CloseCode;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::ConnId;
-use crate::session::queue::SendQueue;
+use crate::queue::SendQueue;
 
 /// Live pushes held for a subscriber while its recovery replay is read from storage.
 #[derive(Debug)]

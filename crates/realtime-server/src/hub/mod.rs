@@ -23,7 +23,7 @@ use realtime_protocol::reply::encode_message_push;
 use realtime_store::{Store, StoreError};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::session::queue::SendQueue;
+use crate::queue::SendQueue;
 use channel::ChannelState;
 
 /// Identifies one WebSocket connection on this instance.

@@ -192,7 +192,7 @@ async fn a_batch_reaches_each_subscriber_in_seq_order_as_one_write() {
     let next = tokio::time::timeout(Duration::from_secs(2), q.next_batch(&mut batch, 1 << 20))
         .await
         .unwrap();
-    assert_eq!(next, crate::session::queue::Next::Frames);
+    assert_eq!(next, crate::queue::Next::Frames);
     let seqs: Vec<u64> = batch
         .iter()
         .map(|f| {

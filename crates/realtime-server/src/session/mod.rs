@@ -19,7 +19,6 @@
 
 mod activity;
 mod ops;
-pub mod queue;
 mod replay;
 pub mod upgrade;
 mod writer;
@@ -45,11 +44,11 @@ use tracing::Instrument;
 use crate::connections::{AddressSlot, ConnectionSlot};
 use crate::hub::ConnId;
 use crate::ip_limit::IpSlot;
+use crate::queue::SendQueue;
 use crate::registry::{COMMAND_QUEUE, SessionCommand};
 use crate::state::App;
-use crate::token::Identity;
 use activity::Activity;
-use queue::SendQueue;
+use realtime_auth::token::Identity;
 use replay::{Deferred, Replay};
 
 pub use upgrade::upgrade;

@@ -20,7 +20,7 @@ use realtime_protocol::{ErrorBody, Op};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Session;
-use super::queue::SendQueue;
+use crate::queue::SendQueue;
 
 /// Requests held while a replay runs; past this the client is asked to wait.
 pub const MAX_DEFERRED: usize = 32;

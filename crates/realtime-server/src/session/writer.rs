@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::activity::Activity;
-use super::queue::{Next, SendQueue};
 use super::{CLOSE_GRACE, Socket};
+use crate::queue::{Next, SendQueue};
 
 pub(crate) type Sink = SplitSink<Socket, Message>;
 

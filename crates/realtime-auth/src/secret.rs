@@ -8,18 +8,14 @@ use std::path::Path;
 
 use crate::config::AuthConfig;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Shortest session secret accepted, from any source.
 pub const MIN_SECRET_BYTES: usize = 32;
 
 /// The secret: inline, or from the file, which is created with a random secret when missing.
 /// Whatever its source, a secret shorter than [`MIN_SECRET_BYTES`] is refused.
-pub fn load_secret(config: &AuthConfig) -> Result<Vec<u8>, String> {
+pub fn load_secret(config: &AuthConfig) -> Result<Vec<u8>, crate::token::KeyError> {
     if let Some(secret) = &config.session_secret {
-        return checked(secret.as_bytes().to_vec(), "auth.session_secret");
+        return Ok(checked(secret.as_bytes().to_vec(), "auth.session_secret")?);
     }
     let path = &config.session_secret_file;
     match read_secret_file(path) {
@@ -32,6 +28,7 @@ pub fn load_secret(config: &AuthConfig) -> Result<Vec<u8>, String> {
             &format!("auth.session_secret_file {}", path.display()),
         )
     })
+    .map_err(crate::token::KeyError)
 }
 
 fn checked(secret: Vec<u8>, source: &str) -> Result<Vec<u8>, String> {
@@ -60,12 +57,15 @@ fn create_secret(path: &Path) -> Result<Vec<u8>, String> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(fail)?;
-    let secret = hex(&rand::random::<[u8; 32]>());
+    let secret = crate::token::hex(&rand::random::<[u8; 32]>());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", hex(&rand::random::<[u8; 8]>())));
+    let temp = dir.join(format!(
+        ".{name}.{}.tmp",
+        crate::token::hex(&rand::random::<[u8; 8]>())
+    ));
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -146,7 +146,7 @@ mod tests {
             },
         ] {
             let e = load_secret(&config).unwrap_err();
-            assert!(e.contains("at least 32"), "{e}");
+            assert!(e.0.contains("at least 32"), "{e}");
         }
         std::fs::write(&file, "").unwrap();
         let e = load_secret(&AuthConfig {
@@ -154,7 +154,7 @@ mod tests {
             ..AuthConfig::default()
         })
         .unwrap_err();
-        assert!(e.contains("has 0 bytes"), "{e}");
+        assert!(e.0.contains("has 0 bytes"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -45,7 +45,7 @@ fn unauthorized(message: impl Into<String>) -> TokenError {
 }
 
 impl External {
-    pub fn from_config(c: &ExternalAuthConfig) -> Result<Self, String> {
+    pub fn from_config(c: &ExternalAuthConfig) -> Result<Self, crate::token::KeyError> {
         let read = |p: &std::path::Path| {
             std::fs::read(p).map_err(|e| format!("auth.external: {}: {e}", p.display()))
         };

@@ -12,7 +12,7 @@ use realtime_core::{Address, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthConfig, KeyAlgorithm, SessionKeyConfig};
-use crate::external_token::{self, External};
+use crate::external::{self, External};
 use crate::secret::load_secret;
 
 /// The `iss` claim of tokens this server mints.
@@ -82,6 +82,24 @@ impl TokenError {
     }
 }
 
+/// A key, secret or key file of `[auth]` that cannot be used, or a token that cannot be
+/// signed with the configured key; the message names the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
+impl From<String> for KeyError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for KeyError {
+    fn from(message: &str) -> Self {
+        Self(message.to_owned())
+    }
+}
+
 /// One key of the ring.
 struct Key {
     kid: Option<String>,
@@ -119,14 +137,15 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Tokens {
     /// Builds the service from `[auth]`: the `keys` ring, or else the single session secret
     /// (read, or created, from its file).
-    pub fn from_config(config: &AuthConfig) -> Result<Self, String> {
+    pub fn from_config(config: &AuthConfig) -> Result<Self, KeyError> {
         let external = config
             .external
             .as_ref()
@@ -178,7 +197,7 @@ impl Tokens {
     }
 
     /// Mints a token for `address` valid for `ttl`.
-    pub fn mint(&self, address: Address, ttl: Duration, dev: bool) -> Result<String, String> {
+    pub fn mint(&self, address: Address, ttl: Duration, dev: bool) -> Result<String, KeyError> {
         self.mint_with_expiry(address, ttl, dev)
             .map(|(token, _)| token)
     }
@@ -189,7 +208,7 @@ impl Tokens {
         address: Address,
         ttl: Duration,
         dev: bool,
-    ) -> Result<(String, i64), String> {
+    ) -> Result<(String, i64), KeyError> {
         let iat = now_secs();
         let claims = Claims {
             sub: address.to_string(),
@@ -210,7 +229,7 @@ impl Tokens {
         let expires_at_ms = expiry_ms(claims.exp as f64);
         jsonwebtoken::encode(&header, &claims, encoding)
             .map(|token| (token, expires_at_ms))
-            .map_err(|e| format!("cannot sign token: {e}"))
+            .map_err(|e| KeyError(format!("cannot sign token: {e}")))
     }
 
     /// Verifies a token and returns who it speaks for.
@@ -218,7 +237,7 @@ impl Tokens {
         // A token from the game's own backend is told apart by its issuer, then verified
         // only with that backend's key.
         if let Some(external) = &self.external
-            && external_token::issuer_of(token).as_deref() == Some(external.issuer())
+            && external::issuer_of(token).as_deref() == Some(external.issuer())
         {
             return external.verify(token);
         }
