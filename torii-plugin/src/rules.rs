@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Channel policies are domain rules; they are read from the same file as the world rules.
+pub use realtime_core::policy::{ChannelRule, Policy};
+
 /// `[torii]`: where the indexer is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,64 +183,6 @@ pub struct PositionRule {
     pub owner: String,
     #[serde(default)]
     pub owner_via: Option<OwnerJoin>,
-}
-
-/// Who may do something on a channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Policy {
-    /// Anyone, signed in or not (reads only make sense over HTTP without a token).
-    Anyone,
-    /// Any signed-in address.
-    Authenticated,
-    /// Addresses the `[players]` rule recognises.
-    Player,
-    /// Members of any group of kind NAME (`group:guild`).
-    Group(String),
-    /// Addresses listed in `[auth] admins`.
-    Admin,
-}
-
-impl TryFrom<String> for Policy {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Ok(match s.as_str() {
-            "anyone" => Policy::Anyone,
-            "authenticated" => Policy::Authenticated,
-            "player" => Policy::Player,
-            "admin" => Policy::Admin,
-            other => match other.strip_prefix("group:") {
-                Some(name) if !name.is_empty() => Policy::Group(name.to_owned()),
-                _ => {
-                    return Err(format!(
-                        "unknown policy {other:?}; use anyone, authenticated, player, group:NAME or admin"
-                    ));
-                }
-            },
-        })
-    }
-}
-
-impl From<Policy> for String {
-    fn from(p: Policy) -> String {
-        match p {
-            Policy::Anyone => "anyone".into(),
-            Policy::Authenticated => "authenticated".into(),
-            Policy::Player => "player".into(),
-            Policy::Group(n) => format!("group:{n}"),
-            Policy::Admin => "admin".into(),
-        }
-    }
-}
-
-/// `[channels.NAME]`: read and post policies of the channel NAME, or of every channel of
-/// kind NAME (`[channels.zone]` covers `zone:12`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelRule {
-    pub read: Policy,
-    pub post: Policy,
 }
 
 /// `[feed]`: models whose on-chain updates clients may subscribe to.

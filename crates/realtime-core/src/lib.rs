@@ -7,6 +7,7 @@
 //! - [`message`]: a stored chat message as every layer sees it.
 //! - [`error`]: the closed set of error codes clients program against.
 //! - [`hex`]: the hex map's tiles, distance and viewports.
+//! - [`policy`]: who may read or post on a channel, over what a world view answers.
 //! - [`rate`]: token-bucket maths for per-connection publish limits.
 //! - [`time`]: millisecond timestamps and their RFC 3339 spelling.
 //! - [`duration`]: durations as operators write them in config (`25s`, `500ms`, `2m`).
@@ -17,6 +18,7 @@ pub mod duration;
 pub mod error;
 pub mod hex;
 pub mod message;
+pub mod policy;
 pub mod rate;
 pub mod text;
 pub mod time;

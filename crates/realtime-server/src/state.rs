@@ -13,6 +13,7 @@ use crate::connections::Connections;
 use crate::feed::Feed;
 use crate::hub::{ConnId, Hub};
 use crate::ip_limit::{IpCounter, IpLimiter};
+use crate::permissions::Permissions;
 use crate::registry::Registry;
 use crate::world::World;
 use realtime_auth::token::Tokens;
@@ -32,8 +33,8 @@ pub struct AppState {
     pub connections: Arc<Connections>,
     /// Signed-in sessions by address.
     pub registry: Registry,
-    /// On-chain state, when `[torii]` is configured.
-    pub world: Option<World>,
+    /// Channel rules and the on-chain state they ask about (`[torii]`, when configured).
+    pub permissions: Permissions,
     /// Who watches which map area or own entities.
     pub feed: Feed,
     /// Starknet JSON-RPC, when wallet sign-in is configured.
@@ -87,6 +88,7 @@ impl AppState {
             config.limits.max_connections_per_address,
         ));
         let publisher = crate::publisher::Publisher::start(store.clone(), broker.clone());
+        let rules = config.channel_rules();
         Self {
             config,
             store,
@@ -96,7 +98,7 @@ impl AppState {
             tokens,
             connections,
             registry: Registry::default(),
-            world,
+            permissions: Permissions { rules, world },
             feed: Feed::default(),
             rpc: None,
             sign_in_limiter: None,

@@ -324,6 +324,25 @@ impl Projection {
     }
 }
 
+/// The projection answers the channel rules' questions about on-chain state.
+impl realtime_core::policy::WorldView for Projection {
+    fn is_player(&self, who: Address) -> bool {
+        Projection::is_player(self, who)
+    }
+    fn is_member(&self, kind: &str, id: &str, who: Address) -> bool {
+        Projection::is_member(self, kind, id, who)
+    }
+    fn in_any_group(&self, kind: &str, who: Address) -> bool {
+        Projection::in_any_group(self, kind, who)
+    }
+    fn owns_at(&self, tile: Tile, who: Address) -> bool {
+        self.at(tile).iter().any(|p| p.owner == Some(who))
+    }
+    fn has_near(&self, tile: Tile, distance: u64, who: Address) -> bool {
+        !self.near(who, None, tile, distance).is_empty()
+    }
+}
+
 fn pad32(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     let n = bytes.len().min(32);

@@ -142,6 +142,15 @@ impl Config {
     }
 
     /// The world rules, as the Torii follower takes them.
+    /// The channel rules: `[channels]`, the group kinds of `[groups]`, `[auth] admins`.
+    pub fn channel_rules(&self) -> realtime_core::policy::ChannelRules {
+        realtime_core::policy::ChannelRules {
+            channels: self.channels.clone(),
+            group_kinds: self.groups.keys().cloned().collect(),
+            admins: self.auth.admins.clone(),
+        }
+    }
+
     pub fn world_rules(&self) -> WorldRules {
         WorldRules {
             players: self.players.clone(),

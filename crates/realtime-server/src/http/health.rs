@@ -55,7 +55,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     // instance shares the one Torii and taking all of them out would stop chat that does not
     // depend on the chain; the reason is reported as `degraded`.
     let mut degraded = None;
-    if let Some(world) = &app.world
+    if let Some(world) = &app.permissions.world
         && let Some(reason) = world.unavailable()
     {
         let state = world.status.borrow().state.as_str();
@@ -91,7 +91,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
 
 /// `GET /v1/status`: what the instance is doing, for operators and dashboards.
 pub async fn status(State(app): State<App>) -> Json<Value> {
-    let torii = app.world.as_ref().map(|w| {
+    let torii = app.permissions.world.as_ref().map(|w| {
         let s = w.status.borrow().clone();
         let (players, entities) = {
             let p = w.projection.read().unwrap_or_else(|e| e.into_inner());

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::chat;
-use crate::permissions::{self, Action};
 use crate::rate::{self, Limit};
 use crate::state::App;
+use realtime_core::policy::Action;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +45,9 @@ pub async fn list(
             format!("invalid channel {channel:?}: {e}"),
         )
     })?;
-    let channel = permissions::canonical(&app, channel);
-    permissions::check(&app, Some(identity.address), &channel, Action::Read)?;
+    let channel = app.permissions.canonical(channel);
+    app.permissions
+        .check(Some(identity.address), &channel, Action::Read)?;
     let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     rate::take(&app, Limit::Read, identity.address).await?;
     let page = chat::history(&app, &channel, params.before, params.after, params.limit).await?;

@@ -13,9 +13,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::replay::Replay;
 use super::{Session, close_code_for};
 use crate::chat;
-use crate::permissions::{self, Action};
 use crate::publisher::{Job, Reply};
 use crate::rate::{self, Limit};
+use realtime_core::policy::Action;
 
 impl Session {
     fn send(&self, text: String) {
@@ -79,11 +79,11 @@ impl Session {
             Op::Auth { token } => self.auth(id, &token),
             Op::Refresh { token } => self.refresh(id, &token),
             Op::Subscribe { channel, since } => {
-                let channel = permissions::canonical(&self.app, channel);
+                let channel = self.app.permissions.canonical(channel);
                 self.subscribe(id, channel, since).await
             }
             Op::Unsubscribe { channel } => {
-                let channel = permissions::canonical(&self.app, channel);
+                let channel = self.app.permissions.canonical(channel);
                 self.unsubscribe(id, &channel)
             }
             Op::Publish {
@@ -91,7 +91,7 @@ impl Session {
                 body,
                 client_msg_id,
             } => {
-                let channel = permissions::canonical(&self.app, channel);
+                let channel = self.app.permissions.canonical(channel);
                 self.publish(id, &channel, &body, &client_msg_id).await
             }
             Op::History {
@@ -100,7 +100,7 @@ impl Session {
                 after,
                 limit,
             } => {
-                let channel = permissions::canonical(&self.app, channel);
+                let channel = self.app.permissions.canonical(channel);
                 self.history(id, &channel, before, after, limit).await
             }
             Op::Watch { area, mine } => self.watch(id, area, mine),
@@ -212,7 +212,9 @@ impl Session {
                 format!("already subscribed to {channel}"),
             ));
         }
-        permissions::check(&self.app, self.address(), &channel, Action::Read)?;
+        self.app
+            .permissions
+            .check(self.address(), &channel, Action::Read)?;
         let max = self.app.config.limits.max_subscriptions;
         if self.subscriptions.len() >= max {
             return Err(ErrorBody::new(
@@ -339,7 +341,9 @@ impl Session {
         let Some(sender) = self.identity.as_ref().map(|i| i.address) else {
             return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
         };
-        permissions::check(&self.app, Some(sender), channel, Action::Post)?;
+        self.app
+            .permissions
+            .check(Some(sender), channel, Action::Post)?;
         let body = chat::validate_body(&self.app, body)?;
         chat::validate_client_msg_id(client_msg_id)?;
         rate::take(&self.app, Limit::Publish, sender).await?;
@@ -376,7 +380,7 @@ impl Session {
         limit: Option<u32>,
     ) -> Result<(), ErrorBody> {
         let who = self.address();
-        permissions::check(&self.app, who, channel, Action::Read)?;
+        self.app.permissions.check(who, channel, Action::Read)?;
         if let Some(who) = who {
             rate::take(&self.app, Limit::Read, who).await?;
         }
@@ -408,7 +412,9 @@ impl Session {
             .subscriptions
             .iter()
             .filter_map(|c| {
-                permissions::check(&self.app, who, c, Action::Read)
+                self.app
+                    .permissions
+                    .check(who, c, Action::Read)
                     .err()
                     // While Torii resyncs nothing is revoked on a guess.
                     .filter(|e| e.code != ErrorCode::Unavailable)
@@ -436,7 +442,7 @@ impl Session {
         area: Option<realtime_protocol::request::Area>,
         mine: bool,
     ) -> Result<(), ErrorBody> {
-        if self.app.world.is_none() || self.app.config.feed.models.is_empty() {
+        if self.app.permissions.world.is_none() || self.app.config.feed.models.is_empty() {
             return Err(ErrorBody::new(
                 ErrorCode::NotFound,
                 "this server has no on-chain feed ([torii] and [feed] are not configured)",
