@@ -17,7 +17,6 @@ mod migrate;
 mod nonces;
 mod publish;
 mod sql;
-mod sqlite_batch;
 mod store;
 
 pub use config::{SqliteSynchronousMode, StorageConfig};

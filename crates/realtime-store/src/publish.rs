@@ -1,18 +1,18 @@
 //! Group commit: a batch of messages, possibly to several channels, is stored in one
-//! transaction. Per channel, retries of stored messages are recognised, retries within the
-//! batch collapse onto their first copy, and the new messages get consecutive seqs in batch
-//! order. One commit then acknowledges the whole batch, which is what lets one busy channel
-//! take thousands of publishes a second.
+//! transaction. Per channel, the row is locked once (serialising writers on other instances),
+//! retries of stored messages are recognised (on Postgres by one lookup for the whole batch,
+//! on SQLite by the insert itself), retries within the batch collapse onto their first copy,
+//! the messages get consecutive seqs in batch order, and `last_seq` is written once. One commit then acknowledges the whole batch,
+//! which is what lets one busy channel take thousands of publishes a second.
 //!
-//! On Postgres (here) the channel row is locked once per channel (serialising writers on other
-//! instances) and each step is one statement over arrays (`UNNEST`), so a batch costs a fixed
-//! number of round trips per channel. SQLite takes the whole batch as one multi-statement
-//! query (`sqlite_batch`).
+//! Postgres gets each step as one statement over arrays (`UNNEST`), so a batch costs a fixed
+//! number of round trips per channel; SQLite runs in process and repeats a prepared
+//! single-row insert instead.
 
 use std::collections::HashMap;
 
 use realtime_core::Message;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, SqliteConnection};
 
 use crate::StoreError;
 use crate::sql::{self, MessageRow};
@@ -86,7 +86,7 @@ fn plan(
     Ok(Plan { inserts, last_seq })
 }
 
-pub(crate) fn new_message(m: &NewMessage<'_>, seq: i64) -> Result<Message, StoreError> {
+fn new_message(m: &NewMessage<'_>, seq: i64) -> Result<Message, StoreError> {
     Ok(Message {
         channel: m.channel.clone(),
         seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("seq {seq}")))?,
@@ -99,7 +99,7 @@ pub(crate) fn new_message(m: &NewMessage<'_>, seq: i64) -> Result<Message, Store
     })
 }
 
-pub(crate) fn finish(out: Vec<Option<Published>>) -> Result<Vec<Published>, StoreError> {
+fn finish(out: Vec<Option<Published>>) -> Result<Vec<Published>, StoreError> {
     out.into_iter()
         .map(|p| p.ok_or_else(|| StoreError::Corrupt("a batched message was not planned".into())))
         .collect()
@@ -125,6 +125,75 @@ macro_rules! lock_channel {
         }
         head.ok_or_else(|| StoreError::Corrupt(format!("channel {} vanished", $name)))?
     }};
+}
+
+/// Stores `batch` inside the caller's transaction on SQLite. Each statement is a round trip to
+/// the connection's worker thread, so the common case (no retry) is one statement per
+/// message: the insert itself, which skips a stored duplicate instead of failing; only then
+/// is the original read.
+pub(crate) async fn sqlite(
+    conn: &mut SqliteConnection,
+    batch: &[NewMessage<'_>],
+) -> Result<Vec<Published>, StoreError> {
+    let senders: Vec<String> = batch.iter().map(|m| m.sender.to_string()).collect();
+    let mut out: Vec<Option<Published>> = vec![None; batch.len()];
+    for (name, group) in by_channel(batch) {
+        let head = lock_channel!(conn, name, batch[group[0]].now_ms);
+        let mut last_seq = head.1;
+        let mut earlier: HashMap<(&str, &str), usize> = HashMap::new();
+        for &i in &group {
+            let m = &batch[i];
+            if let Some(&first) = earlier.get(&(senders[i].as_str(), m.client_msg_id)) {
+                out[i] = out[first].as_ref().map(|p| Published {
+                    message: p.message.clone(),
+                    duplicate: true,
+                });
+                continue;
+            }
+            let inserted: Option<(i64,)> = sqlx::query_as(sql::SQLITE_INSERT_UNLESS_RETRY)
+                .bind(head.0)
+                .bind(last_seq + 1)
+                .bind(&senders[i])
+                .bind(m.body)
+                .bind(m.client_msg_id)
+                .bind(m.now_ms)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if inserted.is_some() {
+                last_seq += 1;
+                earlier.insert((senders[i].as_str(), m.client_msg_id), i);
+                out[i] = Some(Published {
+                    message: new_message(m, last_seq)?,
+                    duplicate: false,
+                });
+                continue;
+            }
+            let row: Option<MessageRow> = sqlx::query_as(sql::FIND_BY_CLIENT_ID)
+                .bind(head.0)
+                .bind(&senders[i])
+                .bind(m.client_msg_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let row = row.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "message {} in {name} neither new nor stored",
+                    m.client_msg_id
+                ))
+            })?;
+            out[i] = Some(Published {
+                message: to_message(m.channel, row)?,
+                duplicate: true,
+            });
+        }
+        if last_seq != head.1 {
+            sqlx::query(sql::SET_LAST_SEQ)
+                .bind(head.0)
+                .bind(last_seq)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    finish(out)
 }
 
 /// Stores `batch` inside the caller's transaction on Postgres.

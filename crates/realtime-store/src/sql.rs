@@ -16,6 +16,10 @@ pub const PG_READ_COMMITTED: &str =
 pub const CREATE_CHANNEL: &str =
     "INSERT INTO channels (name, created_at_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 
+pub const FIND_BY_CLIENT_ID: &str = "SELECT seq, sender, body, client_msg_id, created_at_ms, \
+     edited_at_ms, deleted_at_ms FROM messages \
+     WHERE channel_id = $1 AND sender = $2 AND client_msg_id = $3";
+
 /// Stored messages of a channel with any of the (sender, client message id) pairs given as
 /// two arrays.
 pub const PG_FIND_BY_CLIENT_IDS: &str = "SELECT seq, sender, body, client_msg_id, \
@@ -29,6 +33,15 @@ pub const PG_INSERT_MESSAGES: &str = "INSERT INTO messages \
      SELECT $1, u.seq, u.sender, u.body, u.client_msg_id, u.created_at_ms \
      FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
      AS u(seq, sender, body, client_msg_id, created_at_ms)";
+
+/// Inserts a message unless its sender already stored one with this client message id in
+/// the channel (then no row comes back). Only that conflict is skipped: a taken seq still
+/// fails.
+pub const SQLITE_INSERT_UNLESS_RETRY: &str = "INSERT INTO messages \
+     (channel_id, seq, sender, body, client_msg_id, created_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (channel_id, sender, client_msg_id) WHERE client_msg_id IS NOT NULL \
+     DO NOTHING RETURNING seq";
 
 pub const CHANNEL_HEAD: &str = "SELECT c.last_seq, \
      (SELECT MIN(m.seq) FROM messages m WHERE m.channel_id = c.id) \

@@ -245,8 +245,10 @@ impl Store {
                 Ok(published)
             }
             Pools::Sqlite { write, .. } => {
-                let conn = write.acquire().await?;
-                crate::sqlite_batch::publish(conn, batch).await
+                let mut tx = write.begin().await?;
+                let published = crate::publish::sqlite(&mut tx, batch).await?;
+                tx.commit().await?;
+                Ok(published)
             }
         }
     }
