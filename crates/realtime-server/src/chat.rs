@@ -10,9 +10,9 @@ use realtime_core::time::rfc3339_ms;
 use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::reply::{HistoryPage, MessageData, PublishOk, encode_message_push};
 use realtime_protocol::{ErrorBody, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT};
-use realtime_store::{HistoryQuery, Published, StoreError};
+use realtime_store::{HistoryQuery, Published, Store, StoreError};
 
-use crate::state::AppState;
+use crate::config::LimitsConfig;
 
 /// Maps a storage failure to what the client is told; internal details stay in the log.
 pub fn store_error(e: &StoreError) -> ErrorBody {
@@ -29,9 +29,9 @@ pub fn store_error(e: &StoreError) -> ErrorBody {
 }
 
 /// Checks a body against the configured limits and returns the text to store.
-pub fn validate_body(app: &AppState, body: &str) -> Result<String, ErrorBody> {
+pub fn validate_body(limits: &LimitsConfig, body: &str) -> Result<String, ErrorBody> {
     let limits = text::TextLimits {
-        max_chars: app.config.limits.max_message_chars,
+        max_chars: limits.max_message_chars,
     };
     text::validate_body(body, limits).map_err(|e| {
         let code = match e {
@@ -121,7 +121,8 @@ fn fit(messages: &mut Vec<MessageData>, budget: usize, ascending: bool) -> bool 
 /// to fit the send queue (`limits.send_queue_bytes`), with `has_more` set, so a reply never
 /// takes a connection over its budget: the client pages on from the page's edge.
 pub async fn history(
-    app: &AppState,
+    store: &Store,
+    limits: &LimitsConfig,
     channel: &ChannelName,
     before: Option<u64>,
     after: Option<u64>,
@@ -134,8 +135,7 @@ pub async fn history(
             format!("limit must be between 1 and {HISTORY_MAX_LIMIT}"),
         ));
     }
-    let page = app
-        .store
+    let page = store
         .history(
             channel,
             HistoryQuery {
@@ -152,11 +152,7 @@ pub async fn history(
         .map(|m| MessageData::from_message(m, true))
         .collect();
     // Half the queue: the reply must not crowd out live pushes arriving meanwhile.
-    let cut = fit(
-        &mut messages,
-        app.config.limits.send_queue_bytes / 2,
-        after.is_some(),
-    );
+    let cut = fit(&mut messages, limits.send_queue_bytes / 2, after.is_some());
     Ok(HistoryPage {
         channel: channel.to_string(),
         messages,

@@ -28,10 +28,7 @@ use crate::queue::SendQueue;
 
 /// Side of a grid bucket, in tiles.
 const BUCKET: u32 = 32;
-/// Most buckets one watched area may touch. A square area of the default 65 536 tiles
-/// touches at most 81; this refuses long thin strips that would cost a bucket entry every
-/// 32 tiles.
-pub const MAX_WATCH_BUCKETS: u64 = 1024;
+pub use crate::config::MAX_WATCH_BUCKETS;
 
 /// The rectangle a client asked to watch, if it is one and within the limits: `max_tiles`
 /// tiles, [`MAX_WATCH_BUCKETS`] buckets. Sizes are computed without overflow for any corners.

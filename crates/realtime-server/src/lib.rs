@@ -1,44 +1,74 @@
 //! torii-realtime server: the composition root.
 //!
+//! Modules are declared bottom-up: each imports only modules declared above it (the test
+//! `tests/layers.rs` checks this), so there are no import circles and no arrow points up.
+//!
+//! Foundations, knowing no other module of the server:
 //! - [`cli`]: the `torii-realtime` command line (`serve`, `migrate`, `config check`, `token`).
-//! - [`config`]: the TOML file, defaults, environment overrides, validation.
-//! - [`serve`]: start-up, the listener, and graceful shutdown.
-//! - [`http`]: routes, CORS, JSON errors, health and history endpoints.
-//! - [`session`]: one WebSocket connection: reader, writer, bounded send queue, requests.
-//! - [`queue`]: a connection's outbound queue, bounded by bytes, drained by its writer.
-//! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
-//! - [`feed`]: on-chain updates routed to watched map areas and owners.
-//! - [`chat`]: publish and history, shared by WebSocket and HTTP.
-//! - [`publisher`]: group commit of publishes, replies after the commit, batched announcements.
-//! - [`permissions`]: channel read/post policies from config and on-chain state.
-//! - [`world`]: the Torii follower and live permission changes.
-//! - [`registry`]: signed-in sessions by address, for live changes.
 //! - [`client_ip`]: the client address behind trusted proxies, for per-IP limits.
-//! - [`rate`]: per-address rate limits (publish, storage reads).
-//! - [`ip_limit`]: per-IP token buckets and counts of sockets not signed in yet.
-//! - [`listener`]: the accept loop: connection cap, header timeout, bounded shutdown.
 //! - [`connections`]: connection limits per instance and per address.
-//! - [`state`]: what routes and sessions share.
+//! - [`probe`]: the storage probe behind `/readyz`, made at most once a second.
+//! - [`queue`]: a connection's outbound queue, bounded by bytes, drained by its writer.
+//! - [`web`]: JSON errors, request deadlines and the bearer token, for every HTTP route.
+//!
+//! Configuration and the machinery features use:
+//! - [`config`]: the TOML file, defaults, environment overrides, validation.
+//! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
+//! - [`ip_limit`]: per-IP token buckets and counts of sockets not signed in yet.
+//! - [`registry`]: signed-in sessions by address, for live changes.
+//! - [`feed`]: on-chain updates routed to watched map areas and owners.
 //! - [`logging`]: tracing setup, human or JSON.
+//! - [`rate`]: per-address rate limits (publish, storage reads).
+//! - [`world`]: the Torii follower and the world view it keeps.
+//! - [`permissions`]: channel policies (pure, in `realtime-core`) over the live world view.
+//! - [`chat`]: publish checks and history, shared by WebSocket and HTTP.
+//! - [`publisher`]: group commit of publishes, replies after the commit, batched announcements.
+//!
+//! Composition and transports:
+//! - [`state`]: the handles routes and sessions share, built once at start.
+//! - [`listener`]: the accept loop: connection cap, header timeout, bounded shutdown.
+//! - [`session`]: one WebSocket connection: upgrade, reader, writer, requests.
+//! - [`http`]: the routes, CORS, health and history endpoints.
+//! - [`serve`]: start-up, wiring, and graceful shutdown.
+//! - [`commands`]: what each command line verb does.
 
-pub mod chat;
 pub mod cli;
 pub mod client_ip;
-pub mod commands;
-pub mod config;
 pub mod connections;
-pub mod feed;
-pub mod http;
-pub mod hub;
-pub mod ip_limit;
-pub mod listener;
-pub mod logging;
-pub mod permissions;
-pub mod publisher;
+pub mod probe;
 pub mod queue;
-pub mod rate;
+pub mod web;
+
+pub mod config;
+
+pub mod hub;
+
+pub mod ip_limit;
+
 pub mod registry;
-pub mod serve;
-pub mod session;
-pub mod state;
+
+pub mod feed;
+
+pub mod logging;
+
+pub mod rate;
+
 pub mod world;
+
+pub mod permissions;
+
+pub mod chat;
+
+pub mod publisher;
+
+pub mod state;
+
+pub mod listener;
+
+pub mod session;
+
+pub mod http;
+
+pub mod serve;
+
+pub mod commands;

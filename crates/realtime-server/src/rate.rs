@@ -2,11 +2,13 @@
 //! (or HTTP requests) it uses, so reconnecting does not refill a bucket. The buckets live
 //! behind [`realtime_bus::RateLimiter`], so a shared store can make them cluster-wide.
 
-use realtime_bus::Rate;
+use std::sync::Arc;
+
+use realtime_bus::{Rate, RateLimiter};
 use realtime_core::{Address, ErrorCode};
 use realtime_protocol::ErrorBody;
 
-use crate::state::AppState;
+use crate::config::LimitsConfig;
 
 /// What is limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,20 +28,6 @@ impl Limit {
         }
     }
 
-    fn rate(self, app: &AppState) -> Rate {
-        let l = &app.config.limits;
-        match self {
-            Limit::Publish => Rate {
-                burst: l.publish_burst,
-                per_second: l.publish_per_second,
-            },
-            Limit::Read => Rate {
-                burst: l.read_burst,
-                per_second: l.read_per_second,
-            },
-        }
-    }
-
     fn refusal(self) -> &'static str {
         match self {
             Limit::Publish => "too many messages; slow down",
@@ -48,14 +36,50 @@ impl Limit {
     }
 }
 
-/// Takes one `limit` action of `who`, or answers `rate_limited` with `retry_after_ms`.
-pub async fn take(app: &AppState, limit: Limit, who: Address) -> Result<(), ErrorBody> {
-    let subject = format!("{}:{}", limit.namespace(), who.to_short_hex());
-    match app.rate_limits.take(&subject, limit.rate(app)).await {
-        Ok(()) => Ok(()),
-        Err(wait) => {
-            tracing::info!(address = %who, limit = limit.namespace(), "rate limited");
-            Err(ErrorBody::new(ErrorCode::RateLimited, limit.refusal()).retry_after(wait))
+/// The per-address limits of `[limits]` over their buckets, built once at start.
+pub struct RateLimits {
+    buckets: Arc<dyn RateLimiter>,
+    publish: Rate,
+    read: Rate,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("publish", &self.publish)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimits {
+    pub fn new(buckets: Arc<dyn RateLimiter>, limits: &LimitsConfig) -> Self {
+        Self {
+            buckets,
+            publish: Rate {
+                burst: limits.publish_burst,
+                per_second: limits.publish_per_second,
+            },
+            read: Rate {
+                burst: limits.read_burst,
+                per_second: limits.read_per_second,
+            },
+        }
+    }
+
+    /// Takes one `limit` action of `who`, or answers `rate_limited` with `retry_after_ms`.
+    pub async fn take(&self, limit: Limit, who: Address) -> Result<(), ErrorBody> {
+        let subject = format!("{}:{}", limit.namespace(), who.to_short_hex());
+        let rate = match limit {
+            Limit::Publish => self.publish,
+            Limit::Read => self.read,
+        };
+        match self.buckets.take(&subject, rate).await {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                tracing::info!(address = %who, limit = limit.namespace(), "rate limited");
+                Err(ErrorBody::new(ErrorCode::RateLimited, limit.refusal()).retry_after(wait))
+            }
         }
     }
 }

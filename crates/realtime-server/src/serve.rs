@@ -6,12 +6,15 @@
 use std::sync::Arc;
 
 use realtime_bus::{Broker, MemoryBroker};
+use realtime_core::Address;
 use realtime_store::Store;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use torii_plugin::projection::Change;
 
 use crate::config::{BusKind, Loaded};
 use crate::hub::Hub;
-use crate::state::AppState;
+use crate::state::{App, AppState, Parts, WalletSignIn};
 use realtime_auth::token::Tokens;
 
 /// Runs the server until `shutdown` is cancelled or a termination signal arrives.
@@ -84,33 +87,35 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
         Some(f) => (Some(f.world), Some(f.changes), Some(f.task)),
         None => (None, None, None),
     };
-    let mut state = AppState::new(
+    let wallet = match &config.auth.starknet {
+        Some(s) => {
+            let rpc = realtime_auth::Rpc::new(&s.rpc_url, s.rpc_timeout)
+                .map_err(|e| format!("auth.starknet.rpc_url: {e}"))?;
+            check_chain(&rpc, s).await?;
+            tracing::info!(
+                rpc = %crate::config::urls::redacted(&s.rpc_url, true),
+                chain = %s.chain_id,
+                "wallet sign-in enabled"
+            );
+            Some(WalletSignIn {
+                rpc,
+                limiter: crate::ip_limit::IpLimiter::new(s.per_ip_burst, s.per_ip_per_second),
+            })
+        }
+        None => None,
+    };
+    let app = Arc::new(AppState::new(Parts {
         config,
-        store.clone(),
+        store: store.clone(),
         hub,
         broker,
         tokens,
         world,
-        shutdown.clone(),
-    );
-    if let Some(s) = &state.config.auth.starknet {
-        let rpc = realtime_auth::Rpc::new(&s.rpc_url, s.rpc_timeout)
-            .map_err(|e| format!("auth.starknet.rpc_url: {e}"))?;
-        check_chain(&rpc, s).await?;
-        state.rpc = Some(rpc);
-        state.sign_in_limiter = Some(crate::ip_limit::IpLimiter::new(
-            s.per_ip_burst,
-            s.per_ip_per_second,
-        ));
-        tracing::info!(
-            rpc = %crate::config::urls::redacted(&s.rpc_url, true),
-            chain = %s.chain_id,
-            "wallet sign-in enabled"
-        );
-    }
-    let app = Arc::new(state);
+        wallet,
+        shutdown: shutdown.clone(),
+    }));
     if let Some(changes) = changes {
-        tokio::spawn(crate::world::apply_changes(app.clone(), changes));
+        tokio::spawn(apply_changes(app.clone(), changes));
     }
     // The one line scripts and tests wait for; keep its wording stable.
     tracing::info!(addr = %local, "listening");
@@ -210,4 +215,28 @@ async fn wait_for_signal(shutdown: CancellationToken) {
         let _ = ctrl_c.await;
     }
     shutdown.cancel();
+}
+
+/// Applies projection changes to live connections until the follower stops. A lost right
+/// makes the affected sessions re-check their subscriptions at once.
+pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
+    while let Some(batch) = changes.recv().await {
+        let mut affected: Vec<Address> = Vec::new();
+        for change in &batch {
+            match change {
+                Change::PlayerRemoved(a) => affected.push(*a),
+                Change::Left { member, .. } => affected.push(*member),
+                Change::Feed(update) => {
+                    app.feed.route(update);
+                }
+                Change::Resynced => app.feed.reset_all(),
+                Change::PlayerAdded(_) | Change::Joined { .. } => {}
+            }
+        }
+        affected.sort();
+        affected.dedup();
+        for address in affected {
+            app.registry.recheck(address);
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use realtime_bus::{Broker, MemoryRateLimiter, RateLimiter};
+use realtime_bus::{Broker, MemoryRateLimiter};
 use realtime_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,6 +17,14 @@ use crate::permissions::Permissions;
 use crate::registry::Registry;
 use crate::world::World;
 use realtime_auth::token::Tokens;
+
+/// Wallet sign-in: the Starknet JSON-RPC node that checks signatures, and the per-IP limit
+/// of the sign-in endpoints.
+#[derive(Debug)]
+pub struct WalletSignIn {
+    pub rpc: realtime_auth::Rpc,
+    pub limiter: IpLimiter,
+}
 
 /// Most rate-limit subjects (address × limit) one instance tracks at once.
 const RATE_SUBJECTS: usize = 200_000;
@@ -37,18 +45,16 @@ pub struct AppState {
     pub permissions: Permissions,
     /// Who watches which map area or own entities.
     pub feed: Feed,
-    /// Starknet JSON-RPC, when wallet sign-in is configured.
-    pub rpc: Option<realtime_auth::Rpc>,
-    /// Per-IP limits of the sign-in endpoints.
-    pub sign_in_limiter: Option<IpLimiter>,
+    /// Wallet sign-in, when `[auth.starknet]` is configured.
+    pub wallet: Option<WalletSignIn>,
     /// Per-address rate limits (publish, storage reads).
-    pub rate_limits: Arc<dyn RateLimiter>,
+    pub rate_limits: crate::rate::RateLimits,
     /// Per-IP rate of WebSocket upgrades.
     pub upgrade_limiter: IpLimiter,
     /// Per-IP count of WebSockets that have not signed in yet.
     pub unauthenticated: IpCounter,
     /// The last `/readyz` storage probe.
-    pub storage_probe: crate::http::health::StorageProbe,
+    pub storage_probe: crate::probe::StorageProbe,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket sessions so shutdown can wait for them to drain.
@@ -65,19 +71,38 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// What start-up makes before the shared state: storage, fan-out, identity, the world view,
+/// and the shutdown signal.
+#[allow(missing_debug_implementations)]
+pub struct Parts {
+    pub config: Config,
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub broker: Arc<dyn Broker>,
+    pub tokens: Tokens,
+    /// On-chain state, when `[torii]` is configured.
+    pub world: Option<World>,
+    /// Wallet sign-in, when `[auth.starknet]` is configured.
+    pub wallet: Option<WalletSignIn>,
+    pub shutdown: CancellationToken,
+}
+
 /// The handle routes receive.
 pub type App = Arc<AppState>;
 
 impl AppState {
-    pub fn new(
-        config: Config,
-        store: Store,
-        hub: Arc<Hub>,
-        broker: Arc<dyn Broker>,
-        tokens: Tokens,
-        world: Option<World>,
-        shutdown: CancellationToken,
-    ) -> Self {
+    /// Builds the shared state from what start-up made; nothing is added to it later.
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            config,
+            store,
+            hub,
+            broker,
+            tokens,
+            world,
+            wallet,
+            shutdown,
+        } = parts;
         let upgrade_limiter = IpLimiter::new(
             config.limits.upgrades_per_ip_burst,
             config.limits.upgrades_per_ip_per_second,
@@ -89,6 +114,10 @@ impl AppState {
         ));
         let publisher = crate::publisher::Publisher::start(store.clone(), broker.clone());
         let rules = config.channel_rules();
+        let rate_limits = crate::rate::RateLimits::new(
+            Arc::new(MemoryRateLimiter::new(RATE_SUBJECTS)),
+            &config.limits,
+        );
         Self {
             config,
             store,
@@ -100,9 +129,8 @@ impl AppState {
             registry: Registry::default(),
             permissions: Permissions { rules, world },
             feed: Feed::default(),
-            rpc: None,
-            sign_in_limiter: None,
-            rate_limits: Arc::new(MemoryRateLimiter::new(RATE_SUBJECTS)),
+            wallet,
+            rate_limits,
             upgrade_limiter,
             unauthenticated,
             storage_probe: Default::default(),
@@ -137,14 +165,15 @@ pub(crate) async fn test_app(config: Config) -> (App, std::path::PathBuf) {
     let broker: Arc<dyn Broker> = Arc::new(realtime_bus::MemoryBroker::new(hub.clone()));
     hub.set_broker(broker.clone());
     let tokens = Tokens::new(&[7u8; 32], true);
-    let app = AppState::new(
+    let app = AppState::new(Parts {
         config,
         store,
         hub,
         broker,
         tokens,
-        None,
-        CancellationToken::new(),
-    );
+        world: None,
+        wallet: None,
+        shutdown: CancellationToken::new(),
+    });
     (Arc::new(app), dir)
 }

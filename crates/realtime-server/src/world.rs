@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, RwLock};
 
-use realtime_core::Address;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -11,7 +10,6 @@ use torii_plugin::projection::{Change, Projection};
 use torii_plugin::sync::{self, SyncError, SyncStatus};
 
 use crate::config::Config;
-use crate::state::App;
 
 /// The projection and the follower's status, shared with every request.
 #[derive(Debug, Clone)]
@@ -65,28 +63,4 @@ pub fn start(config: &Config, shutdown: CancellationToken) -> Option<Following> 
         changes,
         task,
     })
-}
-
-/// Applies projection changes to live connections until the follower stops. A lost right
-/// makes the affected sessions re-check their subscriptions at once.
-pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
-    while let Some(batch) = changes.recv().await {
-        let mut affected: Vec<Address> = Vec::new();
-        for change in &batch {
-            match change {
-                Change::PlayerRemoved(a) => affected.push(*a),
-                Change::Left { member, .. } => affected.push(*member),
-                Change::Feed(update) => {
-                    app.feed.route(update);
-                }
-                Change::Resynced => app.feed.reset_all(),
-                Change::PlayerAdded(_) | Change::Joined { .. } => {}
-            }
-        }
-        affected.sort();
-        affected.dedup();
-        for address in affected {
-            app.registry.recheck(address);
-        }
-    }
 }

@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::sections::{Check, fail};
 
+/// Most map cells (32×32 tiles) one watched area may touch. A square area of the default
+/// 65 536 tiles touches at most 81; this refuses long thin strips that would cost a cell
+/// entry every 32 tiles.
+pub const MAX_WATCH_BUCKETS: u64 = 1024;
+
 /// The largest `limits.max_watch_tiles` accepted: beyond it, no area could pass the bucket
 /// limit anyway.
 pub const MAX_WATCH_TILES: u64 = 1 << 20;
@@ -143,7 +148,7 @@ impl LimitsConfig {
                 format!(
                     "must be between 1 and {MAX_WATCH_TILES} (1024×1024; a watched area also \
                      touches at most {} map cells of 32×32)",
-                    crate::feed::MAX_WATCH_BUCKETS
+                    MAX_WATCH_BUCKETS
                 ),
             );
         }

@@ -18,7 +18,7 @@ use torii_plugin::rules::{
 };
 
 pub use error::ConfigError;
-pub use limits::{LimitsConfig, MAX_WATCH_TILES};
+pub use limits::{LimitsConfig, MAX_WATCH_BUCKETS, MAX_WATCH_TILES};
 pub use realtime_auth::config::{
     AuthConfig, ExternalAuthConfig, KeyAlgorithm, SessionKeyConfig, StarknetAuthConfig,
 };

@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use starknet_core::types::Felt;
 
-use super::error::ApiError;
 use crate::chat::store_error;
 use crate::client_ip::ClientIp;
 use crate::config::StarknetAuthConfig;
 use crate::state::{App, AppState};
+use crate::web::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,8 +140,8 @@ fn check_nonce(nonce: &str) -> Result<(), ApiError> {
 }
 
 fn limit(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
-    if let Some(limiter) = &app.sign_in_limiter
-        && let Err(wait) = limiter.check(ip)
+    if let Some(wallet) = &app.wallet
+        && let Err(wait) = wallet.limiter.check(ip)
     {
         return Err(ApiError(
             ErrorBody::new(
@@ -227,10 +227,11 @@ pub async fn verify(
     let hash = challenge
         .message_hash(&domain(s))
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
-    let rpc = app
-        .rpc
+    let rpc = &app
+        .wallet
         .as_ref()
-        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no RPC client"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no RPC client"))?
+        .rpc;
     match rpc.is_valid_signature(address, hash, &signature).await {
         Ok(()) => {}
         Err(VerifyError::InvalidSignature) => {

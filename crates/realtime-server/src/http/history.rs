@@ -9,10 +9,10 @@ use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::reply::HistoryPage;
 use serde::Deserialize;
 
-use super::error::ApiError;
 use crate::chat;
-use crate::rate::{self, Limit};
+use crate::rate::Limit;
 use crate::state::App;
+use crate::web::ApiError;
 use realtime_core::policy::Action;
 
 #[derive(Debug, Deserialize)]
@@ -29,7 +29,7 @@ pub async fn list(
     Path(channel): Path<String>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let token = super::bearer_token(&headers).ok_or_else(|| {
+    let token = crate::web::bearer_token(&headers).ok_or_else(|| {
         ApiError::new(
             ErrorCode::Unauthorized,
             "send Authorization: Bearer <session token>",
@@ -49,7 +49,15 @@ pub async fn list(
     app.permissions
         .check(Some(identity.address), &channel, Action::Read)?;
     let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    rate::take(&app, Limit::Read, identity.address).await?;
-    let page = chat::history(&app, &channel, params.before, params.after, params.limit).await?;
+    app.rate_limits.take(Limit::Read, identity.address).await?;
+    let page = chat::history(
+        &app.store,
+        &app.config.limits,
+        &channel,
+        params.before,
+        params.after,
+        params.limit,
+    )
+    .await?;
     Ok(Json(page))
 }

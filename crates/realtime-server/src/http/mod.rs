@@ -1,7 +1,6 @@
 //! HTTP routes: the WebSocket endpoint, history, health and readiness, with CORS from config.
 
 mod auth;
-pub mod error;
 pub mod health;
 mod history;
 
@@ -12,15 +11,6 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::session;
 use crate::state::App;
-
-/// The token of an `Authorization: Bearer …` header.
-pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
 
 /// Every route of the server.
 pub fn router(app: App) -> Router {
@@ -34,11 +24,11 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/status", get(health::status))
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(crate::web::not_found)
+        .method_not_allowed_fallback(crate::web::method_not_allowed)
         .layer(cors)
         .layer(axum::middleware::from_fn(move |request, next| {
-            error::with_deadline(limit, request, next)
+            crate::web::with_deadline(limit, request, next)
         }))
         .with_state(app)
 }

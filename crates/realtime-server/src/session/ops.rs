@@ -14,7 +14,7 @@ use super::replay::Replay;
 use super::{Session, close_code_for};
 use crate::chat;
 use crate::publisher::{Job, Reply};
-use crate::rate::{self, Limit};
+use crate::rate::Limit;
 use realtime_core::policy::Action;
 
 impl Session {
@@ -225,7 +225,7 @@ impl Session {
         if let Some(who) = self.address()
             && (since.is_some() || !self.app.hub.follows(&channel))
         {
-            rate::take(&self.app, Limit::Read, who).await?;
+            self.app.rate_limits.take(Limit::Read, who).await?;
         }
         let mut last = self
             .app
@@ -344,9 +344,9 @@ impl Session {
         self.app
             .permissions
             .check(Some(sender), channel, Action::Post)?;
-        let body = chat::validate_body(&self.app, body)?;
+        let body = chat::validate_body(&self.app.config.limits, body)?;
         chat::validate_client_msg_id(client_msg_id)?;
-        rate::take(&self.app, Limit::Publish, sender).await?;
+        self.app.rate_limits.take(Limit::Publish, sender).await?;
         // Waits while the connection has its most publishes in flight: it stops reading.
         let permit = self
             .in_flight
@@ -382,9 +382,17 @@ impl Session {
         let who = self.address();
         self.app.permissions.check(who, channel, Action::Read)?;
         if let Some(who) = who {
-            rate::take(&self.app, Limit::Read, who).await?;
+            self.app.rate_limits.take(Limit::Read, who).await?;
         }
-        let page = chat::history(&self.app, channel, before, after, limit).await?;
+        let page = chat::history(
+            &self.app.store,
+            &self.app.config.limits,
+            channel,
+            before,
+            after,
+            limit,
+        )
+        .await?;
         // A page fits the budget; waiting for room keeps it from overflowing a queue that
         // already holds live pushes.
         let server = &self.app.config.server;

@@ -29,9 +29,9 @@ use tracing::Instrument;
 
 use super::{Admission, run};
 use crate::client_ip::ClientIp;
-use crate::http::error::ApiError;
 use crate::listener::SlotCell;
 use crate::state::App;
+use crate::web::ApiError;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -165,7 +165,7 @@ pub async fn upgrade(
         offered.iter().find(|p| *p == SUBPROTOCOL)
     }
     .and_then(|p| HeaderValue::from_str(p).ok());
-    let token = crate::http::bearer_token(headers)
+    let token = crate::web::bearer_token(headers)
         .or_else(|| {
             offered
                 .iter()

@@ -1,5 +1,6 @@
-//! JSON error responses: `{"error": {"code": "...", "message": "..."}}` with the HTTP status
-//! the code maps to, the same codes as the WebSocket protocol.
+//! HTTP building blocks shared by the routes and the WebSocket upgrade: JSON error responses
+//! (`{"error": {"code": "...", "message": "..."}}` with the HTTP status the code maps to, the
+//! same codes as the WebSocket protocol), request deadlines, and the bearer token.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -81,4 +82,13 @@ pub async fn with_deadline(
             response
         }
     }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
