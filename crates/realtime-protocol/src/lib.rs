@@ -2,14 +2,18 @@
 //!
 //! - [`request`]: client → server frames and their decoding into typed requests, with the
 //!   error code to answer when a frame is not one.
-//! - [`reply`]: server → client replies (exactly one per request) and pushes.
+//! - [`reply`]: server → client replies (exactly one per request) and their encoding.
+//! - [`push`]: what pushes carry, and pushes decoded into types for clients.
+//! - [`schema`]: the JSON Schema of every frame, generated from these types.
 //! - [`close`]: WebSocket close codes, split into "reconnect" and "act first" ranges.
 //!
 //! The written contract is docs/protocol.md; tests here pin the JSON shapes it shows.
 
 pub mod close;
+pub mod push;
 pub mod reply;
 pub mod request;
+pub mod schema;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -24,6 +28,7 @@ pub const HISTORY_MAX_LIMIT: u32 = 100;
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
 
 pub use close::CloseCode;
+pub use push::Push;
 pub use realtime_core::ErrorCode;
 pub use reply::{ErrorBody, MessageData, ServerFrame};
 pub use request::{DecodeError, Op, Request};

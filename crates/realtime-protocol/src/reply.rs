@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The error object of an error reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
@@ -38,7 +38,7 @@ impl ErrorBody {
 
 /// A message as clients see it, in pushes (without `seq`, which is on the push) and history
 /// pages (with `seq`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessageData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -143,7 +143,7 @@ pub fn encode_push<T: Serialize>(push: &str, data: &T) -> String {
 }
 
 /// Payload of `connected` pushes and `auth` replies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Connected {
     pub address: String,
     pub expires_at: String,
@@ -152,7 +152,7 @@ pub struct Connected {
 }
 
 /// Limits a client should respect, announced on connect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_message_chars: usize,
@@ -161,7 +161,7 @@ pub struct Limits {
 }
 
 /// Reply to `subscribe`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubscribeOk {
     pub channel: String,
     /// The newest seq in the channel when the subscription started; live pushes continue
@@ -176,7 +176,7 @@ pub struct SubscribeOk {
 }
 
 /// Reply to `publish`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PublishOk {
     pub channel: String,
     pub seq: u64,
@@ -186,7 +186,7 @@ pub struct PublishOk {
 }
 
 /// Reply to `history`, and body of the HTTP history endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryPage {
     pub channel: String,
     pub messages: Vec<MessageData>,
@@ -195,13 +195,26 @@ pub struct HistoryPage {
 }
 
 /// Reply to `unsubscribe`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnsubscribeOk {
     pub channel: String,
 }
 
+/// Reply to `watch`: what is watched now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WatchOk {
+    pub area: Option<crate::request::Area>,
+    pub mine: bool,
+}
+
+/// Reply to `refresh`: the session's new expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RefreshOk {
+    pub expires_at: String,
+}
+
 /// Empty `ok` object (`ping`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Empty {}
 
 /// A decoded server frame, for clients.

@@ -59,7 +59,9 @@ pub enum Op {
 }
 
 /// An inclusive tile rectangle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Area {
     pub min_x: u32,
@@ -102,37 +104,37 @@ impl DecodeError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AuthArgs {
+pub(crate) struct AuthArgs {
     token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SubscribeArgs {
+pub(crate) struct SubscribeArgs {
     channel: String,
     #[serde(default)]
     since: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ChannelArgs {
+pub(crate) struct ChannelArgs {
     channel: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PublishArgs {
+pub(crate) struct PublishArgs {
     channel: String,
     body: String,
     client_msg_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     channel: String,
     #[serde(default)]
     before: Option<u64>,
@@ -142,13 +144,13 @@ struct HistoryArgs {
     limit: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NoArgs {}
+pub(crate) struct NoArgs {}
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct WatchArgs {
+pub(crate) struct WatchArgs {
     #[serde(default)]
     area: Option<Area>,
     #[serde(default)]

@@ -16,10 +16,9 @@ use std::sync::{Mutex, MutexGuard};
 use realtime_core::hex::{Rect, Tile};
 use realtime_core::{Address, ErrorCode};
 use realtime_protocol::ErrorBody;
+use realtime_protocol::push::{EntityUpdate, FeedReset, TileXY};
 use realtime_protocol::reply::encode_push;
 use realtime_protocol::request::Area;
-use serde::Serialize;
-use serde_json::{Map, Value as Json};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use torii_plugin::projection::FeedUpdate;
 
@@ -86,37 +85,16 @@ fn bucket_of(t: Tile) -> (u32, u32) {
     (t.x / BUCKET, t.y / BUCKET)
 }
 
-#[derive(Serialize)]
-struct TileJson {
-    x: u32,
-    y: u32,
-}
-
-#[derive(Serialize)]
-struct EntityPush<'a> {
-    model: &'a str,
-    entity: String,
-    keys: &'a Map<String, Json>,
-    changed: &'a Map<String, Json>,
-    deleted: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tile: Option<TileJson>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    previous_tile: Option<TileJson>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    owner: Option<String>,
-}
-
 /// The `entity` push of an update, encoded once for every watcher.
 pub fn encode(u: &FeedUpdate) -> String {
-    let tile = |t: Tile| TileJson { x: t.x, y: t.y };
+    let tile = |t: Tile| TileXY { x: t.x, y: t.y };
     encode_push(
         "entity",
-        &EntityPush {
-            model: &u.model,
+        &EntityUpdate {
+            model: u.model.clone(),
             entity: realtime_core::address::full_hex(&u.entity),
-            keys: &u.keys,
-            changed: &u.changed,
+            keys: u.keys.clone(),
+            changed: u.changed.clone(),
             deleted: u.deleted,
             tile: u.tile.map(tile),
             previous_tile: u.previous_tile.map(tile),
@@ -184,14 +162,10 @@ impl Feed {
         if idx.watchers.is_empty() {
             return;
         }
-        #[derive(Serialize)]
-        struct Reset {
-            reason: &'static str,
-        }
         let frame = Utf8Bytes::from(encode_push(
             "feed_reset",
-            &Reset {
-                reason: "on-chain updates were missed while reconnecting to the indexer; reload the watched area",
+            &FeedReset {
+                reason: "on-chain updates were missed while reconnecting to the indexer; reload the watched area".into(),
             },
         ));
         for w in idx.watchers.values() {
@@ -239,6 +213,7 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     fn update(
         tile: Option<(u32, u32)>,

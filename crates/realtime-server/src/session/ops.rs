@@ -2,8 +2,10 @@
 
 use realtime_core::time::rfc3339_ms;
 use realtime_core::{ChannelName, ErrorCode};
+use realtime_protocol::push::{PermissionRevoked, TokenExpired};
 use realtime_protocol::reply::{
-    Connected, Empty, Limits, SubscribeOk, UnsubscribeOk, encode_error, encode_ok, encode_push,
+    Connected, Empty, Limits, RefreshOk, SubscribeOk, UnsubscribeOk, WatchOk, encode_error,
+    encode_ok, encode_push,
 };
 use realtime_protocol::request::decode_request;
 use realtime_protocol::{CloseCode, ErrorBody, HISTORY_MAX_LIMIT, Op, PROTOCOL_VERSION};
@@ -187,14 +189,10 @@ impl Session {
 
     /// The session token ran out on a live socket: say so, then close with 4402.
     pub(super) fn on_expired(&mut self) {
-        #[derive(Serialize)]
-        struct Expired {
-            message: &'static str,
-        }
         self.send(encode_push(
             "token_expired",
-            &Expired {
-                message: "the session token expired; sign in again and reconnect",
+            &TokenExpired {
+                message: "the session token expired; sign in again and reconnect".into(),
             },
         ));
         self.queue.close(CloseCode::TokenExpired);
@@ -411,10 +409,6 @@ impl Session {
     /// Ends every subscription the session may no longer read, telling the client why with a
     /// `permission_revoked` push.
     pub(super) fn recheck(&mut self) {
-        #[derive(Serialize)]
-        struct Revoked<'a> {
-            reason: &'a str,
-        }
         let who = self.address();
         let lost: Vec<(ChannelName, ErrorBody)> = self
             .subscriptions
@@ -437,8 +431,8 @@ impl Session {
             self.send(realtime_protocol::reply::encode_channel_push(
                 "permission_revoked",
                 channel.as_str(),
-                &Revoked {
-                    reason: &why.message,
+                &PermissionRevoked {
+                    reason: why.message.clone(),
                 },
             ));
         }
@@ -462,12 +456,7 @@ impl Session {
         self.app
             .feed
             .watch(self.id, self.queue.clone(), rect, owner);
-        #[derive(Serialize)]
-        struct Watching {
-            area: Option<realtime_protocol::request::Area>,
-            mine: bool,
-        }
-        self.reply_ok(id, &Watching { area, mine });
+        self.reply_ok(id, &WatchOk { area, mine });
         Ok(())
     }
 
@@ -489,12 +478,8 @@ impl Session {
             ));
         }
         current.expires_at_ms = fresh.expires_at_ms;
-        #[derive(Serialize)]
-        struct Refreshed {
-            expires_at: String,
-        }
         let expires_at = rfc3339_ms(fresh.expires_at_ms);
-        self.reply_ok(id, &Refreshed { expires_at });
+        self.reply_ok(id, &RefreshOk { expires_at });
         Ok(())
     }
 }

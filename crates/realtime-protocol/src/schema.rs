@@ -1,0 +1,156 @@
+//! The JSON Schema of every frame of protocol v1, generated from the types the server encodes
+//! and decodes, so the schema cannot drift from the code. `docs/protocol.schema.json` is this
+//! schema checked in; a test keeps it current and validates every example of
+//! `docs/protocol.md` against it.
+//!
+//! The types here only describe frames: requests are decoded by [`crate::request`] (which
+//! gives each mistake its own error code) from the same argument types, and replies and
+//! pushes are encoded by [`crate::reply`] from the same payload types.
+
+use schemars::JsonSchema;
+use serde_json::Value;
+
+use crate::push::{EntityUpdate, FeedReset, PermissionRevoked, TokenExpired};
+use crate::reply::{
+    Connected, Empty, ErrorBody, HistoryPage, MessageData, PublishOk, RefreshOk, SubscribeOk,
+    UnsubscribeOk, WatchOk,
+};
+use crate::request::{
+    AuthArgs, ChannelArgs, HistoryArgs, NoArgs, PublishArgs, SubscribeArgs, WatchArgs,
+};
+
+/// A request: an id the reply repeats, an op, and the op's arguments.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct ClientFrame {
+    /// Chosen by the client; the reply carries it back.
+    id: u64,
+    #[serde(flatten)]
+    op: Operation,
+}
+
+#[derive(JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Operation {
+    Auth(AuthArgs),
+    Refresh(AuthArgs),
+    Subscribe(SubscribeArgs),
+    Unsubscribe(ChannelArgs),
+    Publish(PublishArgs),
+    History(HistoryArgs),
+    Watch(WatchArgs),
+    Ping(NoArgs),
+}
+
+/// What the server sends: a reply to one request, or a push.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ServerFrame {
+    Ok(OkFrame),
+    Error(ErrorFrame),
+    Push(PushFrame),
+}
+
+/// A successful reply; `ok`'s shape is the one of the request's op.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct OkFrame {
+    id: u64,
+    ok: OkPayload,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum OkPayload {
+    /// `auth`.
+    Connected(Connected),
+    Subscribe(SubscribeOk),
+    Unsubscribe(UnsubscribeOk),
+    Publish(PublishOk),
+    History(HistoryPage),
+    Watch(WatchOk),
+    Refresh(RefreshOk),
+    /// `ping`.
+    Empty(Empty),
+}
+
+/// A refused request (`id` null when the frame had no readable id), or an HTTP error body
+/// (no `id`).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct ErrorFrame {
+    #[serde(default)]
+    id: Option<u64>,
+    error: ErrorBody,
+}
+
+/// An unsolicited frame.
+#[derive(JsonSchema)]
+#[serde(tag = "push", rename_all = "snake_case")]
+#[allow(dead_code)]
+enum PushFrame {
+    /// A committed message of a subscribed channel.
+    Message {
+        channel: String,
+        seq: u64,
+        data: MessageData,
+    },
+    /// The socket is signed in.
+    Connected {
+        data: Connected,
+    },
+    TokenExpired {
+        data: TokenExpired,
+    },
+    PermissionRevoked {
+        channel: String,
+        data: PermissionRevoked,
+    },
+    /// An on-chain update for a watch.
+    Entity {
+        data: EntityUpdate,
+    },
+    FeedReset {
+        data: FeedReset,
+    },
+}
+
+/// The decoder refuses argument names an op does not take, so each op's schema is closed:
+/// the flattened `id` moves into every op, which then allows no other property.
+fn close_requests(defs: &mut serde_json::Map<String, Value>) {
+    let Some(Value::Object(frame)) = defs.get_mut("ClientFrame") else {
+        return;
+    };
+    let id = frame
+        .remove("properties")
+        .and_then(|mut p| p["id"].take().into());
+    frame.remove("required");
+    if let (Some(id), Some(Value::Array(ops))) = (id, frame.get_mut("oneOf")) {
+        for op in ops {
+            op["properties"]["id"] = id.clone();
+            if let Value::Array(required) = &mut op["required"] {
+                required.insert(0, Value::from("id"));
+            }
+            op["additionalProperties"] = Value::Bool(false);
+        }
+    }
+}
+
+/// The whole schema: a frame is a client frame or a server frame, each also named in `$defs`.
+pub fn schema() -> Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let client = generator.subschema_for::<ClientFrame>();
+    let server = generator.subschema_for::<ServerFrame>();
+    let mut defs: serde_json::Map<String, Value> = generator.take_definitions(true);
+    close_requests(&mut defs);
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "torii-realtime protocol v1 frames",
+        "description": "Generated from crates/realtime-protocol; do not edit by hand.",
+        "anyOf": [client, server],
+        "$defs": defs,
+    })
+}
