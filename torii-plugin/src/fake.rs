@@ -197,13 +197,7 @@ impl World for Service {
         };
         Ok(Response::new(WorldsResponse {
             worlds: vec![types::World {
-                world_address: format!(
-                    "0x{}",
-                    st.world
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
-                ),
+                world_address: format!("0x{}", realtime_core::address::hex_digits(&st.world)),
                 models,
             }],
         }))

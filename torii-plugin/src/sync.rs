@@ -179,13 +179,6 @@ impl From<tonic::transport::Error> for Failure {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Follows Torii until `shutdown`, keeping `projection` current and sending every batch of
 /// changes to `changes`. Ends early only on a [`SyncError`].
 pub fn spawn(
@@ -261,7 +254,8 @@ impl Follower {
         }
     }
 
-    /// Full jitter: a random delay up to `min × 2^attempt`, capped at `max`.
+    /// Equal jitter: a random delay between half and all of `min × 2^attempt`, capped at
+    /// `max`, so retries spread out but never come back at once.
     fn backoff(&self, attempt: u32) -> Duration {
         let cap = self
             .config
@@ -366,7 +360,7 @@ impl Follower {
                 }
             }
         });
-        let _reader = AbortOnDrop(reader);
+        let _reader = tokio_util::task::AbortOnDropHandle::new(reader);
 
         self.status.send_modify(|s| s.state = SyncState::Syncing);
         let started = std::time::Instant::now();
@@ -504,7 +498,7 @@ impl Follower {
     }
 
     fn count_update(&mut self, updated_at: u64, entities: usize) {
-        let now = now_secs();
+        let now = realtime_core::time::now_secs();
         let last_second = if self.rate.0 == now {
             self.rate.1 += 1;
             None
@@ -535,14 +529,6 @@ impl Follower {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Projection> {
         self.projection.write().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

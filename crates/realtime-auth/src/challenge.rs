@@ -68,10 +68,9 @@ impl Challenge {
     /// OS-seeded cryptographic generator.
     pub fn new(address: Address, issued_at: u64, statement: String) -> Self {
         let bytes: [u8; 30] = rand::random();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         Self {
             address,
-            nonce: format!("0x{hex}"),
+            nonce: format!("0x{}", realtime_core::address::hex_digits(&bytes)),
             issued_at,
             statement,
         }

@@ -57,14 +57,14 @@ fn create_secret(path: &Path) -> Result<Vec<u8>, String> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(fail)?;
-    let secret = crate::token::hex(&rand::random::<[u8; 32]>());
+    let secret = realtime_core::address::hex_digits(&rand::random::<[u8; 32]>());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = dir.join(format!(
         ".{name}.{}.tmp",
-        crate::token::hex(&rand::random::<[u8; 8]>())
+        realtime_core::address::hex_digits(&rand::random::<[u8; 8]>())
     ));
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);

@@ -1,7 +1,11 @@
-//! Session tokens: HS256 JWTs the server mints and verifies with one secret. Claims: `sub`
-//! (the canonical address), `iss` (`torii-realtime`), `iat`, `exp`, `jti`, and `dev: true`
-//! on development tokens, which the server refuses unless `[auth] dev_tokens` is on, so a
-//! development token can never pass on a server that did not opt in.
+//! Session tokens: JWTs the server mints and verifies, signed with HS256 (a shared secret) or
+//! EdDSA (a key pair) from a key ring: the first key signs, every key verifies the tokens its
+//! `kid` names, and a retired key verifies only until its `accept_until`. Without `[[auth.keys]]`
+//! the ring is the single session secret. Claims: `sub` (the canonical address), `iss`
+//! (`torii-realtime`), `iat`, `exp`, `jti`, `world` (so worlds sharing a key cannot take each
+//! other's tokens), and `dev: true` on development tokens, which the server refuses unless
+//! `[auth] dev_tokens` is on, so a development token can never pass on a server that did not
+//! opt in. Tokens of a game's own backend are checked by [`crate::external`] when configured.
 
 use std::path::Path;
 use std::time::Duration;
@@ -130,18 +134,6 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Tokens {
     /// Builds the service from `[auth]`: the `keys` ring, or else the single session secret
     /// (read, or created, from its file).
@@ -209,13 +201,13 @@ impl Tokens {
         ttl: Duration,
         dev: bool,
     ) -> Result<(String, i64), KeyError> {
-        let iat = now_secs();
+        let iat = realtime_core::time::now_secs();
         let claims = Claims {
             sub: address.to_string(),
             iss: ISSUER.into(),
             iat,
             exp: iat + ttl.as_secs().max(1),
-            jti: hex(&rand::random::<[u8; 16]>()),
+            jti: realtime_core::address::hex_digits(&rand::random::<[u8; 16]>()),
             world: self.world.clone(),
             dev,
         };
@@ -248,7 +240,10 @@ impl Tokens {
             .iter()
             .find(|k| k.kid == header.kid)
             .ok_or_else(|| TokenError::unauthorized("the token was signed with an unknown key"))?;
-        if key.accept_until.is_some_and(|t| now_secs() > t) {
+        if key
+            .accept_until
+            .is_some_and(|t| realtime_core::time::now_secs() > t)
+        {
             return Err(TokenError::unauthorized(
                 "the token was signed with a retired key; sign in again",
             ));
@@ -385,7 +380,7 @@ mod tests {
         while realtime_core::time::now_ms() % 1000 < 300 {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let now = now_secs();
+        let now = realtime_core::time::now_secs();
         let claims = Claims {
             sub: addr().to_string(),
             iss: ISSUER.into(),
@@ -563,8 +558,8 @@ mod tests {
         let claims = Claims {
             sub: addr().to_string(),
             iss: ISSUER.into(),
-            iat: now_secs(),
-            exp: now_secs() + 60,
+            iat: realtime_core::time::now_secs(),
+            exp: realtime_core::time::now_secs() + 60,
             jti: "x".into(),
             world: None,
             dev: false,

@@ -35,21 +35,27 @@ pub enum AddressError {
     Zero,
 }
 
+/// `bytes` as lower-case hex digits, two per byte, no prefix.
+pub fn hex_digits(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
 /// A 32-byte felt as `0x` and 64 lower-case hex digits: the spelling of every felt on the
 /// wire (addresses, entity ids, felt-typed model values).
 pub fn full_hex(bytes: &[u8; 32]) -> String {
-    let mut s = String::with_capacity(66);
-    s.push_str("0x");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("0x{}", hex_digits(bytes))
 }
 
 /// A 32-byte felt as `0x` and minimal lower-case hex (`0x0` for zero): the short spelling
 /// group ids and rule values are compared in.
 pub fn short_hex(bytes: &[u8; 32]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex_digits(bytes);
     let trimmed = hex.trim_start_matches('0');
     format!("0x{}", if trimmed.is_empty() { "0" } else { trimmed })
 }
@@ -234,6 +240,17 @@ mod tests {
         assert_eq!(p.parse::<Address>(), Err(AddressError::OutOfRange));
         let p_minus_1 = "0x800000000000011000000000000000000000000000000000000000000000000";
         assert!(p_minus_1.parse::<Address>().is_ok());
+    }
+
+    #[test]
+    fn bytes_are_spelled_as_two_lower_case_digits_each() {
+        assert_eq!(hex_digits(&[]), "");
+        assert_eq!(hex_digits(&[0x00, 0x0a, 0xff, 0x61]), "000aff61");
+        let mut felt = [0u8; 32];
+        felt[31] = 0x61;
+        assert_eq!(full_hex(&felt), format!("0x{}61", "0".repeat(62)));
+        assert_eq!(short_hex(&felt), "0x61");
+        assert_eq!(short_hex(&[0u8; 32]), "0x0");
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub trait WorldView {
     fn is_member(&self, kind: &str, id: &str, who: Address) -> bool;
     /// Whether `who` belongs to any group of kind `kind`.
     fn in_any_group(&self, kind: &str, who: Address) -> bool;
+    /// The groups `who` belongs to, as (kind, id).
+    fn groups_of(&self, who: Address) -> Vec<(String, String)>;
     /// Whether `who` owns something standing on `tile`.
     fn owns_at(&self, tile: Tile, who: Address) -> bool;
     /// Whether `who` has something within `distance` tiles of `tile`.

@@ -23,6 +23,13 @@ impl WorldView for World {
     fn in_any_group(&self, kind: &str, who: Address) -> bool {
         kind == "guild" && who == addr(MEMBER)
     }
+    fn groups_of(&self, who: Address) -> Vec<(String, String)> {
+        if who == addr(MEMBER) {
+            vec![("guild".into(), "0x61".into())]
+        } else {
+            Vec::new()
+        }
+    }
     fn owns_at(&self, _tile: Tile, _who: Address) -> bool {
         false
     }

@@ -3,6 +3,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Whole seconds since the Unix epoch, now (JWT claims, SNIP-12 timestamps).
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     SystemTime::now()

@@ -278,8 +278,9 @@ impl Projection {
             .is_some_and(|g| g.keys().any(|(k, _)| k == kind))
     }
 
-    /// Members of group `(kind, id)`.
-    pub fn members(&self, kind: &str, id: &str) -> Vec<Address> {
+    /// Members of group `(kind, id)`; only tests ask it so far.
+    #[cfg(test)]
+    pub(crate) fn members(&self, kind: &str, id: &str) -> Vec<Address> {
         self.idx
             .members_of
             .get(&(kind.to_owned(), id.to_owned()))
@@ -334,6 +335,9 @@ impl realtime_core::policy::WorldView for Projection {
     }
     fn in_any_group(&self, kind: &str, who: Address) -> bool {
         Projection::in_any_group(self, kind, who)
+    }
+    fn groups_of(&self, who: Address) -> Vec<(String, String)> {
+        Projection::groups_of(self, who)
     }
     fn owns_at(&self, tile: Tile, who: Address) -> bool {
         self.at(tile).iter().any(|p| p.owner == Some(who))
