@@ -48,8 +48,13 @@ pub struct Proxies {
     header: ForwardedHeader,
 }
 
+/// A `trusted_proxies` entry that is neither an address nor a CIDR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an address or a CIDR like 10.0.0.0/8")]
+pub struct NotANetwork(pub String);
+
 /// Parses one `trusted_proxies` entry: a CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address.
-pub fn parse_net(entry: &str) -> Result<IpNet, String> {
+pub fn parse_net(entry: &str) -> Result<IpNet, NotANetwork> {
     entry
         .parse::<IpNet>()
         .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
@@ -66,7 +71,7 @@ pub fn parse_net(entry: &str) -> Result<IpNet, String> {
             }
             other => other.trunc(),
         })
-        .map_err(|_| format!("{entry:?} is not an address or a CIDR like 10.0.0.0/8"))
+        .map_err(|_| NotANetwork(entry.to_owned()))
 }
 
 impl Proxies {

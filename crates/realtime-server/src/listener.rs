@@ -109,6 +109,8 @@ pub fn start(listener: TcpListener, router: Router, app: App) -> Http {
     };
     let connections = TaskTracker::new();
     let kill = CancellationToken::new();
+    // Its handle is kept: closing the listener aborts it; the connections it starts are
+    // tracked by `connections`.
     let accept = tokio::spawn(accept_loop(
         listener,
         shared,

@@ -4,18 +4,23 @@
 /// How long a storage probe's answer is reused.
 pub const PROBE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Why storage did not answer a probe (the error, for the log).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageDown(pub String);
+
 /// The last storage probe and when it was made.
 #[derive(Debug, Default)]
 pub struct StorageProbe {
-    last: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), StorageDown>)>>,
 }
 
 impl StorageProbe {
     /// The answer of a probe made less than [`PROBE_TTL`] ago, or of `probe` now. Concurrent
     /// callers wait for one probe rather than each making their own.
-    pub async fn check<F>(&self, probe: impl FnOnce() -> F) -> Result<(), String>
+    pub async fn check<F>(&self, probe: impl FnOnce() -> F) -> Result<(), StorageDown>
     where
-        F: std::future::Future<Output = Result<(), String>>,
+        F: std::future::Future<Output = Result<(), StorageDown>>,
     {
         let mut last = self.last.lock().await;
         if let Some((at, answer)) = &*last
@@ -53,10 +58,10 @@ mod tests {
         let answer = probe
             .check(|| async {
                 made.fetch_add(1, Ordering::SeqCst);
-                Err("down".to_owned())
+                Err(StorageDown("down".to_owned()))
             })
             .await;
-        assert_eq!(answer, Err("down".to_owned()));
+        assert_eq!(answer, Err(StorageDown("down".to_owned())));
         assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 }

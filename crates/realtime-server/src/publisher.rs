@@ -90,6 +90,8 @@ impl Publisher {
         let shards = (0..count)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+                // Not tracked: a committer ends when the last sender (the state) is gone,
+                // after answering everything queued; shutdown drains the sessions first.
                 tokio::spawn(commit_loop(store.clone(), broker.clone(), rx));
                 tx
             })

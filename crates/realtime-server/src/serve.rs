@@ -17,8 +17,39 @@ use crate::hub::Hub;
 use crate::state::{App, AppState, Parts, WalletSignIn};
 use realtime_auth::token::Tokens;
 
+/// Why the server could not start, or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("storage {url}: {source}")]
+    Storage {
+        url: String,
+        source: realtime_store::StoreError,
+    },
+    #[error("{0}")]
+    Migrations(realtime_store::StoreError),
+    #[error(
+        "migrations {0} are pending and storage.migrate_on_start is false; run `torii-realtime migrate up`"
+    )]
+    PendingMigrations(String),
+    #[error("{0}")]
+    Keys(#[from] realtime_auth::token::KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("auth.starknet.rpc_url: {0}")]
+    Rpc(String),
+    /// The chain id of `[auth.starknet]` cannot be checked against the node, or differs.
+    #[error("{0}")]
+    Chain(String),
+    /// The Torii follower stopped: the world rules do not fit the world, or it failed.
+    #[error("{0}")]
+    Follower(String),
+}
+
 /// Runs the server until `shutdown` is cancelled or a termination signal arrives.
-pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), ServeError> {
     let config = loaded.config;
     match &loaded.file {
         Some(f) => tracing::info!(file = %f.display(), "configuration loaded"),
@@ -29,10 +60,13 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     }
     let store = Store::connect(&config.storage)
         .await
-        .map_err(|e| format!("storage {}: {e}", config.storage.redacted_url()))?;
+        .map_err(|source| ServeError::Storage {
+            url: config.storage.redacted_url(),
+            source,
+        })?;
     tracing::info!(url = %config.storage.redacted_url(), backend = ?store.backend(), "storage connected");
     if config.storage.migrate_on_start {
-        let applied = store.migrate_up().await.map_err(|e| e.to_string())?;
+        let applied = store.migrate_up().await.map_err(ServeError::Migrations)?;
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
         }
@@ -40,17 +74,13 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
         let pending = store
             .migration_status()
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(ServeError::Migrations)?
             .pending();
         if !pending.is_empty() {
-            return Err(format!(
-                "migrations {pending:?} are pending and storage.migrate_on_start is false; run `torii-realtime migrate up`"
-            ));
+            return Err(ServeError::PendingMigrations(format!("{pending:?}")));
         }
     }
-    let tokens = Tokens::from_config(&config.auth)
-        .map_err(|e| e.to_string())?
-        .for_world(config.token_world());
+    let tokens = Tokens::from_config(&config.auth)?.for_world(config.token_world());
     if config.auth.dev_tokens {
         tracing::warn!(
             "development tokens are enabled: do not run this configuration in production"
@@ -71,9 +101,15 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     };
     hub.set_broker(broker.clone());
 
-    let listener = crate::listener::bind(config.server.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener =
+        crate::listener::bind(config.server.listen).map_err(|source| ServeError::Listen {
+            addr: config.server.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: config.server.listen,
+        source,
+    })?;
     let shutdown_timeout = config.server.shutdown_timeout;
     let following = crate::world::start(&config, shutdown.clone());
     if let Some(t) = &config.torii {
@@ -90,7 +126,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
     let wallet = match &config.auth.starknet {
         Some(s) => {
             let rpc = realtime_auth::Rpc::new(&s.rpc_url, s.rpc_timeout)
-                .map_err(|e| format!("auth.starknet.rpc_url: {e}"))?;
+                .map_err(|e| ServeError::Rpc(e.to_string()))?;
             check_chain(&rpc, s).await?;
             tracing::info!(
                 rpc = %crate::config::urls::redacted(&s.rpc_url, true),
@@ -115,20 +151,25 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
         shutdown: shutdown.clone(),
     }));
     if let Some(changes) = changes {
+        // Not tracked: it ends when the follower does, and what it applies only matters to
+        // live sessions.
         tokio::spawn(apply_changes(app.clone(), changes));
     }
     // The one line scripts and tests wait for; keep its wording stable.
     tracing::info!(addr = %local, "listening");
 
+    // Its handle is kept and aborted once shutdown begins.
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
     let http = crate::listener::start(listener, crate::http::router(app.clone()), app.clone());
     // A follower that stops on its own found rules that do not fit the world: stop serving.
     let follower_failed = async {
         match follower.as_mut() {
             Some(task) => match task.await {
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => Err(ServeError::Follower(e.to_string())),
                 Ok(Ok(())) => Ok(()),
-                Err(e) => Err(format!("the torii follower failed: {e}")),
+                Err(e) => Err(ServeError::Follower(format!(
+                    "the torii follower failed: {e}"
+                ))),
             },
             None => std::future::pending().await,
         }
@@ -170,20 +211,20 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), St
 async fn check_chain(
     rpc: &realtime_auth::Rpc,
     s: &crate::config::StarknetAuthConfig,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     use starknet_core::utils::{cairo_short_string_to_felt, parse_cairo_short_string};
     let expected = cairo_short_string_to_felt(&s.chain_id)
-        .map_err(|e| format!("auth.starknet.chain_id {:?}: {e}", s.chain_id))?;
+        .map_err(|e| ServeError::Chain(format!("auth.starknet.chain_id {:?}: {e}", s.chain_id)))?;
     match rpc.chain_id().await {
         Ok(actual) if actual == expected => Ok(()),
-        Ok(actual) => Err(format!(
+        Ok(actual) => Err(ServeError::Chain(format!(
             "auth.starknet.chain_id is {:?} but the node at {} serves {:?}; \
              point rpc_url at a {} node or fix chain_id",
             s.chain_id,
             crate::config::urls::redacted(&s.rpc_url, true),
             parse_cairo_short_string(&actual).unwrap_or_else(|_| format!("{actual:#x}")),
             s.chain_id,
-        )),
+        ))),
         Err(e) => {
             tracing::warn!(error = %e, "cannot check the Starknet chain id at start");
             Ok(())

@@ -12,12 +12,35 @@ use crate::cli::{Cli, Command, ConfigAction, MigrateAction};
 use crate::config::{Config, Loaded};
 use realtime_auth::token::Tokens;
 
+/// Why a command failed; printed as `error: …` with exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{0}")]
+    Serve(#[from] crate::serve::ServeError),
+    #[error("storage {url}: {source}")]
+    Storage {
+        url: String,
+        source: realtime_store::StoreError,
+    },
+    #[error("{0}")]
+    Migration(realtime_store::StoreError),
+    #[error("{0}")]
+    Keys(#[from] realtime_auth::token::KeyError),
+    /// A development token cannot be minted: switched off, or a bad argument.
+    #[error("{0}")]
+    Token(String),
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => load(config.config.as_deref()).and_then(|loaded| {
             crate::logging::init(&loaded.config.log);
-            runtime()?.block_on(crate::serve::serve(loaded, CancellationToken::new()))
+            Ok(runtime()?.block_on(crate::serve::serve(loaded, CancellationToken::new()))?)
         }),
         Command::Migrate { action, config } => {
             load(config.config.as_deref()).and_then(|loaded| migrate(action, loaded))
@@ -45,23 +68,26 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn load(file: Option<&std::path::Path>) -> Result<Loaded, String> {
-    Config::load(file).map_err(|e| e.to_string())
+fn load(file: Option<&std::path::Path>) -> Result<Loaded, CommandError> {
+    Ok(Config::load(file)?)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(CommandError::Runtime)
 }
 
-fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), String> {
+fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), CommandError> {
     let storage = loaded.config.storage;
     runtime()?.block_on(async move {
         let store = Store::connect(&storage)
             .await
-            .map_err(|e| format!("storage {}: {e}", storage.redacted_url()))?;
+            .map_err(|source| CommandError::Storage {
+                url: storage.redacted_url(),
+                source,
+            })?;
         let outcome = match action {
             MigrateAction::Up => store.migrate_up().await.map(|applied| {
                 if applied.is_empty() {
@@ -91,31 +117,27 @@ fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), String> {
             }),
         };
         store.close().await;
-        outcome.map_err(|e| e.to_string())
+        outcome.map_err(CommandError::Migration)
     })
 }
 
-fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), String> {
+fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), CommandError> {
     if !config.auth.dev_tokens {
-        return Err(
+        return Err(CommandError::Token(
             "development tokens are disabled; set `[auth] dev_tokens = true` \
              (or TORII_REALTIME__AUTH__DEV_TOKENS=true) on a development server"
                 .into(),
-        );
+        ));
     }
     let address: Address = address
         .parse()
-        .map_err(|e| format!("--address {address:?}: {e}"))?;
+        .map_err(|e| CommandError::Token(format!("--address {address:?}: {e}")))?;
     let ttl: Duration = match ttl {
-        Some(t) => realtime_core::duration::parse(&t).map_err(|e| format!("--ttl: {e}"))?,
+        Some(t) => realtime_core::duration::parse(&t)
+            .map_err(|e| CommandError::Token(format!("--ttl: {e}")))?,
         None => config.auth.session_ttl,
     };
-    let tokens = Tokens::from_config(&config.auth)
-        .map_err(|e| e.to_string())?
-        .for_world(config.token_world());
-    println!(
-        "{}",
-        tokens.mint(address, ttl, true).map_err(|e| e.to_string())?
-    );
+    let tokens = Tokens::from_config(&config.auth)?.for_world(config.token_world());
+    println!("{}", tokens.mint(address, ttl, true)?);
     Ok(())
 }

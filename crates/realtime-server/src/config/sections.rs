@@ -102,7 +102,7 @@ impl ServerConfig {
         }
         for entry in &self.trusted_proxies {
             if let Err(e) = crate::client_ip::parse_net(entry) {
-                return fail("server.trusted_proxies", e);
+                return fail("server.trusted_proxies", e.to_string());
             }
         }
         Ok(())

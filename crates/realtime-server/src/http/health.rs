@@ -42,7 +42,12 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     let store = app.store.clone();
     let probe = app
         .storage_probe
-        .check(|| async move { store.ping().await.map_err(|e| e.to_string()) })
+        .check(|| async move {
+            store
+                .ping()
+                .await
+                .map_err(|e| crate::probe::StorageDown(e.to_string()))
+        })
         .await;
     match probe {
         Ok(()) => (

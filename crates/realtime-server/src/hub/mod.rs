@@ -177,6 +177,8 @@ impl Hub {
             drop(map);
             if let (Some(broker), Some(me)) = (self.broker.get().cloned(), self.me.upgrade()) {
                 let name = channel.clone();
+                // Not tracked: one bus call, and at shutdown nothing needs it to finish (the
+                // bus forgets an instance that goes away).
                 tokio::spawn(async move {
                     // A channel re-joined meanwhile is subscribed again by its joiner.
                     if me.channels_has(&name) {
@@ -218,6 +220,8 @@ impl Hub {
         st.filling = true;
         let channel = st.name.clone();
         let delay = GAP_FILL_DELAY * 2u32.saturating_pow(st.fill_failures.min(7));
+        // Not tracked: it holds only a weak hub, and a fill cut short by shutdown loses
+        // nothing (the messages are stored; clients recover them on reconnect).
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             me.fill_gap(channel).await;

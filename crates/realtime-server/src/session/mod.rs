@@ -124,6 +124,8 @@ pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admissi
         ping_interval: app.config.server.ping_interval,
         pong_timeout: app.config.server.pong_timeout,
     };
+    // Its handle is kept: the session waits for it (bounded) before it ends, and the session
+    // itself is tracked by the server's session tracker.
     let mut writer = tokio::spawn(
         writer::run(sink, queue.clone(), heartbeat, activity.clone()).in_current_span(),
     );
