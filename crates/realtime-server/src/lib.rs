@@ -27,7 +27,10 @@
 //! Composition and transports:
 //! - [`state`]: the handles routes and sessions share, built once at start.
 //! - [`listener`]: the accept loop: connection cap, header timeout, bounded shutdown.
-//! - [`session`]: one WebSocket connection: upgrade, reader, writer, requests.
+//! - [`session`]: the session core: upgrade, reader, writer, sign-in, paced replays, and
+//!   the registry that hands each op to its feature.
+//! - [`features`]: the user-facing features (chat, map feed), each owning its ops, routes
+//!   and per-connection state; `features::all` is the one registration point.
 //! - [`http`]: the routes, CORS, health and history endpoints.
 //! - [`serve`]: start-up, wiring, and graceful shutdown.
 //! - [`commands`]: what each command line verb does.
@@ -66,6 +69,8 @@ pub mod state;
 pub mod listener;
 
 pub mod session;
+
+pub mod features;
 
 pub mod http;
 

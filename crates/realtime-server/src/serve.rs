@@ -160,7 +160,11 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
 
     // Its handle is kept and aborted once shutdown begins.
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
-    let http = crate::listener::start(listener, crate::http::router(app.clone()), app.clone());
+    let http = crate::listener::start(
+        listener,
+        crate::http::router(app.clone(), Arc::new(crate::features::all())),
+        app.clone(),
+    );
     // A follower that stops on its own found rules that do not fit the world: stop serving.
     let follower_failed = async {
         match follower.as_mut() {

@@ -2,23 +2,27 @@
 
 mod auth;
 pub mod health;
-mod history;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-use crate::session;
+use crate::session::{self, Features};
 use crate::state::App;
 
-/// Every route of the server.
-pub fn router(app: App) -> Router {
+/// Every route of the server: its own, and those of `features`.
+pub fn router(app: App, features: Arc<Features>) -> Router {
     let cors = cors(&app);
     let limit = app.config.server.request_timeout;
     Router::new()
-        .route("/v1/ws", get(session::upgrade))
-        .route("/v1/channels/{channel}/messages", get(history::list))
+        .route(
+            "/v1/ws",
+            get(session::upgrade).layer(axum::Extension(features.clone())),
+        )
+        .merge(features.routes())
         .route("/v1/auth/challenge", post(auth::challenge))
         .route("/v1/auth/verify", post(auth::verify))
         .route("/healthz", get(health::healthz))

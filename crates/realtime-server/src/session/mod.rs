@@ -18,12 +18,12 @@
 //! raw bytes are drained instead (briefly, see [`LINGER`]).
 
 mod activity;
+mod feature;
 mod ops;
-mod replay;
+pub mod replay;
 pub mod upgrade;
 mod writer;
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,7 @@ use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use realtime_core::{ChannelName, ErrorCode};
+use realtime_core::ErrorCode;
 use realtime_protocol::{CloseCode, ErrorBody};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -49,8 +49,10 @@ use crate::registry::{COMMAND_QUEUE, SessionCommand};
 use crate::state::App;
 use activity::Activity;
 use realtime_auth::token::Identity;
-use replay::{Deferred, Replay};
+use replay::Deferred;
 
+pub use feature::{BoxFuture, CORE_OPS, Conn, Feature, FeatureConn, Features};
+pub use replay::Replay;
 pub use upgrade::upgrade;
 
 /// The WebSocket of a session, over hyper's upgraded connection.
@@ -85,20 +87,16 @@ pub(crate) struct Session {
     _address_slot: Option<AddressSlot>,
     /// Held until the session signs in.
     pending: Option<IpSlot>,
-    subscriptions: HashSet<ChannelName>,
+    /// Every feature's state on this connection, in registration order.
+    features: Vec<Box<dyn FeatureConn>>,
+    registry: Arc<Features>,
     /// Commands from other tasks (permission rechecks); the sender is registered on sign-in.
     commands: mpsc::Receiver<SessionCommand>,
     command_tx: mpsc::Sender<SessionCommand>,
     /// The recovery replay in progress, and the requests waiting for its end.
     replay: Option<Replay>,
     deferred: Deferred,
-    /// Publishes of this connection not yet answered, at most [`MAX_PUBLISHES_IN_FLIGHT`].
-    in_flight: Arc<tokio::sync::Semaphore>,
 }
-
-/// Publishes one connection may have waiting for their commit. Past this the connection's
-/// next publish waits, and nothing more is read from it until a reply frees a slot.
-pub const MAX_PUBLISHES_IN_FLIGHT: usize = 64;
 
 /// How the reader loop ended.
 enum Ended {
@@ -109,7 +107,13 @@ enum Ended {
     Violation,
 }
 
-pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admission) {
+pub(crate) async fn run(
+    app: App,
+    registry: Arc<Features>,
+    socket: Socket,
+    id: ConnId,
+    admission: Admission,
+) {
     let Admission {
         token,
         unsupported,
@@ -137,12 +141,12 @@ pub(crate) async fn run(app: App, socket: Socket, id: ConnId, admission: Admissi
         identity: None,
         _address_slot: None,
         pending: Some(pending),
-        subscriptions: HashSet::new(),
+        features: registry.connect(&app),
+        registry,
         commands,
         command_tx,
         replay: None,
         deferred: Deferred::default(),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES_IN_FLIGHT)),
         app,
     };
     if unsupported {
@@ -334,14 +338,13 @@ impl Session {
         Instant::now() + Duration::from_millis(left)
     }
 
-    /// Removes the connection from the feed, the registry and the hub. Safe to call twice.
+    /// Removes the connection from the registry and from every feature. Safe to call twice.
     fn leave_all(&mut self) {
-        self.app.feed.remove(self.id);
         if let Some(identity) = &self.identity {
             self.app.registry.unregister(identity.address, self.id);
         }
-        for channel in self.subscriptions.drain() {
-            self.app.hub.leave(&channel, self.id);
+        for feature in &mut self.features {
+            feature.leave(&self.app, self.id);
         }
     }
 }

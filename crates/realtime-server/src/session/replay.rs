@@ -13,8 +13,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
-use realtime_core::{ChannelName, ErrorCode, Message};
-use realtime_protocol::reply::encode_message_push;
+use realtime_core::ErrorCode;
 use realtime_protocol::request::decode_request;
 use realtime_protocol::{ErrorBody, Op};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -25,30 +24,46 @@ use crate::queue::SendQueue;
 /// Requests held while a replay runs; past this the client is asked to wait.
 pub const MAX_DEFERRED: usize = 32;
 
-/// A replay in progress.
-pub(super) struct Replay {
-    pub channel: ChannelName,
+/// A replay in progress: frames sent in order, each waiting for room in the queue, then an
+/// action once all are sent (a chat subscription goes live).
+pub struct Replay {
+    /// What is replayed (a channel name), so that it can be cancelled.
+    pub tag: String,
     sending: Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
+    done: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Replay {
-    /// Pushes `messages` to `queue` in order, each waiting up to `patience` for room.
+    /// Pushes `frames` to `queue` in order, each waiting up to `patience` for room; runs
+    /// `done` when all are sent.
     pub fn new(
-        channel: ChannelName,
-        messages: Vec<Message>,
+        tag: String,
+        frames: impl Iterator<Item = Utf8Bytes> + Send + Sync + 'static,
         queue: SendQueue,
         patience: std::time::Duration,
+        done: impl FnOnce() + Send + Sync + 'static,
     ) -> Self {
         let sending = Box::pin(async move {
-            for m in &messages {
-                let frame = Utf8Bytes::from(encode_message_push(m));
+            for frame in frames {
                 // On a stall the queue closes the connection as a slow consumer itself.
                 if queue.push_paced(frame, patience).await.is_err() {
                     return;
                 }
             }
         });
-        Self { channel, sending }
+        Self {
+            tag,
+            sending,
+            done: Some(Box::new(done)),
+        }
     }
 }
 
@@ -94,8 +109,8 @@ impl Session {
     /// The replay has sent everything (or was dropped): live pushes follow it, then the
     /// requests held meanwhile are handled (one of them may start another replay).
     pub(super) async fn on_replayed(&mut self) {
-        if let Some(r) = self.replay.take() {
-            self.app.hub.activate(&r.channel, self.id);
+        if let Some(done) = self.replay.take().and_then(|mut r| r.done.take()) {
+            done();
         }
         if self.queue.is_closing() {
             self.deferred.0.clear();
@@ -105,13 +120,6 @@ impl Session {
             && let Some(text) = self.deferred.0.pop_front()
         {
             self.on_text(text.as_str()).await;
-        }
-    }
-
-    /// Drops the replay of `channel`, if one runs (its subscription ended).
-    pub(super) fn cancel_replay(&mut self, channel: &ChannelName) {
-        if self.replay.as_ref().is_some_and(|r| &r.channel == channel) {
-            self.replay = None;
         }
     }
 }

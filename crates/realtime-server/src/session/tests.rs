@@ -10,6 +10,7 @@ use crate::state::test_app;
 async fn joined_session(app: &App, id: ConnId) -> Session {
     let queue = SendQueue::new(1 << 20);
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let registry = Arc::new(crate::features::all());
     let mut session = Session {
         app: app.clone(),
         id,
@@ -17,22 +18,21 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         identity: None,
         _address_slot: None,
         pending: None,
-        subscriptions: HashSet::new(),
+        features: registry.connect(app),
+        registry,
         commands,
         command_tx,
         replay: None,
         deferred: Default::default(),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES_IN_FLIGHT)),
     };
     let token = app
         .tokens
         .mint("0xa11ce".parse().unwrap(), Duration::from_secs(60), true)
         .unwrap();
     session.authenticate(&token, None).unwrap();
-    let world = ChannelName::new("world").unwrap();
-    app.hub.join(&world, id, queue.clone()).await.unwrap();
-    app.hub.activate(&world, id);
-    session.subscriptions.insert(world);
+    session
+        .on_text(r#"{"id":1,"op":"subscribe","channel":"world"}"#)
+        .await;
     app.feed
         .watch(id, queue, Some(Rect::new(0, 0, 9, 9).unwrap()), None);
     session
@@ -84,6 +84,35 @@ async fn a_session_whose_task_is_dropped_leaves_too() {
             app.feed.watchers()
         ),
         (0, 0, 0)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_op_no_feature_registered_is_refused_and_the_connection_stays() {
+    let (app, dir) = test_app(Config::default()).await;
+    let mut session = joined_session(&app, 3).await;
+    // A server without the map feed: `watch` has no feature to go to.
+    let registry = Arc::new(Features::new(vec![Arc::new(crate::features::chat::Chat)]));
+    session.features = registry.connect(&app);
+    session.registry = registry;
+    let queue = session.queue.clone();
+    session
+        .on_text(r#"{"id":9,"op":"watch","mine":true}"#)
+        .await;
+    session.on_text(r#"{"id":10,"op":"ping"}"#).await;
+    let mut frames = Vec::new();
+    while let Ok(frame) = queue.next_one().await {
+        frames.push(frame.to_string());
+        if frames.last().is_some_and(|f| f.contains(r#""id":10"#)) {
+            break;
+        }
+    }
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains(r#""id":9"#) && f.contains("unknown_op")),
+        "{frames:?}"
     );
     std::fs::remove_dir_all(dir).ok();
 }

@@ -6,6 +6,8 @@
 //! here on hyper's upgraded stream rather than by a framework extractor, so the session owns
 //! the raw stream: after a protocol violation it must finish the close itself.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -27,7 +29,7 @@ const READ_BUFFER_BYTES: usize = 1024;
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 use tracing::Instrument;
 
-use super::{Admission, run};
+use super::{Admission, Features, run};
 use crate::client_ip::ClientIp;
 use crate::listener::SlotCell;
 use crate::state::App;
@@ -72,6 +74,7 @@ fn refused(code: ErrorCode, message: impl Into<String>) -> Response {
 /// `GET /v1/ws`.
 pub async fn upgrade(
     State(app): State<App>,
+    axum::Extension(features): axum::Extension<Arc<Features>>,
     query: Result<Query<WsQuery>, QueryRejection>,
     mut request: Request,
 ) -> Response {
@@ -204,7 +207,7 @@ pub async fn upgrade(
                 Some(config),
             )
             .await;
-            run(app, socket, id, admission).await;
+            run(app, features, socket, id, admission).await;
         }
         .instrument(span),
     );

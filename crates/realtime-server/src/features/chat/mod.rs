@@ -1,0 +1,374 @@
+//! Chat over WebSocket: `subscribe` (with recovery from a last seen seq), `unsubscribe`,
+//! `publish` and `history`, and the HTTP history route. A connection's subscriptions and its
+//! publishes in flight are this feature's state; the checks and the history reads it shares
+//! with HTTP are in [`crate::chat`], the commits in [`crate::publisher`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use realtime_core::policy::Action;
+use realtime_core::{ChannelName, ErrorCode};
+use realtime_protocol::push::PermissionRevoked;
+use realtime_protocol::reply::{SubscribeOk, UnsubscribeOk, encode_message_push, encode_ok};
+use realtime_protocol::{ErrorBody, Op};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+mod http;
+
+use crate::chat;
+use crate::hub::ConnId;
+use crate::publisher::{Job, Reply};
+use crate::rate::Limit;
+use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Replay};
+use crate::state::App;
+
+/// Publishes one connection may have waiting for their commit. Past this the connection's
+/// next publish waits, and nothing more is read from it until a reply frees a slot.
+pub const MAX_PUBLISHES_IN_FLIGHT: usize = 64;
+
+/// The chat feature.
+#[derive(Debug, Default)]
+pub struct Chat;
+
+impl Feature for Chat {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn ops(&self) -> &'static [&'static str] {
+        &["subscribe", "unsubscribe", "publish", "history"]
+    }
+
+    fn routes(&self) -> Router<App> {
+        Router::new().route("/v1/channels/{channel}/messages", get(http::list))
+    }
+
+    fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
+        Box::new(ChatConn {
+            subscriptions: HashSet::new(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES_IN_FLIGHT)),
+        })
+    }
+}
+
+/// A connection's chat state.
+struct ChatConn {
+    subscriptions: HashSet<ChannelName>,
+    /// Publishes of this connection not yet answered, at most [`MAX_PUBLISHES_IN_FLIGHT`].
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl FeatureConn for ChatConn {
+    fn handle<'a>(
+        &'a mut self,
+        mut conn: Conn<'a>,
+        id: u64,
+        op: Op,
+    ) -> BoxFuture<'a, Result<(), ErrorBody>> {
+        Box::pin(async move {
+            let permissions = &conn.app.permissions;
+            match op {
+                Op::Subscribe { channel, since } => {
+                    let channel = permissions.canonical(channel);
+                    self.subscribe(&mut conn, id, channel, since).await
+                }
+                Op::Unsubscribe { channel } => {
+                    let channel = permissions.canonical(channel);
+                    self.unsubscribe(&mut conn, id, &channel)
+                }
+                Op::Publish {
+                    channel,
+                    body,
+                    client_msg_id,
+                } => {
+                    let channel = permissions.canonical(channel);
+                    self.publish(&conn, id, &channel, &body, &client_msg_id)
+                        .await
+                }
+                Op::History {
+                    channel,
+                    before,
+                    after,
+                    limit,
+                } => {
+                    let channel = permissions.canonical(channel);
+                    self.history(&conn, id, &channel, before, after, limit)
+                        .await
+                }
+                other => Err(ErrorBody::new(
+                    ErrorCode::Internal,
+                    format!("chat does not answer {}", other.name()),
+                )),
+            }
+        })
+    }
+
+    fn recheck(&mut self, mut conn: Conn<'_>) {
+        self.recheck_all(&mut conn);
+    }
+
+    fn leave(&mut self, app: &App, id: ConnId) {
+        for channel in self.subscriptions.drain() {
+            app.hub.leave(&channel, id);
+        }
+    }
+}
+
+impl ChatConn {
+    async fn subscribe(
+        &mut self,
+        conn: &mut Conn<'_>,
+        id: u64,
+        channel: ChannelName,
+        since: Option<u64>,
+    ) -> Result<(), ErrorBody> {
+        if self.subscriptions.contains(&channel) {
+            return Err(ErrorBody::new(
+                ErrorCode::AlreadySubscribed,
+                format!("already subscribed to {channel}"),
+            ));
+        }
+        conn.app
+            .permissions
+            .check(conn.address(), &channel, Action::Read)?;
+        let max = conn.app.config.limits.max_subscriptions;
+        if self.subscriptions.len() >= max {
+            return Err(ErrorBody::new(
+                ErrorCode::TooManySubscriptions,
+                format!("a connection may hold at most {max} subscriptions"),
+            ));
+        }
+        if let Some(who) = conn.address()
+            && (since.is_some() || !conn.app.hub.follows(&channel))
+        {
+            conn.app.rate_limits.take(Limit::Read, who).await?;
+        }
+        let mut last = conn
+            .app
+            .hub
+            .join(&channel, conn.id, conn.queue.clone())
+            .await
+            .map_err(|e| chat::store_error(&e))?;
+        self.subscriptions.insert(channel.clone());
+        let (recovered, replay) = match recover(conn, &channel, since, &mut last).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.subscriptions.remove(&channel);
+                conn.app.hub.leave(&channel, conn.id);
+                return Err(e);
+            }
+        };
+        conn.reply_ok(
+            id,
+            &SubscribeOk {
+                channel: channel.to_string(),
+                last_seq: last,
+                recovered,
+                replayed: replay.len() as u64,
+            },
+        );
+        // The replay may exceed the send budget: it waits for the client to read, as long as
+        // the heartbeat allows, while the reader loop goes on (see `replay`). Live pushes are
+        // released after it.
+        if replay.is_empty() {
+            conn.app.hub.activate(&channel, conn.id);
+        } else {
+            let server = &conn.app.config.server;
+            let patience = server.ping_interval + server.pong_timeout;
+            let hub = conn.app.hub.clone();
+            let (tag, id) = (channel.to_string(), conn.id);
+            let frames = replay
+                .into_iter()
+                .map(|m| Utf8Bytes::from(encode_message_push(&m)));
+            conn.start_replay(Replay::new(
+                tag,
+                frames,
+                conn.queue.clone(),
+                patience,
+                move || hub.activate(&channel, id),
+            ));
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(
+        &mut self,
+        conn: &mut Conn<'_>,
+        id: u64,
+        channel: &ChannelName,
+    ) -> Result<(), ErrorBody> {
+        if !self.subscriptions.remove(channel) {
+            return Err(ErrorBody::new(
+                ErrorCode::NotSubscribed,
+                format!("not subscribed to {channel}"),
+            ));
+        }
+        conn.cancel_replay(channel.as_str());
+        conn.app.hub.leave(channel, conn.id);
+        conn.reply_ok(
+            id,
+            &UnsubscribeOk {
+                channel: channel.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn publish(
+        &mut self,
+        conn: &Conn<'_>,
+        id: u64,
+        channel: &ChannelName,
+        body: &str,
+        client_msg_id: &str,
+    ) -> Result<(), ErrorBody> {
+        let Some(sender) = conn.identity.as_ref().map(|i| i.address) else {
+            return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
+        };
+        conn.app
+            .permissions
+            .check(Some(sender), channel, Action::Post)?;
+        let body = chat::validate_body(&conn.app.config.limits, body)?;
+        chat::validate_client_msg_id(client_msg_id)?;
+        conn.app.rate_limits.take(Limit::Publish, sender).await?;
+        // Waits while the connection has its most publishes in flight: it stops reading.
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "publish slots closed"))?;
+        conn.app
+            .publisher
+            .submit(Job {
+                channel: channel.clone(),
+                sender,
+                body,
+                client_msg_id: client_msg_id.to_owned(),
+                reply: Reply {
+                    queue: conn.queue.clone(),
+                    id,
+                    permit,
+                },
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        conn: &Conn<'_>,
+        id: u64,
+        channel: &ChannelName,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<(), ErrorBody> {
+        let who = conn.address();
+        conn.app.permissions.check(who, channel, Action::Read)?;
+        if let Some(who) = who {
+            conn.app.rate_limits.take(Limit::Read, who).await?;
+        }
+        let page = chat::history(
+            &conn.app.store,
+            &conn.app.config.limits,
+            channel,
+            before,
+            after,
+            limit,
+        )
+        .await?;
+        // A page fits the budget; waiting for room keeps it from overflowing a queue that
+        // already holds live pushes.
+        let server = &conn.app.config.server;
+        let frame = Utf8Bytes::from(encode_ok(id, &page));
+        let _ = conn
+            .queue
+            .push_paced(frame, server.ping_interval + server.pong_timeout)
+            .await;
+        Ok(())
+    }
+
+    /// Ends every subscription the session may no longer read, telling the client why with a
+    /// `permission_revoked` push.
+    fn recheck_all(&mut self, conn: &mut Conn<'_>) {
+        let who = conn.address();
+        let lost: Vec<(ChannelName, ErrorBody)> = self
+            .subscriptions
+            .iter()
+            .filter_map(|c| {
+                conn.app
+                    .permissions
+                    .check(who, c, Action::Read)
+                    .err()
+                    // While Torii resyncs nothing is revoked on a guess.
+                    .filter(|e| e.code != ErrorCode::Unavailable)
+                    .map(|e| (c.clone(), e))
+            })
+            .collect();
+        for (channel, why) in lost {
+            conn.cancel_replay(channel.as_str());
+            self.subscriptions.remove(&channel);
+            conn.app.hub.leave(&channel, conn.id);
+            tracing::info!(%channel, reason = %why.message, "permission revoked");
+            conn.send(realtime_protocol::reply::encode_channel_push(
+                "permission_revoked",
+                channel.as_str(),
+                &PermissionRevoked {
+                    reason: why.message.clone(),
+                },
+            ));
+        }
+    }
+}
+
+/// The messages after `since` up to `last`, all or none: `(Some(false), [])` when some
+/// are no longer stored or there are more than the configured replay limit.
+async fn recover(
+    conn: &Conn<'_>,
+    channel: &ChannelName,
+    since: Option<u64>,
+    last: &mut u64,
+) -> Result<(Option<bool>, Vec<realtime_core::Message>), ErrorBody> {
+    let Some(since) = since else {
+        return Ok((None, Vec::new()));
+    };
+    if since == *last {
+        return Ok((Some(true), Vec::new()));
+    }
+    if since > *last {
+        // The hub may lag storage (a notice not yet delivered): only a client ahead of
+        // storage itself saw a log that no longer exists (storage was reset).
+        let head = conn
+            .app
+            .store
+            .channel_head(channel)
+            .await
+            .map_err(|e| chat::store_error(&e))?;
+        if since > head.last_seq {
+            return Ok((Some(false), Vec::new()));
+        }
+        // Up to date: live pushes resume after what the client has.
+        conn.app.hub.raise_floor(channel, conn.id, since);
+        *last = since;
+        return Ok((Some(true), Vec::new()));
+    }
+    let last = *last;
+    let missed = last - since;
+    if missed > conn.app.config.limits.recovery_max_messages {
+        return Ok((Some(false), Vec::new()));
+    }
+    let limit = u32::try_from(missed).unwrap_or(u32::MAX);
+    let messages = conn
+        .app
+        .store
+        .range(channel, since, last, limit)
+        .await
+        .map_err(|e| chat::store_error(&e))?;
+    if messages.len() as u64 != missed {
+        return Ok((Some(false), Vec::new()));
+    }
+    Ok((Some(true), messages))
+}
