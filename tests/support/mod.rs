@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use realtime_client::{Auth, Client, Event, Push};
+use realtime_client::{Auth, Client, Connected, EntityUpdate, Event, MessageData, Push};
 use serde_json::Value;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -284,7 +284,7 @@ impl Server {
             .await
             .expect("connect");
         let push = next_push(&mut c).await;
-        assert_eq!(push.push, "connected", "{push:?}");
+        assert_eq!(push.name(), "connected", "{push:?}");
         c
     }
 
@@ -378,17 +378,40 @@ pub async fn next_push(c: &mut Client) -> Push {
     }
 }
 
+/// A `message` push as (channel, seq, message), failing on any other push.
+pub fn message_push(p: Push) -> (String, u64, MessageData) {
+    match p {
+        Push::Message {
+            channel,
+            seq,
+            message,
+        } => (channel, seq, message),
+        other => panic!("expected a message push, got {other:?}"),
+    }
+}
+
+/// A `connected` push, failing on any other push.
+pub fn connected_push(p: Push) -> Connected {
+    match p {
+        Push::Connected(c) => c,
+        other => panic!("expected a connected push, got {other:?}"),
+    }
+}
+
+/// An `entity` push, failing on any other push.
+pub fn entity_push(p: Push) -> EntityUpdate {
+    match p {
+        Push::Entity(e) => e,
+        other => panic!("expected an entity push, got {other:?}"),
+    }
+}
+
 /// The next `n` message pushes as (channel, seq, body).
 pub async fn messages(c: &mut Client, n: usize) -> Vec<(String, u64, String)> {
     let mut out = Vec::new();
     while out.len() < n {
-        let p = next_push(c).await;
-        assert_eq!(p.push, "message", "{p:?}");
-        out.push((
-            p.channel.unwrap_or_default(),
-            p.seq.unwrap_or_default(),
-            p.data["body"].as_str().unwrap_or_default().to_owned(),
-        ));
+        let (channel, seq, message) = message_push(next_push(c).await);
+        out.push((channel, seq, message.body));
     }
     out
 }
@@ -405,7 +428,7 @@ pub async fn close_code(c: &mut Client) -> Option<u16> {
     loop {
         match next_event(c).await {
             Event::Closed(info) => return info.map(|i| i.code),
-            Event::Push(_) | Event::Error(_) => continue,
+            Event::Push(_) | Event::Error(_) | Event::Invalid(_) => continue,
         }
     }
 }

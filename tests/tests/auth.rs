@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use e2e::devnet::{Account, Devnet};
-use e2e::{Options, Server, http, next_push};
+use e2e::{Options, Server, connected_push, http, next_push};
 use realtime_client::{Auth, Client};
 use serde_json::{Value, json};
 use starknet_core::types::Felt;
@@ -85,10 +85,9 @@ async fn a_wallet_signs_in_and_opens_a_socket() {
     let mut client = Client::connect(&server.ws_url(), Auth::Subprotocol(token))
         .await
         .unwrap();
-    let p = next_push(&mut client).await;
-    assert_eq!(p.push, "connected");
+    let p = connected_push(next_push(&mut client).await);
     let canonical: realtime_core::Address = me.address.parse().unwrap();
-    assert_eq!(p.data["address"], canonical.to_string());
+    assert_eq!(p.address, canonical.to_string());
     client.subscribe("world", None).await.unwrap();
 }
 

@@ -94,7 +94,8 @@ async fn message_bodies_are_checked() {
     })
     .await;
     let c = server.client(&addr(1)).await;
-    let code = |r: Result<Value, realtime_client::ClientError>| r.unwrap_err().code();
+    let code =
+        |r: Result<realtime_client::PublishOk, realtime_client::ClientError>| r.unwrap_err().code();
     assert_eq!(
         code(c.publish("world", "eleven char", "a").await),
         Some(ErrorCode::MessageTooLong)
@@ -116,11 +117,20 @@ async fn message_bodies_are_checked() {
         .publish("world", "🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀", "d")
         .await
         .unwrap();
-    assert_eq!(ok["seq"], 1, "refused messages consumed no seq");
+    assert_eq!(ok.seq, 1, "refused messages consumed no seq");
     let ok = c.publish("world", "e\u{301}", "e").await.unwrap();
-    let page = c.history("world", json!({"after": 1})).await.unwrap();
-    assert_eq!(page["messages"][0]["body"], "\u{e9}", "stored as NFC");
-    assert_eq!(ok["seq"], 2);
+    let page = c
+        .history(
+            "world",
+            realtime_client::History {
+                after: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.messages[0].body, "\u{e9}", "stored as NFC");
+    assert_eq!(ok.seq, 2);
 }
 
 #[tokio::test]
@@ -174,7 +184,7 @@ async fn requests_before_signing_in_are_refused_until_auth() {
     let e = c.auth("garbage").await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::Unauthorized));
     c.auth(&server.token(&addr(1))).await.unwrap();
-    assert_eq!(next_push(&mut c).await.push, "connected");
+    assert_eq!(next_push(&mut c).await.name(), "connected");
     c.subscribe("world", None).await.unwrap();
     let e = c.auth(&server.token(&addr(1))).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::BadRequest));
@@ -332,7 +342,7 @@ async fn connections_per_address_are_limited() {
             .await
             .unwrap();
         if let Event::Push(p) = next_event(&mut c).await {
-            assert_eq!(p.push, "connected");
+            assert_eq!(p.name(), "connected");
             break;
         }
         assert!(

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use e2e::{Server, addr, messages, next_push, quiet};
+use e2e::{Server, addr, connected_push, message_push, messages, next_push, quiet};
 use realtime_client::{Auth, Client, ErrorCode, Event};
 use serde_json::json;
 
@@ -16,26 +16,25 @@ async fn a_message_reaches_every_subscriber_once() {
     for i in 0..40 {
         let c = server.client(&addr(i)).await;
         let ok = c.subscribe("world", None).await.unwrap();
-        assert_eq!(ok["channel"], "world");
+        assert_eq!(ok.channel, "world");
         subscribers.push(c);
     }
     let sender = server.client(&addr(100)).await;
     let ack = sender.publish("world", "gm everyone", "m-1").await.unwrap();
-    assert_eq!(ack["seq"], 1);
-    assert_eq!(ack["duplicate"], false);
+    assert_eq!(ack.seq, 1);
+    assert!(!ack.duplicate);
     for c in &mut subscribers {
-        let p = next_push(c).await;
-        assert_eq!(p.push, "message");
-        assert_eq!(p.channel.as_deref(), Some("world"));
-        assert_eq!(p.seq, Some(1));
-        assert_eq!(p.data["body"], "gm everyone");
-        assert_eq!(p.data["client_msg_id"], "m-1");
+        let (channel, seq, m) = message_push(next_push(c).await);
+        assert_eq!(channel, "world");
+        assert_eq!(seq, 1);
+        assert_eq!(m.body, "gm everyone");
+        assert_eq!(m.client_msg_id.as_deref(), Some("m-1"));
         // The sender is the canonical form of the address it signed in with.
         assert_eq!(
-            p.data["sender"],
+            m.sender,
             format!("0x{:0>64}", format!("{:x}", 0x1000 + 100))
         );
-        assert!(p.data["ts"].as_str().unwrap().ends_with('Z'));
+        assert!(m.ts.ends_with('Z'));
     }
     for c in &mut subscribers {
         quiet(c).await;
@@ -60,7 +59,7 @@ async fn concurrent_publishers_are_seen_in_one_order_by_all() {
                     .publish("world", &format!("p{p}-{i}"), &format!("p{p}-{i}"))
                     .await
                     .unwrap();
-                assert_eq!(ack["duplicate"], false);
+                assert!(!ack.duplicate);
             }
             client
         }));
@@ -105,16 +104,16 @@ async fn a_retried_publish_is_stored_once_and_gets_the_original_ack() {
         .publish("world", "only once", "retry-1")
         .await
         .unwrap();
-    assert_eq!(retry["seq"], first["seq"]);
-    assert_eq!(retry["ts"], first["ts"]);
-    assert_eq!(retry["duplicate"], true);
+    assert_eq!(retry.seq, first.seq);
+    assert_eq!(retry.ts, first.ts);
+    assert!(retry.duplicate);
     // Even from a new connection of the same address (a retry after a reconnect).
     let reconnected = server.client(&addr(2)).await;
     let again = reconnected
         .publish("world", "only once", "retry-1")
         .await
         .unwrap();
-    assert_eq!(again["seq"], first["seq"]);
+    assert_eq!(again.seq, first.seq);
     assert_eq!(messages(&mut watcher, 1).await[0].2, "only once");
     quiet(&mut watcher).await;
     // Reusing the id for other text is a conflict, not a silent success.
@@ -124,7 +123,7 @@ async fn a_retried_publish_is_stored_once_and_gets_the_original_ack() {
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Conflict));
     let next = sender.publish("world", "next", "retry-2").await.unwrap();
-    assert_eq!(next["seq"], 2, "retries consumed no seq");
+    assert_eq!(next.seq, 2, "retries consumed no seq");
 }
 
 #[tokio::test]
@@ -139,20 +138,19 @@ async fn every_way_of_presenting_a_token_works() {
         let mut c = Client::connect(&server.ws_url(), auth.clone())
             .await
             .unwrap();
-        let p = next_push(&mut c).await;
-        assert_eq!(p.push, "connected", "{auth:?}");
-        assert_eq!(p.data["address"], format!("0x{:0>64}", "abc"));
-        assert_eq!(p.data["protocol"], 1);
-        assert_eq!(p.data["limits"]["history_max_limit"], 100);
+        let p = connected_push(next_push(&mut c).await);
+        assert_eq!(p.address, format!("0x{:0>64}", "abc"), "{auth:?}");
+        assert_eq!(p.protocol, 1);
+        assert_eq!(p.limits.history_max_limit, 100);
         c.request("ping", json!({})).await.unwrap();
     }
     // And the auth op, for a socket opened without one.
     let mut c = Client::connect(&server.ws_url(), Auth::None).await.unwrap();
     let ok = c.auth(&token).await.unwrap();
-    assert_eq!(ok["address"], format!("0x{:0>64}", "abc"));
+    assert_eq!(ok.address, format!("0x{:0>64}", "abc"));
     assert!(matches!(
         c.next_event_within(Duration::from_secs(2)).await,
-        Some(Event::Push(p)) if p.push == "connected"
+        Some(Event::Push(p)) if p.name() == "connected"
     ));
     c.subscribe("world", None).await.unwrap();
 }
@@ -201,8 +199,8 @@ async fn tokens_from_the_games_own_backend_are_accepted() {
     let mut c = Client::connect(&server.ws_url(), Auth::Header(token("chat")))
         .await
         .unwrap();
-    let p = next_push(&mut c).await;
-    assert_eq!(p.data["address"], format!("0x{:0>64}", "beef"));
+    let p = connected_push(next_push(&mut c).await);
+    assert_eq!(p.address, format!("0x{:0>64}", "beef"));
     c.subscribe("world", None).await.unwrap();
     let mut wrong = Client::connect(&server.ws_url(), Auth::Header(token("another-app")))
         .await

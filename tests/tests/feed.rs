@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::blitz::*;
-use e2e::{http, next_push, quiet};
+use e2e::{entity_push, http, next_push, quiet};
 use realtime_client::ErrorCode;
 use serde_json::json;
 use torii_plugin::value::build::*;
@@ -34,37 +34,30 @@ async fn a_viewport_receives_unit_moves_inside_it_only() {
 
     // Explorer 1 moves inside the first viewport (one-member update).
     torii.set_member(201, EXPLORER, coord(102, 101));
-    let p = next_push(&mut near).await;
-    assert_eq!(p.push, "entity");
-    assert_eq!(p.data["model"], EXPLORER);
-    assert_eq!(p.data["tile"], json!({"x": 102, "y": 101}));
-    assert_eq!(p.data["previous_tile"], json!({"x": 101, "y": 100}));
-    assert_eq!(p.data["changed"]["coord.x"], 102);
-    assert_eq!(p.data["keys"]["explorer_id"], 1);
-    assert_eq!(p.data["owner"], a(1).to_string());
+    let p = entity(&mut near).await;
+    assert_eq!(p["model"], EXPLORER);
+    assert_eq!(p["tile"], json!({"x": 102, "y": 101}));
+    assert_eq!(p["previous_tile"], json!({"x": 101, "y": 100}));
+    assert_eq!(p["changed"]["coord.x"], 102);
+    assert_eq!(p["keys"]["explorer_id"], 1);
+    assert_eq!(p["owner"], a(1).to_string());
     quiet(&mut far).await;
     quiet(&mut owner).await;
 
     // Explorer 2 (player 3's) moves in the far viewport: far and its owner see it, near does not.
     torii.set_member(202, EXPLORER, coord(505, 505));
+    assert_eq!(entity(&mut far).await["tile"], json!({"x": 505, "y": 505}));
     assert_eq!(
-        next_push(&mut far).await.data["tile"],
-        json!({"x": 505, "y": 505})
-    );
-    assert_eq!(
-        next_push(&mut owner).await.data["tile"],
+        entity(&mut owner).await["tile"],
         json!({"x": 505, "y": 505})
     );
     quiet(&mut near).await;
 
     // Explorer 1 leaves the first viewport: one last update, then nothing.
     torii.set_member(201, EXPLORER, coord(300, 300));
-    let p = next_push(&mut near).await;
+    let p = entity(&mut near).await;
     assert_eq!(
-        (
-            p.data["previous_tile"]["x"].as_u64(),
-            p.data["tile"]["x"].as_u64()
-        ),
+        (p["previous_tile"]["x"].as_u64(), p["tile"]["x"].as_u64()),
         (Some(102), Some(300))
     );
     torii.set_member(201, EXPLORER, coord(301, 300));
@@ -112,7 +105,7 @@ async fn a_whole_map_viewport_is_refused_and_the_server_keeps_answering() {
         .await
         .expect("another socket's watch is answered");
     torii.set_member(201, EXPLORER, coord(103, 103));
-    assert_eq!(next_push(&mut other).await.push, "entity");
+    entity(&mut other).await;
     quiet(&mut greedy).await;
 }
 
@@ -131,16 +124,20 @@ async fn entity_pushes_spell_felts_one_way_and_name_a_previous_tile_only_on_move
     .unwrap();
     // Structure 7 changes hands without moving.
     torii.set_member(107, STRUCTURE, member("owner", address(a(2)), false));
-    let p = next_push(&mut near).await;
-    assert_eq!(p.push, "entity");
+    let p = entity(&mut near).await;
     let long = |s: &serde_json::Value| {
         let s = s.as_str().unwrap_or_default();
         s.len() == 66 && s.starts_with("0x")
     };
-    assert!(long(&p.data["changed"]["owner"]), "{p:?}");
-    assert_eq!(p.data["changed"]["owner"], a(2).to_string());
-    assert!(long(&p.data["entity"]), "{p:?}");
-    assert_eq!(p.data["owner"], a(2).to_string());
-    assert_eq!(p.data["tile"], json!({"x": 100, "y": 100}));
-    assert!(p.data.get("previous_tile").is_none(), "not a move: {p:?}");
+    assert!(long(&p["changed"]["owner"]), "{p:?}");
+    assert_eq!(p["changed"]["owner"], a(2).to_string());
+    assert!(long(&p["entity"]), "{p:?}");
+    assert_eq!(p["owner"], a(2).to_string());
+    assert_eq!(p["tile"], json!({"x": 100, "y": 100}));
+    assert!(p.get("previous_tile").is_none(), "not a move: {p:?}");
+}
+
+/// The next push, which must be an `entity` push, as the JSON of its data.
+async fn entity(c: &mut realtime_client::Client) -> serde_json::Value {
+    serde_json::to_value(entity_push(next_push(c).await)).unwrap()
 }

@@ -3,16 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{Options, Server, addr, http};
-use realtime_client::ErrorCode;
-use serde_json::json;
+use realtime_client::{ErrorCode, History, HistoryPage};
 
-fn seqs(page: &serde_json::Value) -> Vec<u64> {
-    page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect()
+fn seqs(page: &HistoryPage) -> Vec<u64> {
+    page.messages.iter().map(|m| m.seq.unwrap()).collect()
 }
 
 #[tokio::test]
@@ -24,26 +18,40 @@ async fn pages_walk_back_and_forth_over_websocket_and_http() {
             .await
             .unwrap();
     }
-    let newest = c.history("world", json!({})).await.unwrap();
+    let newest = c.history("world", History::default()).await.unwrap();
     assert_eq!(
         seqs(&newest),
         (81..=130).collect::<Vec<_>>(),
         "default limit 50"
     );
-    assert_eq!(newest["has_more"], true);
-    assert_eq!(newest["messages"][0]["body"], "h81");
+    assert!(newest.has_more);
+    assert_eq!(newest.messages[0].body, "h81");
     let older = c
-        .history("world", json!({"before": 81, "limit": 100}))
+        .history(
+            "world",
+            History {
+                before: Some(81),
+                limit: Some(100),
+                ..History::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&older), (1..=80).collect::<Vec<_>>());
-    assert_eq!(older["has_more"], false);
+    assert!(!older.has_more);
     let forward = c
-        .history("world", json!({"after": 120, "limit": 5}))
+        .history(
+            "world",
+            History {
+                after: Some(120),
+                limit: Some(5),
+                ..History::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(seqs(&forward), vec![121, 122, 123, 124, 125]);
-    assert_eq!(forward["has_more"], true);
+    assert!(forward.has_more);
 
     let token = server.token(&addr(1));
     let bearer = format!("Bearer {token}");
@@ -54,13 +62,20 @@ async fn pages_walk_back_and_forth_over_websocket_and_http() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let page = r.json();
+    let page: HistoryPage = serde_json::from_value(r.json()).unwrap();
     assert_eq!(seqs(&page), vec![8, 9, 10]);
-    assert_eq!(page["has_more"], true);
-    assert_eq!(page["channel"], "world");
+    assert!(page.has_more);
+    assert_eq!(page.channel, "world");
     // The same page both ways.
     let ws = c
-        .history("world", json!({"before": 11, "limit": 3}))
+        .history(
+            "world",
+            History {
+                before: Some(11),
+                limit: Some(3),
+                ..History::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(ws, page);
@@ -70,9 +85,27 @@ async fn pages_walk_back_and_forth_over_websocket_and_http() {
 async fn history_refuses_bad_requests_with_codes() {
     let server = Server::start().await;
     let c = server.client(&addr(1)).await;
-    let e = c.history("world", json!({"limit": 101})).await.unwrap_err();
+    let e = c
+        .history(
+            "world",
+            History {
+                limit: Some(101),
+                ..History::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::BadRequest));
-    let e = c.history("world", json!({"limit": 0})).await.unwrap_err();
+    let e = c
+        .history(
+            "world",
+            History {
+                limit: Some(0),
+                ..History::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::BadRequest));
 
     let token = server.token(&addr(1));
@@ -147,33 +180,36 @@ async fn a_page_larger_than_the_send_queue_is_cut_with_a_cursor_to_continue() {
     let mut seen = Vec::new();
     let mut before: Option<u64> = None;
     loop {
-        let mut args = serde_json::json!({"limit": 100});
-        if let Some(b) = before {
-            args["before"] = b.into();
-        }
+        let args = History {
+            before,
+            limit: Some(100),
+            ..History::default()
+        };
         let page = reader
             .history("world", args)
             .await
             .expect("a page, not a close");
-        let seqs: Vec<u64> = page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["seq"].as_u64().unwrap())
-            .collect();
+        let seqs = seqs(&page);
         assert!(!seqs.is_empty() && seqs.len() < 20, "cut to fit: {seqs:?}");
         seen.splice(0..0, seqs.iter().copied());
         before = seqs.first().copied();
-        if page["has_more"] == false {
+        if !page.has_more {
             break;
         }
     }
     assert_eq!(seen, (1..=20).collect::<Vec<_>>());
     // Forward paging from a cursor is cut the same way.
     let page = reader
-        .history("world", serde_json::json!({"after": 0, "limit": 100}))
+        .history(
+            "world",
+            History {
+                after: Some(0),
+                limit: Some(100),
+                ..History::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(page["messages"][0]["seq"], 1);
-    assert_eq!(page["has_more"], true);
+    assert_eq!(page.messages[0].seq, Some(1));
+    assert!(page.has_more);
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use e2e::raw::upgrade_from;
 use e2e::{Options, Server, addr, http};
 use realtime_client::ErrorCode;
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -220,7 +219,9 @@ async fn storage_reads_are_limited_per_address_over_websocket_and_http() {
     })
     .await;
     let c = server.client(&addr(1)).await;
-    c.history("world", json!({})).await.unwrap();
+    c.history("world", realtime_client::History::default())
+        .await
+        .unwrap();
     c.subscribe("world", Some(0)).await.unwrap(); // recovery reads storage
     let token = server.token(&addr(1));
     let auth = format!("Bearer {token}");
@@ -231,8 +232,13 @@ async fn storage_reads_are_limited_per_address_over_websocket_and_http() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    c.history("world", json!({})).await.unwrap();
-    let e = c.history("world", json!({})).await.unwrap_err();
+    c.history("world", realtime_client::History::default())
+        .await
+        .unwrap();
+    let e = c
+        .history("world", realtime_client::History::default())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::RateLimited), "{e}");
     let r = http::get(
         server.addr,

@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{Options, Server, addr, drop_postgres, fresh_postgres, messages, quiet};
-use serde_json::json;
 
 #[tokio::test]
 async fn chat_recovery_and_history_on_postgres() {
@@ -59,25 +58,26 @@ async fn chat_recovery_and_history_on_postgres() {
         .publish("world", "while away", "away-1")
         .await
         .unwrap();
-    assert_eq!(
-        (first["seq"].clone(), retry["duplicate"].clone()),
-        (41.into(), true.into())
-    );
+    assert_eq!((first.seq, retry.duplicate), (41, true));
     let mut back = server.client(&addr(1)).await;
     let ok = back.subscribe("world", Some(40)).await.unwrap();
-    assert_eq!(
-        (ok["recovered"].clone(), ok["replayed"].clone()),
-        (true.into(), 1.into())
-    );
+    assert_eq!((ok.recovered, ok.replayed), (Some(true), 1));
     assert_eq!(messages(&mut back, 1).await[0].2, "while away");
     quiet(&mut back).await;
 
     let page = back
-        .history("world", json!({"before": 41, "limit": 100}))
+        .history(
+            "world",
+            realtime_client::History {
+                before: Some(41),
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(page["messages"].as_array().unwrap().len(), 40);
-    assert_eq!(page["has_more"], false);
+    assert_eq!(page.messages.len(), 40);
+    assert!(!page.has_more);
     drop(server);
     drop_postgres(&db).await;
 }

@@ -30,9 +30,9 @@ async fn a_reconnecting_client_gets_what_it_missed_exactly_once_in_order() {
     }
     let mut back = server.client(&addr(1)).await;
     let ok = back.subscribe("world", Some(last_seen)).await.unwrap();
-    assert_eq!(ok["recovered"], true);
-    assert_eq!(ok["last_seq"], 10);
-    assert_eq!(ok["replayed"], 7);
+    assert_eq!(ok.recovered, Some(true));
+    assert_eq!(ok.last_seq, 10);
+    assert_eq!(ok.replayed, 7);
     sender.publish("world", "m11", "id11").await.unwrap();
     let got = messages(&mut back, 8).await;
     let seqs: Vec<u64> = got.iter().map(|m| m.1).collect();
@@ -68,8 +68,8 @@ async fn messages_committed_during_the_replay_are_neither_lost_nor_doubled() {
         let c = server.client(&addr(10 + n as u32)).await;
         let since = n * 30;
         let ok = c.subscribe("world", Some(since)).await.unwrap();
-        assert_eq!(ok["recovered"], true, "{ok}");
-        heads.push(ok["last_seq"].as_u64().unwrap());
+        assert_eq!(ok.recovered, Some(true), "{ok:?}");
+        heads.push(ok.last_seq);
         readers.push((since, c));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -103,19 +103,16 @@ async fn too_large_a_gap_is_reported_not_partly_replayed() {
     }
     let mut c = server.client(&addr(1)).await;
     let ok = c.subscribe("world", Some(3)).await.unwrap();
-    assert_eq!(ok["recovered"], false);
-    assert_eq!(ok["replayed"], 0);
-    assert_eq!(ok["last_seq"], 20);
+    assert_eq!(ok.recovered, Some(false));
+    assert_eq!(ok.replayed, 0);
+    assert_eq!(ok.last_seq, 20);
     // Live delivery continues after last_seq; the client pages history for the rest.
     sender.publish("world", "live", "live").await.unwrap();
     assert_eq!(messages(&mut c, 1).await[0].1, 21);
     c.unsubscribe("world").await.unwrap();
     // Within the limit, it is replayed.
     let ok = c.subscribe("world", Some(17)).await.unwrap();
-    assert_eq!(
-        (ok["recovered"].clone(), ok["replayed"].clone()),
-        (true.into(), 4.into())
-    );
+    assert_eq!((ok.recovered, ok.replayed), (Some(true), 4));
     assert_eq!(
         messages(&mut c, 4)
             .await
@@ -127,14 +124,11 @@ async fn too_large_a_gap_is_reported_not_partly_replayed() {
     // A client claiming a seq the server never had (storage was reset) is not recovered.
     c.unsubscribe("world").await.unwrap();
     let ok = c.subscribe("world", Some(999)).await.unwrap();
-    assert_eq!(ok["recovered"], false);
+    assert_eq!(ok.recovered, Some(false));
     // Up to date: recovered with nothing to replay.
     c.unsubscribe("world").await.unwrap();
     let ok = c.subscribe("world", Some(21)).await.unwrap();
-    assert_eq!(
-        (ok["recovered"].clone(), ok["replayed"].clone()),
-        (true.into(), 0.into())
-    );
+    assert_eq!((ok.recovered, ok.replayed), (Some(true), 0));
     quiet(&mut c).await;
 }
 
@@ -157,7 +151,7 @@ async fn acknowledged_messages_survive_a_restart() {
     .await;
     let mut c = server.client(&addr(1)).await;
     let ok = c.subscribe("world", Some(0)).await.unwrap();
-    assert_eq!(ok["last_seq"], 5);
+    assert_eq!(ok.last_seq, 5);
     let got = messages(&mut c, 5).await;
     assert_eq!(got[4].2, "kept 5");
 }
@@ -180,10 +174,7 @@ async fn a_replay_larger_than_the_send_budget_is_delivered_whole() {
     // About 120 KB to replay through a 16 KB queue.
     let mut c = server.client(&addr(1)).await;
     let ok = c.subscribe("world", Some(0)).await.unwrap();
-    assert_eq!(
-        (ok["recovered"].clone(), ok["replayed"].clone()),
-        (true.into(), 60.into())
-    );
+    assert_eq!((ok.recovered, ok.replayed), (Some(true), 60));
     let got = messages(&mut c, 60).await;
     assert_eq!(
         got.iter().map(|m| m.1).collect::<Vec<_>>(),

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use e2e::blitz::*;
-use e2e::{Options, Server, http, next_event, next_push, quiet};
+use e2e::{Options, Server, http, message_push, next_event, next_push, quiet};
 use realtime_client::{ErrorCode, Event};
 use serde_json::json;
 use torii_plugin::value::build::*;
@@ -19,16 +19,16 @@ async fn guild_members_chat_in_their_channel_and_others_are_refused() {
     let two = server.client(&who(2)).await;
     let three = server.client(&who(3)).await;
     let ok = one.subscribe("guild:0x9001", None).await.unwrap();
-    assert_eq!(ok["channel"], "guild:0x9001");
+    assert_eq!(ok.channel, "guild:0x9001");
     two.publish("guild:0x9001", "gm guild", "g1").await.unwrap();
-    let p = next_push(&mut one).await;
+    let (channel, _, m) = message_push(next_push(&mut one).await);
     assert_eq!(
-        (p.channel.as_deref(), p.data["body"].as_str()),
-        (Some("guild:0x9001"), Some("gm guild"))
+        (channel.as_str(), m.body.as_str()),
+        ("guild:0x9001", "gm guild")
     );
     // Another spelling of the same guild id is the same channel.
     let ok = two.subscribe("guild:0x09001", None).await.unwrap();
-    assert_eq!(ok["channel"], "guild:0x9001");
+    assert_eq!(ok.channel, "guild:0x9001");
     // Not a member: refused to read, post and page history.
     for e in [
         three.subscribe("guild:0x9001", None).await.unwrap_err(),
@@ -36,7 +36,10 @@ async fn guild_members_chat_in_their_channel_and_others_are_refused() {
             .publish("guild:0x9001", "let me in", "x")
             .await
             .unwrap_err(),
-        three.history("guild:0x9001", json!({})).await.unwrap_err(),
+        three
+            .history("guild:0x9001", realtime_client::History::default())
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(e.code(), Some(ErrorCode::Forbidden), "{e}");
     }
@@ -72,14 +75,11 @@ async fn a_membership_change_on_chain_takes_effect_live() {
     else {
         panic!("expected a push")
     };
-    assert_eq!(
-        (p.push.as_str(), p.channel.as_deref()),
-        ("permission_revoked", Some("guild:0x9001"))
-    );
-    assert!(
-        p.data["reason"].as_str().unwrap().contains("members"),
-        "{p:?}"
-    );
+    let realtime_client::Push::PermissionRevoked { channel, revoked } = p else {
+        panic!("expected permission_revoked, got {p:?}")
+    };
+    assert_eq!(channel, "guild:0x9001");
+    assert!(revoked.reason.contains("members"), "{revoked:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(
         two.publish("guild:0x9001", "still here?", "s")
@@ -143,7 +143,7 @@ async fn not_ready_until_synced_and_resyncs_after_torii_drops() {
     let Event::Push(p) = next_event(&mut one).await else {
         panic!()
     };
-    assert_eq!(p.push, "permission_revoked");
+    assert_eq!(p.name(), "permission_revoked");
     let status = http::get(server.addr, "/v1/status", &[]).await.json();
     assert!(
         status["torii"]["reconnects"].as_u64().unwrap() >= 1,
@@ -235,8 +235,9 @@ post = "player"
     let two = server.client(&who(2)).await;
     let three = server.client(&who(3)).await;
     let four = server.client(&who(4)).await;
-    let code =
-        |r: Result<serde_json::Value, realtime_client::ClientError>| r.err().and_then(|e| e.code());
+    fn code<T>(r: Result<T, realtime_client::ClientError>) -> Option<realtime_client::ErrorCode> {
+        r.err().and_then(|e| e.code())
+    }
 
     // group:guild reads, admin posts.
     assert_eq!(code(one.subscribe("lounge", None).await), None);
@@ -266,7 +267,10 @@ post = "player"
         Some(ErrorCode::Forbidden)
     );
     assert_eq!(
-        code(two.history("vip", json!({})).await),
+        code(
+            two.history("vip", realtime_client::History::default())
+                .await
+        ),
         Some(ErrorCode::Forbidden)
     );
     // An unlisted channel does not exist once channels are configured.

@@ -2,7 +2,8 @@
 //!
 //! [`Client::connect`] opens a socket (with the token in a header, the subprotocol list, the
 //! query string, or none, to send `auth` later). Requests get ids and resolve with their one
-//! reply; everything else (pushes, errors for frames the server could not read, the close)
+//! reply, typed by the protocol crate ([`Client::request`] gives the raw JSON for tools);
+//! everything else (typed pushes, errors for frames the server could not read, the close)
 //! arrives in order through [`Client::next_event`].
 //!
 //! Reconnection with backoff is not part of this version; the close code tells whether to
@@ -15,9 +16,18 @@ use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+pub use realtime_protocol::push::{
+    EntityUpdate, FeedReset, PermissionRevoked, Push, TileXY, TokenExpired,
+};
 use realtime_protocol::reply::decode_server_frame;
+pub use realtime_protocol::reply::{
+    Connected, Empty, HistoryPage, MessageData, PublishOk, RefreshOk, SubscribeOk, UnsubscribeOk,
+    WatchOk,
+};
+pub use realtime_protocol::request::Area;
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL, ServerFrame};
 pub use realtime_protocol::{ErrorBody, ErrorCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -47,13 +57,12 @@ pub enum Auth {
     Query(String),
 }
 
-/// A server push.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Push {
-    pub push: String,
-    pub channel: Option<String>,
-    pub seq: Option<u64>,
-    pub data: Value,
+/// Which page of history to read (see the protocol's `history` op).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub limit: Option<u32>,
 }
 
 /// The close frame the server sent.
@@ -67,6 +76,8 @@ pub struct CloseInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Push(Push),
+    /// A push this client knows whose content it could not read, with why.
+    Invalid(String),
     /// An error reply with no id: the server could not read a frame we sent.
     Error(ErrorBody),
     /// The connection ended; `None` when it ended without a close frame.
@@ -86,6 +97,8 @@ pub enum ClientError {
     Timeout(Duration),
     #[error("invalid request: {0}")]
     Invalid(String),
+    #[error("the reply is not what the protocol says: {0}")]
+    Reply(serde_json::Error),
 }
 
 impl ClientError {
@@ -199,44 +212,83 @@ impl Client {
             .map_err(ClientError::from)
     }
 
-    pub async fn auth(&self, token: &str) -> Result<Value, ClientError> {
-        self.request("auth", serde_json::json!({ "token": token }))
+    /// A request whose reply has the protocol's type `T`.
+    async fn call<T: DeserializeOwned>(&self, op: &str, args: Value) -> Result<T, ClientError> {
+        serde_json::from_value(self.request(op, args).await?).map_err(ClientError::Reply)
+    }
+
+    /// Signs in a socket opened without a token.
+    pub async fn auth(&self, token: &str) -> Result<Connected, ClientError> {
+        self.call("auth", serde_json::json!({ "token": token }))
             .await
     }
 
-    pub async fn subscribe(&self, channel: &str, since: Option<u64>) -> Result<Value, ClientError> {
+    /// Moves the session's expiry with a newer token for the same address.
+    pub async fn refresh(&self, token: &str) -> Result<RefreshOk, ClientError> {
+        self.call("refresh", serde_json::json!({ "token": token }))
+            .await
+    }
+
+    /// Subscribes; with `since`, the messages after it are replayed first.
+    pub async fn subscribe(
+        &self,
+        channel: &str,
+        since: Option<u64>,
+    ) -> Result<SubscribeOk, ClientError> {
         let mut args = serde_json::json!({ "channel": channel });
         if let Some(s) = since {
             args["since"] = s.into();
         }
-        self.request("subscribe", args).await
+        self.call("subscribe", args).await
     }
 
-    pub async fn unsubscribe(&self, channel: &str) -> Result<Value, ClientError> {
-        self.request("unsubscribe", serde_json::json!({ "channel": channel }))
+    pub async fn unsubscribe(&self, channel: &str) -> Result<UnsubscribeOk, ClientError> {
+        self.call("unsubscribe", serde_json::json!({ "channel": channel }))
             .await
     }
 
+    /// Publishes; a retry with the same `client_msg_id` returns the stored message.
     pub async fn publish(
         &self,
         channel: &str,
         body: &str,
         client_msg_id: &str,
-    ) -> Result<Value, ClientError> {
-        self.request(
+    ) -> Result<PublishOk, ClientError> {
+        self.call(
             "publish",
             serde_json::json!({ "channel": channel, "body": body, "client_msg_id": client_msg_id }),
         )
         .await
     }
 
-    pub async fn history(&self, channel: &str, args: Value) -> Result<Value, ClientError> {
-        let mut args = match args {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+    /// A page of stored messages.
+    pub async fn history(&self, channel: &str, page: History) -> Result<HistoryPage, ClientError> {
+        let mut args = Map::new();
         args.insert("channel".into(), channel.into());
-        self.request("history", Value::Object(args)).await
+        if let Some(b) = page.before {
+            args.insert("before".into(), b.into());
+        }
+        if let Some(a) = page.after {
+            args.insert("after".into(), a.into());
+        }
+        if let Some(l) = page.limit {
+            args.insert("limit".into(), l.into());
+        }
+        self.call("history", Value::Object(args)).await
+    }
+
+    /// Sets which on-chain updates arrive: inside `area`, and/or of the address's own
+    /// entities.
+    pub async fn watch(&self, area: Option<Area>, mine: bool) -> Result<WatchOk, ClientError> {
+        let mut args = serde_json::json!({ "mine": mine });
+        if let Some(a) = area {
+            args["area"] = serde_json::to_value(a).map_err(ClientError::Reply)?;
+        }
+        self.call("watch", args).await
+    }
+
+    pub async fn ping(&self) -> Result<Empty, ClientError> {
+        self.call("ping", Value::Null).await
     }
 
     /// The next push, error or close, waiting up to `timeout`.
@@ -301,12 +353,10 @@ async fn read(mut stream: SplitStream<Socket>, pending: Pending, events: mpsc::S
                 channel,
                 seq,
                 data,
-            }) => Event::Push(Push {
-                push,
-                channel,
-                seq,
-                data,
-            }),
+            }) => match Push::decode(push.clone(), channel, seq, data) {
+                Ok(p) => Event::Push(p),
+                Err(e) => Event::Invalid(format!("{push}: {e}")),
+            },
             Err(_) => continue,
         };
         if events.send(event).await.is_err() {

@@ -84,6 +84,19 @@ pub enum Push {
 }
 
 impl Push {
+    /// The push's wire name (`message`, `connected`, …).
+    pub fn name(&self) -> &str {
+        match self {
+            Push::Message { .. } => "message",
+            Push::Connected(_) => "connected",
+            Push::TokenExpired(_) => "token_expired",
+            Push::PermissionRevoked { .. } => "permission_revoked",
+            Push::Entity(_) => "entity",
+            Push::FeedReset(_) => "feed_reset",
+            Push::Other { push, .. } => push,
+        }
+    }
+
     /// The push named `push` with its fields; an error when a known push is malformed.
     pub fn decode(
         push: String,
