@@ -174,7 +174,7 @@ async fn accept_loop(
                 }
             }
         };
-        let Some(slot) = shared.app.connections.open() else {
+        let Some(slot) = shared.app.conns.connections.open() else {
             tracing::debug!(%peer, "connection refused: at server.max_connections");
             connections.spawn(refuse(
                 stream,

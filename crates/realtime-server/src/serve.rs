@@ -188,18 +188,18 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
     // The whole shutdown is bounded by shutdown_timeout: sessions are told to reconnect
     // (4000), HTTP connections finish their request, and the listener stays open meanwhile
     // (answering /readyz with 503), then closes, dropping whatever is left.
-    let open = app.sessions.len();
+    let open = app.conns.sessions.len();
     tracing::info!(open, "shutting down: asking connections to reconnect");
-    app.sessions.close();
+    app.conns.sessions.close();
     let drained = async {
-        tokio::join!(app.sessions.wait(), http.drained());
+        tokio::join!(app.conns.sessions.wait(), http.drained());
     };
     if tokio::time::timeout(shutdown_timeout, drained)
         .await
         .is_err()
     {
         tracing::warn!(
-            remaining = app.sessions.len(),
+            remaining = app.conns.sessions.len(),
             "shutdown timeout reached; dropping remaining connections"
         );
     }
@@ -272,16 +272,16 @@ pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
                 Change::PlayerRemoved(a) => affected.push(*a),
                 Change::Left { member, .. } => affected.push(*member),
                 Change::Feed(update) => {
-                    app.feed.route(update);
+                    app.world.feed.route(update);
                 }
-                Change::Resynced => app.feed.reset_all(),
+                Change::Resynced => app.world.feed.reset_all(),
                 Change::PlayerAdded(_) | Change::Joined { .. } => {}
             }
         }
         affected.sort();
         affected.dedup();
         for address in affected {
-            app.registry.recheck(address);
+            app.conns.registry.recheck(address);
         }
     }
 }

@@ -29,47 +29,95 @@ pub struct WalletSignIn {
 /// Most rate-limit subjects (address × limit) one instance tracks at once.
 const RATE_SUBJECTS: usize = 200_000;
 
-/// Everything a request or a connection needs.
-pub struct AppState {
-    pub config: Config,
+/// Storage and its readiness probe.
+#[derive(Debug)]
+pub struct Storage {
     pub store: Store,
+    /// The last `/readyz` storage probe.
+    pub probe: crate::probe::StorageProbe,
+}
+
+/// Getting messages to subscribers: the local hub, the bus between instances, the
+/// group-commit publisher, and the per-address limits on what is asked of them.
+pub struct Delivery {
     pub hub: Arc<Hub>,
     pub broker: Arc<dyn Broker>,
     /// Group commit of publishes, then their announcement.
     pub publisher: crate::publisher::Publisher,
+    /// Per-address rate limits (publish, storage reads).
+    pub rate_limits: crate::rate::RateLimits,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("broker", &self.broker.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turning credentials into identities.
+#[derive(Debug)]
+pub struct IdentityHandles {
     pub tokens: Tokens,
+    /// Wallet sign-in, when `[auth.starknet]` is configured.
+    pub wallet: Option<WalletSignIn>,
+}
+
+/// On-chain state as features see it.
+#[derive(Debug)]
+pub struct WorldView {
+    /// Channel rules and the on-chain state they ask about (`[torii]`, when configured).
+    pub permissions: Permissions,
+    /// Who watches which map area or own entities (the map feed's state).
+    pub feed: Feed,
+}
+
+/// Connections and sessions: limits, who is signed in, and the tracker shutdown waits on.
+#[derive(Debug)]
+pub struct Connectivity {
     pub connections: Arc<Connections>,
     /// Signed-in sessions by address.
     pub registry: Registry,
-    /// Channel rules and the on-chain state they ask about (`[torii]`, when configured).
-    pub permissions: Permissions,
-    /// Who watches which map area or own entities.
-    pub feed: Feed,
-    /// Wallet sign-in, when `[auth.starknet]` is configured.
-    pub wallet: Option<WalletSignIn>,
-    /// Per-address rate limits (publish, storage reads).
-    pub rate_limits: crate::rate::RateLimits,
     /// Per-IP rate of WebSocket upgrades.
     pub upgrade_limiter: IpLimiter,
     /// Per-IP count of WebSockets that have not signed in yet.
     pub unauthenticated: IpCounter,
-    /// The last `/readyz` storage probe.
-    pub storage_probe: crate::probe::StorageProbe,
-    /// Cancelled when the server starts shutting down.
-    pub shutdown: CancellationToken,
     /// Tracks WebSocket sessions so shutdown can wait for them to drain.
     pub sessions: TaskTracker,
     next_conn: AtomicU64,
 }
 
+impl Connectivity {
+    /// A fresh connection id.
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Everything a request or a connection needs, as a few handles by concern, built once.
+pub struct AppState {
+    pub config: Config,
+    pub storage: Storage,
+    pub delivery: Delivery,
+    pub identity: IdentityHandles,
+    pub world: WorldView,
+    pub conns: Connectivity,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("broker", &self.broker.kind())
-            .field("sessions", &self.sessions.len())
+            .field("broker", &self.delivery.broker.kind())
+            .field("sessions", &self.conns.sessions.len())
             .finish_non_exhaustive()
     }
 }
+
+/// The handle routes receive.
+pub type App = Arc<AppState>;
 
 /// What start-up makes before the shared state: storage, fan-out, identity, the world view,
 /// and the shutdown signal.
@@ -86,9 +134,6 @@ pub struct Parts {
     pub wallet: Option<WalletSignIn>,
     pub shutdown: CancellationToken,
 }
-
-/// The handle routes receive.
-pub type App = Arc<AppState>;
 
 impl AppState {
     /// Builds the shared state from what start-up made; nothing is added to it later.
@@ -120,29 +165,31 @@ impl AppState {
         );
         Self {
             config,
-            store,
-            hub,
-            publisher,
-            broker,
-            tokens,
-            connections,
-            registry: Registry::default(),
-            permissions: Permissions { rules, world },
-            feed: Feed::default(),
-            wallet,
-            rate_limits,
-            upgrade_limiter,
-            unauthenticated,
-            storage_probe: Default::default(),
+            storage: Storage {
+                store,
+                probe: Default::default(),
+            },
+            delivery: Delivery {
+                hub,
+                broker,
+                publisher,
+                rate_limits,
+            },
+            identity: IdentityHandles { tokens, wallet },
+            world: WorldView {
+                permissions: Permissions { rules, world },
+                feed: Feed::default(),
+            },
+            conns: Connectivity {
+                connections,
+                registry: Registry::default(),
+                upgrade_limiter,
+                unauthenticated,
+                sessions: TaskTracker::new(),
+                next_conn: AtomicU64::new(1),
+            },
             shutdown,
-            sessions: TaskTracker::new(),
-            next_conn: AtomicU64::new(1),
         }
-    }
-
-    /// A fresh connection id.
-    pub fn next_conn_id(&self) -> ConnId {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 }
 

@@ -50,7 +50,7 @@ impl FeatureConn for Watching {
     }
 
     fn leave(&mut self, app: &App, id: ConnId) {
-        app.feed.remove(id);
+        app.world.feed.remove(id);
     }
 }
 
@@ -60,7 +60,7 @@ fn watch(
     area: Option<realtime_protocol::request::Area>,
     mine: bool,
 ) -> Result<(), ErrorBody> {
-    if conn.app.permissions.world.is_none() || conn.app.config.feed.models.is_empty() {
+    if conn.app.world.permissions.world.is_none() || conn.app.config.feed.models.is_empty() {
         return Err(ErrorBody::new(
             ErrorCode::NotFound,
             "this server has no on-chain feed ([torii] and [feed] are not configured)",
@@ -70,6 +70,7 @@ fn watch(
     let rect = area.map(|a| crate::feed::check_area(a, max)).transpose()?;
     let owner = if mine { conn.address() } else { None };
     conn.app
+        .world
         .feed
         .watch(conn.id, conn.queue.clone(), rect, owner);
     conn.reply_ok(id, &WatchOk { area, mine });

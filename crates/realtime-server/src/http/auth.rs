@@ -140,7 +140,7 @@ fn check_nonce(nonce: &str) -> Result<(), ApiError> {
 }
 
 fn limit(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
-    if let Some(wallet) = &app.wallet
+    if let Some(wallet) = &app.identity.wallet
         && let Err(wait) = wallet.limiter.check(ip)
     {
         return Err(ApiError(
@@ -170,7 +170,8 @@ pub async fn challenge(
         statement(s),
     );
     let expires = now + i64::try_from(s.challenge_ttl.as_millis()).unwrap_or(i64::MAX / 2);
-    app.store
+    app.storage
+        .store
         .create_nonce(&challenge.nonce, address, now, expires)
         .await
         .map_err(|e| ApiError(store_error(&e)))?;
@@ -196,6 +197,7 @@ pub async fn verify(
     // Used up now, so no two verifications of one nonce run at once; put back only when the
     // RPC node could not answer.
     let (issued_at_ms, expires_at_ms) = match app
+        .storage
         .store
         .consume_nonce(&request.nonce, address, now_ms())
         .await
@@ -228,6 +230,7 @@ pub async fn verify(
         .message_hash(&domain(s))
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
     let rpc = &app
+        .identity
         .wallet
         .as_ref()
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no RPC client"))?
@@ -255,6 +258,7 @@ pub async fn verify(
         Err(VerifyError::Unreachable(why)) => {
             tracing::warn!(reason = %why, "starknet rpc did not answer");
             if let Err(e) = app
+                .storage
                 .store
                 .restore_nonce(&request.nonce, address, issued_at_ms, expires_at_ms)
                 .await
@@ -272,6 +276,7 @@ pub async fn verify(
     }
     let ttl = app.config.auth.session_ttl;
     let (token, expires) = app
+        .identity
         .tokens
         .mint_with_expiry(address, ttl, false)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;

@@ -27,7 +27,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     // instance shares the one Torii and taking all of them out would stop chat that does not
     // depend on the chain; the reason is reported as `degraded`.
     let mut degraded = None;
-    if let Some(world) = &app.permissions.world
+    if let Some(world) = &app.world.permissions.world
         && let Some(reason) = world.unavailable()
     {
         let state = world.status.borrow().state.as_str();
@@ -39,9 +39,10 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
         }
         degraded = Some(reason);
     }
-    let store = app.store.clone();
+    let store = app.storage.store.clone();
     let probe = app
-        .storage_probe
+        .storage
+        .probe
         .check(|| async move {
             store
                 .ping()
@@ -53,7 +54,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
         Ok(()) => (
             StatusCode::OK,
             Json(
-                json!({"status": "ready", "storage": "ok", "bus": app.broker.kind(), "degraded": degraded}),
+                json!({"status": "ready", "storage": "ok", "bus": app.delivery.broker.kind(), "degraded": degraded}),
             ),
         ),
         Err(e) => {
@@ -68,7 +69,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
 
 /// `GET /v1/status`: what the instance is doing, for operators and dashboards.
 pub async fn status(State(app): State<App>) -> Json<Value> {
-    let torii = app.permissions.world.as_ref().map(|w| {
+    let torii = app.world.permissions.world.as_ref().map(|w| {
         let s = w.status.borrow().clone();
         let (players, entities) = {
             let p = w.projection.read().unwrap_or_else(|e| e.into_inner());
@@ -91,11 +92,11 @@ pub async fn status(State(app): State<App>) -> Json<Value> {
     });
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "connections": app.connections.total(),
-        "signed_in": app.registry.len(),
-        "channels": app.hub.channel_count(),
-        "bus": app.broker.kind(),
-        "storage": format!("{:?}", app.store.backend()).to_lowercase(),
+        "connections": app.conns.connections.total(),
+        "signed_in": app.conns.registry.len(),
+        "channels": app.delivery.hub.channel_count(),
+        "bus": app.delivery.broker.kind(),
+        "storage": format!("{:?}", app.storage.store.backend()).to_lowercase(),
         "torii": torii,
     }))
 }

@@ -341,7 +341,10 @@ impl Session {
     /// Removes the connection from the registry and from every feature. Safe to call twice.
     fn leave_all(&mut self) {
         if let Some(identity) = &self.identity {
-            self.app.registry.unregister(identity.address, self.id);
+            self.app
+                .conns
+                .registry
+                .unregister(identity.address, self.id);
         }
         for feature in &mut self.features {
             feature.leave(&self.app, self.id);

@@ -113,11 +113,13 @@ impl Session {
     ) -> Result<(), ErrorBody> {
         let identity = self
             .app
+            .identity
             .tokens
             .verify(token)
             .map_err(|e| ErrorBody::new(e.code, e.message))?;
         let slot = self
             .app
+            .conns
             .connections
             .claim(identity.address)
             .ok_or_else(|| {
@@ -148,6 +150,7 @@ impl Session {
         self.send(encode_push("connected", &connected));
         tracing::info!("authenticated");
         self.app
+            .conns
             .registry
             .register(identity.address, self.id, self.command_tx.clone());
         self.identity = Some(identity);
@@ -220,6 +223,7 @@ impl Session {
     fn refresh(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
         let fresh = self
             .app
+            .identity
             .tokens
             .verify(token)
             .map_err(|e| ErrorBody::new(e.code, e.message))?;

@@ -26,6 +26,7 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         deferred: Default::default(),
     };
     let token = app
+        .identity
         .tokens
         .mint("0xa11ce".parse().unwrap(), Duration::from_secs(60), true)
         .unwrap();
@@ -33,7 +34,8 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
     session
         .on_text(r#"{"id":1,"op":"subscribe","channel":"world"}"#)
         .await;
-    app.feed
+    app.world
+        .feed
         .watch(id, queue, Some(Rect::new(0, 0, 9, 9).unwrap()), None);
     session
 }
@@ -44,9 +46,9 @@ async fn a_session_that_panics_leaves_the_hub_registry_and_feed() {
     let session = joined_session(&app, 1).await;
     assert_eq!(
         (
-            app.hub.channel_count(),
-            app.registry.len(),
-            app.feed.watchers()
+            app.delivery.hub.channel_count(),
+            app.conns.registry.len(),
+            app.world.feed.watchers()
         ),
         (1, 1, 1)
     );
@@ -57,9 +59,9 @@ async fn a_session_that_panics_leaves_the_hub_registry_and_feed() {
     assert!(task.await.unwrap_err().is_panic());
     assert_eq!(
         (
-            app.hub.channel_count(),
-            app.registry.len(),
-            app.feed.watchers()
+            app.delivery.hub.channel_count(),
+            app.conns.registry.len(),
+            app.world.feed.watchers()
         ),
         (0, 0, 0),
         "nothing routes to a session that is gone"
@@ -79,9 +81,9 @@ async fn a_session_whose_task_is_dropped_leaves_too() {
     assert!(task.await.unwrap_err().is_cancelled());
     assert_eq!(
         (
-            app.hub.channel_count(),
-            app.registry.len(),
-            app.feed.watchers()
+            app.delivery.hub.channel_count(),
+            app.conns.registry.len(),
+            app.world.feed.watchers()
         ),
         (0, 0, 0)
     );

@@ -100,7 +100,7 @@ pub async fn upgrade(
         .get::<ClientIp>()
         .map(|c| c.0)
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    if let Err(wait) = app.upgrade_limiter.check(ip) {
+    if let Err(wait) = app.conns.upgrade_limiter.check(ip) {
         tracing::info!(%ip, "websocket upgrade refused: per-IP rate");
         return ApiError(
             ErrorBody::new(
@@ -120,7 +120,7 @@ pub async fn upgrade(
             );
         }
     }
-    let Some(pending) = app.unauthenticated.take(ip) else {
+    let Some(pending) = app.conns.unauthenticated.take(ip) else {
         tracing::info!(%ip, "websocket upgrade refused: too many sockets not signed in");
         return refused(
             ErrorCode::TooManyConnections,
@@ -134,7 +134,7 @@ pub async fn upgrade(
         .extensions()
         .get::<SlotCell>()
         .and_then(SlotCell::take)
-        .or_else(|| app.connections.open());
+        .or_else(|| app.conns.connections.open());
     let Some(slot) = slot else {
         return refused(
             ErrorCode::TooManyConnections,
@@ -189,8 +189,8 @@ pub async fn upgrade(
         pending,
         ip,
     };
-    let sessions = app.sessions.clone();
-    let id = app.next_conn_id();
+    let sessions = app.conns.sessions.clone();
+    let id = app.conns.next_conn_id();
     let span = tracing::info_span!("conn", id, address = tracing::field::Empty);
     sessions.spawn(
         async move {

@@ -36,6 +36,7 @@ pub async fn list(
         )
     })?;
     let identity = app
+        .identity
         .tokens
         .verify(&token)
         .map_err(|e| ApiError::new(e.code, e.message))?;
@@ -45,13 +46,17 @@ pub async fn list(
             format!("invalid channel {channel:?}: {e}"),
         )
     })?;
-    let channel = app.permissions.canonical(channel);
-    app.permissions
+    let channel = app.world.permissions.canonical(channel);
+    app.world
+        .permissions
         .check(Some(identity.address), &channel, Action::Read)?;
     let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    app.rate_limits.take(Limit::Read, identity.address).await?;
+    app.delivery
+        .rate_limits
+        .take(Limit::Read, identity.address)
+        .await?;
     let page = chat::history(
-        &app.store,
+        &app.storage.store,
         &app.config.limits,
         &channel,
         params.before,

@@ -68,7 +68,7 @@ impl FeatureConn for ChatConn {
         op: Op,
     ) -> BoxFuture<'a, Result<(), ErrorBody>> {
         Box::pin(async move {
-            let permissions = &conn.app.permissions;
+            let permissions = &conn.app.world.permissions;
             match op {
                 Op::Subscribe { channel, since } => {
                     let channel = permissions.canonical(channel);
@@ -111,7 +111,7 @@ impl FeatureConn for ChatConn {
 
     fn leave(&mut self, app: &App, id: ConnId) {
         for channel in self.subscriptions.drain() {
-            app.hub.leave(&channel, id);
+            app.delivery.hub.leave(&channel, id);
         }
     }
 }
@@ -131,6 +131,7 @@ impl ChatConn {
             ));
         }
         conn.app
+            .world
             .permissions
             .check(conn.address(), &channel, Action::Read)?;
         let max = conn.app.config.limits.max_subscriptions;
@@ -141,12 +142,13 @@ impl ChatConn {
             ));
         }
         if let Some(who) = conn.address()
-            && (since.is_some() || !conn.app.hub.follows(&channel))
+            && (since.is_some() || !conn.app.delivery.hub.follows(&channel))
         {
-            conn.app.rate_limits.take(Limit::Read, who).await?;
+            conn.app.delivery.rate_limits.take(Limit::Read, who).await?;
         }
         let mut last = conn
             .app
+            .delivery
             .hub
             .join(&channel, conn.id, conn.queue.clone())
             .await
@@ -156,7 +158,7 @@ impl ChatConn {
             Ok(r) => r,
             Err(e) => {
                 self.subscriptions.remove(&channel);
-                conn.app.hub.leave(&channel, conn.id);
+                conn.app.delivery.hub.leave(&channel, conn.id);
                 return Err(e);
             }
         };
@@ -173,11 +175,11 @@ impl ChatConn {
         // the heartbeat allows, while the reader loop goes on (see `replay`). Live pushes are
         // released after it.
         if replay.is_empty() {
-            conn.app.hub.activate(&channel, conn.id);
+            conn.app.delivery.hub.activate(&channel, conn.id);
         } else {
             let server = &conn.app.config.server;
             let patience = server.ping_interval + server.pong_timeout;
-            let hub = conn.app.hub.clone();
+            let hub = conn.app.delivery.hub.clone();
             let (tag, id) = (channel.to_string(), conn.id);
             let frames = replay
                 .into_iter()
@@ -206,7 +208,7 @@ impl ChatConn {
             ));
         }
         conn.cancel_replay(channel.as_str());
-        conn.app.hub.leave(channel, conn.id);
+        conn.app.delivery.hub.leave(channel, conn.id);
         conn.reply_ok(
             id,
             &UnsubscribeOk {
@@ -228,11 +230,16 @@ impl ChatConn {
             return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
         };
         conn.app
+            .world
             .permissions
             .check(Some(sender), channel, Action::Post)?;
         let body = chat::validate_body(&conn.app.config.limits, body)?;
         chat::validate_client_msg_id(client_msg_id)?;
-        conn.app.rate_limits.take(Limit::Publish, sender).await?;
+        conn.app
+            .delivery
+            .rate_limits
+            .take(Limit::Publish, sender)
+            .await?;
         // Waits while the connection has its most publishes in flight: it stops reading.
         let permit = self
             .in_flight
@@ -241,6 +248,7 @@ impl ChatConn {
             .await
             .map_err(|_| ErrorBody::new(ErrorCode::Internal, "publish slots closed"))?;
         conn.app
+            .delivery
             .publisher
             .submit(Job {
                 channel: channel.clone(),
@@ -267,12 +275,15 @@ impl ChatConn {
         limit: Option<u32>,
     ) -> Result<(), ErrorBody> {
         let who = conn.address();
-        conn.app.permissions.check(who, channel, Action::Read)?;
+        conn.app
+            .world
+            .permissions
+            .check(who, channel, Action::Read)?;
         if let Some(who) = who {
-            conn.app.rate_limits.take(Limit::Read, who).await?;
+            conn.app.delivery.rate_limits.take(Limit::Read, who).await?;
         }
         let page = chat::history(
-            &conn.app.store,
+            &conn.app.storage.store,
             &conn.app.config.limits,
             channel,
             before,
@@ -300,6 +311,7 @@ impl ChatConn {
             .iter()
             .filter_map(|c| {
                 conn.app
+                    .world
                     .permissions
                     .check(who, c, Action::Read)
                     .err()
@@ -311,7 +323,7 @@ impl ChatConn {
         for (channel, why) in lost {
             conn.cancel_replay(channel.as_str());
             self.subscriptions.remove(&channel);
-            conn.app.hub.leave(&channel, conn.id);
+            conn.app.delivery.hub.leave(&channel, conn.id);
             tracing::info!(%channel, reason = %why.message, "permission revoked");
             conn.send(realtime_protocol::reply::encode_channel_push(
                 "permission_revoked",
@@ -343,6 +355,7 @@ async fn recover(
         // storage itself saw a log that no longer exists (storage was reset).
         let head = conn
             .app
+            .storage
             .store
             .channel_head(channel)
             .await
@@ -351,7 +364,7 @@ async fn recover(
             return Ok((Some(false), Vec::new()));
         }
         // Up to date: live pushes resume after what the client has.
-        conn.app.hub.raise_floor(channel, conn.id, since);
+        conn.app.delivery.hub.raise_floor(channel, conn.id, since);
         *last = since;
         return Ok((Some(true), Vec::new()));
     }
@@ -363,6 +376,7 @@ async fn recover(
     let limit = u32::try_from(missed).unwrap_or(u32::MAX);
     let messages = conn
         .app
+        .storage
         .store
         .range(channel, since, last, limit)
         .await
