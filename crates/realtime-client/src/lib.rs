@@ -17,12 +17,12 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 pub use realtime_protocol::push::{
-    EntityUpdate, FeedReset, PermissionRevoked, Push, TileXY, TokenExpired,
+    EntityUpdate, FeedReset, PermissionRevoked, Push, TileXY, TokenExpired, Typing,
 };
 use realtime_protocol::reply::decode_server_frame;
 pub use realtime_protocol::reply::{
-    Connected, Empty, HistoryPage, MessageData, PublishOk, RefreshOk, SubscribeOk, UnsubscribeOk,
-    WatchOk,
+    Connected, Empty, HistoryPage, MessageData, PublishOk, RefreshOk, SubscribeOk, TypingOk,
+    UnsubscribeOk, WatchOk,
 };
 pub use realtime_protocol::request::Area;
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL, ServerFrame};
@@ -285,6 +285,12 @@ impl Client {
             args["area"] = serde_json::to_value(a).map_err(ClientError::Reply)?;
         }
         self.call("watch", args).await
+    }
+
+    /// Tells the channel's other subscribers that this address is typing.
+    pub async fn typing(&self, channel: &str) -> Result<TypingOk, ClientError> {
+        self.call("typing", serde_json::json!({ "channel": channel }))
+            .await
     }
 
     pub async fn ping(&self) -> Result<Empty, ClientError> {

@@ -27,6 +27,14 @@ pub struct FeedReset {
     pub reason: String,
 }
 
+/// `typing` (with the channel): `address` is typing; forget it after `expires_in_ms` unless
+/// it is repeated, or when a message from it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Typing {
+    pub address: String,
+    pub expires_in_ms: u64,
+}
+
 /// A tile of the map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TileXY {
@@ -75,6 +83,10 @@ pub enum Push {
     },
     Entity(EntityUpdate),
     FeedReset(FeedReset),
+    Typing {
+        channel: String,
+        typing: Typing,
+    },
     Other {
         push: String,
         channel: Option<String>,
@@ -93,6 +105,7 @@ impl Push {
             Push::PermissionRevoked { .. } => "permission_revoked",
             Push::Entity(_) => "entity",
             Push::FeedReset(_) => "feed_reset",
+            Push::Typing { .. } => "typing",
             Push::Other { push, .. } => push,
         }
     }
@@ -120,6 +133,10 @@ impl Push {
             },
             "entity" => Push::Entity(serde_json::from_value(data)?),
             "feed_reset" => Push::FeedReset(serde_json::from_value(data)?),
+            "typing" => Push::Typing {
+                channel: channel.ok_or_else(|| field("channel"))?,
+                typing: serde_json::from_value(data)?,
+            },
             _ => Push::Other {
                 push,
                 channel,

@@ -207,6 +207,13 @@ pub struct WatchOk {
     pub mine: bool,
 }
 
+/// Reply to `typing`: the notice holds this long unless repeated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TypingOk {
+    pub channel: String,
+    pub expires_in_ms: u64,
+}
+
 /// Reply to `refresh`: the session's new expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RefreshOk {

@@ -36,6 +36,10 @@ pub enum Op {
     Unsubscribe {
         channel: ChannelName,
     },
+    /// Tell the channel's other subscribers that this address is typing; not stored.
+    Typing {
+        channel: ChannelName,
+    },
     /// Post a message; `client_msg_id` makes retries idempotent.
     Publish {
         channel: ChannelName,
@@ -78,6 +82,7 @@ impl Op {
             Op::Refresh { .. } => "refresh",
             Op::Subscribe { .. } => "subscribe",
             Op::Unsubscribe { .. } => "unsubscribe",
+            Op::Typing { .. } => "typing",
             Op::Publish { .. } => "publish",
             Op::History { .. } => "history",
             Op::Watch { .. } => "watch",
@@ -215,6 +220,12 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
         "unsubscribe" => {
             let a: ChannelArgs = args_of(id, &op, args)?;
             Op::Unsubscribe {
+                channel: channel(id, &a.channel)?,
+            }
+        }
+        "typing" => {
+            let a: ChannelArgs = args_of(id, &op, args)?;
+            Op::Typing {
                 channel: channel(id, &a.channel)?,
             }
         }

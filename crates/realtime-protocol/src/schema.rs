@@ -10,10 +10,10 @@
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use crate::push::{EntityUpdate, FeedReset, PermissionRevoked, TokenExpired};
+use crate::push::{EntityUpdate, FeedReset, PermissionRevoked, TokenExpired, Typing};
 use crate::reply::{
     Connected, Empty, ErrorBody, HistoryPage, MessageData, PublishOk, RefreshOk, SubscribeOk,
-    UnsubscribeOk, WatchOk,
+    TypingOk, UnsubscribeOk, WatchOk,
 };
 use crate::request::{
     AuthArgs, ChannelArgs, HistoryArgs, NoArgs, PublishArgs, SubscribeArgs, WatchArgs,
@@ -37,6 +37,7 @@ enum Operation {
     Refresh(AuthArgs),
     Subscribe(SubscribeArgs),
     Unsubscribe(ChannelArgs),
+    Typing(ChannelArgs),
     Publish(PublishArgs),
     History(HistoryArgs),
     Watch(WatchArgs),
@@ -73,6 +74,7 @@ enum OkPayload {
     History(HistoryPage),
     Watch(WatchOk),
     Refresh(RefreshOk),
+    Typing(TypingOk),
     /// `ping`.
     Empty(Empty),
 }
@@ -115,6 +117,11 @@ enum PushFrame {
     },
     FeedReset {
         data: FeedReset,
+    },
+    /// Another subscriber is typing.
+    Typing {
+        channel: String,
+        data: Typing,
     },
 }
 

@@ -18,13 +18,23 @@ pub enum Limit {
     /// Reading storage on request: history pages, and subscribes that replay or open a
     /// channel this instance does not follow yet.
     Read,
+    /// Typing notices (beyond the ones coalesced per connection).
+    Typing,
 }
+
+/// Typing notices an address may send in a burst, and per second after it: a client sends
+/// one every few seconds while its user types, so this only stops a flood.
+const TYPING: Rate = Rate {
+    burst: 10,
+    per_second: 2.0,
+};
 
 impl Limit {
     fn namespace(self) -> &'static str {
         match self {
             Limit::Publish => "publish",
             Limit::Read => "read",
+            Limit::Typing => "typing",
         }
     }
 
@@ -32,6 +42,7 @@ impl Limit {
         match self {
             Limit::Publish => "too many messages; slow down",
             Limit::Read => "too many history and recovery reads; slow down",
+            Limit::Typing => "too many typing notices; slow down",
         }
     }
 }
@@ -73,6 +84,7 @@ impl RateLimits {
         let rate = match limit {
             Limit::Publish => self.publish,
             Limit::Read => self.read,
+            Limit::Typing => TYPING,
         };
         match self.buckets.take(&subject, rate).await {
             Ok(()) => Ok(()),

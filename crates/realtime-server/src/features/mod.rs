@@ -4,9 +4,11 @@
 //!
 //! - [`chat`]: channels: subscribe with recovery, unsubscribe, publish, history.
 //! - [`map`]: on-chain updates for a watched map area or the address's own entities.
+//! - [`typing`]: ephemeral typing notices on a channel.
 
 pub mod chat;
 pub mod map;
+pub mod typing;
 
 use std::sync::Arc;
 
@@ -14,5 +16,9 @@ use crate::session::Features;
 
 /// Every feature of this server: the one registration point.
 pub fn all() -> Features {
-    Features::new(vec![Arc::new(chat::Chat), Arc::new(map::MapFeed)])
+    Features::new(vec![
+        Arc::new(chat::Chat),
+        Arc::new(map::MapFeed),
+        Arc::new(typing::TypingNotices),
+    ])
 }

@@ -144,6 +144,17 @@ impl ChannelState {
         }
     }
 
+    /// Hands an ephemeral frame (not stored, no seq) to every live subscriber but `except`.
+    /// A subscriber still recovering misses it: it is about now, not history.
+    pub fn signal(&self, frame: &Utf8Bytes, except: ConnId) {
+        for (conn, sub) in &self.subscribers {
+            if *conn != except && sub.pending.is_none() {
+                // On overflow the queue closes the connection itself (4001).
+                let _ = sub.queue.push(frame.clone());
+            }
+        }
+    }
+
     /// Hands consecutive publications to every subscriber, waking each writer once.
     fn fan_out(&mut self, ready: &[(u64, Utf8Bytes)]) {
         for sub in self.subscribers.values_mut() {

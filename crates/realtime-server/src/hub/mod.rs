@@ -80,6 +80,15 @@ impl Hub {
         lock(&self.channels).contains_key(channel)
     }
 
+    /// Sends an ephemeral frame (typing, presence) to the local subscribers of `channel`
+    /// but `except`; nothing is stored, and no subscriber means nobody to tell.
+    pub fn signal(&self, channel: &ChannelName, frame: Utf8Bytes, except: ConnId) {
+        let state = lock(&self.channels).get(channel).cloned();
+        if let Some(state) = state {
+            lock(&state).signal(&frame, except);
+        }
+    }
+
     /// Channels with at least one local subscriber.
     pub fn channel_count(&self) -> usize {
         lock(&self.channels).len()
