@@ -7,7 +7,7 @@ use realtime_protocol::reply::WatchOk;
 use realtime_protocol::{ErrorBody, Op};
 
 use crate::hub::ConnId;
-use crate::session::{BoxFuture, Conn, Feature, FeatureConn};
+use crate::session::{BoxFuture, Conn, Feature, FeatureConn, not_registered};
 use crate::state::App;
 
 /// The map feed feature.
@@ -41,10 +41,7 @@ impl FeatureConn for Watching {
         Box::pin(async move {
             match op {
                 Op::Watch { area, mine } => watch(&conn, id, area, mine),
-                other => Err(ErrorBody::new(
-                    ErrorCode::Internal,
-                    format!("the map feed does not answer {}", other.name()),
-                )),
+                other => Err(not_registered("the map feed", &other)),
             }
         })
     }

@@ -15,7 +15,7 @@ use realtime_protocol::{ErrorBody, Op};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::rate::Limit;
-use crate::session::{BoxFuture, Conn, Feature, FeatureConn};
+use crate::session::{BoxFuture, Conn, Feature, FeatureConn, not_registered};
 use crate::state::App;
 
 /// How long a typing notice holds unless repeated.
@@ -56,10 +56,7 @@ impl FeatureConn for LastSent {
     ) -> BoxFuture<'a, Result<(), ErrorBody>> {
         Box::pin(async move {
             let Op::Typing { channel } = op else {
-                return Err(ErrorBody::new(
-                    ErrorCode::Internal,
-                    format!("typing does not answer {}", op.name()),
-                ));
+                return Err(not_registered("typing", &op));
             };
             self.typing(&conn, id, channel).await
         })

@@ -56,6 +56,15 @@ pub trait FeatureConn: Send + Sync {
     fn leave(&mut self, _app: &App, _id: ConnId) {}
 }
 
+/// The answer of a feature handed an op it did not register: a bug in the registry, never
+/// the client's doing.
+pub fn not_registered(feature: &str, op: &Op) -> ErrorBody {
+    ErrorBody::new(
+        realtime_core::ErrorCode::Internal,
+        format!("{feature} does not answer {}", op.name()),
+    )
+}
+
 /// What a feature sees of the connection running its op.
 pub struct Conn<'a> {
     pub app: &'a App,

@@ -21,7 +21,7 @@ use crate::chat;
 use crate::hub::ConnId;
 use crate::publisher::{Job, Reply};
 use crate::rate::Limit;
-use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Replay};
+use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Replay, not_registered};
 use crate::state::App;
 
 /// Publishes one connection may have waiting for their commit. Past this the connection's
@@ -97,10 +97,7 @@ impl FeatureConn for ChatConn {
                     self.history(&conn, id, &channel, before, after, limit)
                         .await
                 }
-                other => Err(ErrorBody::new(
-                    ErrorCode::Internal,
-                    format!("chat does not answer {}", other.name()),
-                )),
+                other => Err(not_registered("chat", &other)),
             }
         })
     }
