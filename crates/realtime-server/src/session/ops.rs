@@ -199,22 +199,9 @@ impl Session {
 
     /// On-chain state changed: every feature drops what the address may no longer have.
     pub(super) fn recheck(&mut self) {
-        let (app, id, queue, identity, replay, features) = (
-            &self.app,
-            self.id,
-            &self.queue,
-            self.identity.as_ref(),
-            &mut self.replay,
-            &mut self.features,
-        );
-        for feature in features.iter_mut() {
-            feature.recheck(Conn {
-                app,
-                id,
-                queue,
-                identity,
-                replay: &mut *replay,
-            });
+        for i in 0..self.features.len() {
+            let (conn, features) = self.conn();
+            features[i].recheck(conn);
         }
     }
 
