@@ -131,9 +131,7 @@ fn close_requests(defs: &mut serde_json::Map<String, Value>) {
     let Some(Value::Object(frame)) = defs.get_mut("ClientFrame") else {
         return;
     };
-    let id = frame
-        .remove("properties")
-        .and_then(|mut p| p["id"].take().into());
+    let id = frame.remove("properties").map(|mut p| p["id"].take());
     frame.remove("required");
     if let (Some(id), Some(Value::Array(ops))) = (id, frame.get_mut("oneOf")) {
         for op in ops {
