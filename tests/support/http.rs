@@ -55,6 +55,23 @@ pub async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> Response {
     .await
 }
 
+/// `method path` as `token`'s address, with an optional JSON body.
+pub async fn authed(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Response {
+    let auth = format!("Bearer {token}");
+    let text = body.map(Value::to_string).unwrap_or_default();
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    send(addr, method, path, &headers, &text).await
+}
+
 async fn send(
     addr: SocketAddr,
     method: &str,

@@ -17,7 +17,8 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 pub use realtime_protocol::push::{
-    EntityUpdate, FeedReset, PermissionRevoked, Push, TileXY, TokenExpired, Typing,
+    DmStarted, EntityUpdate, FeedReset, PermissionRevoked, Push, ReadMark, TileXY, TokenExpired,
+    Typing,
 };
 use realtime_protocol::reply::decode_server_frame;
 pub use realtime_protocol::reply::{
@@ -25,6 +26,9 @@ pub use realtime_protocol::reply::{
     UnsubscribeOk, WatchOk,
 };
 pub use realtime_protocol::request::Area;
+pub use realtime_protocol::social::{
+    BlockList, BlockOk, Blocked, ReadOk, ThreadItem, ThreadsPage, UnreadItem, UnreadList,
+};
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL, ServerFrame};
 pub use realtime_protocol::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
@@ -291,6 +295,53 @@ impl Client {
     pub async fn typing(&self, channel: &str) -> Result<TypingOk, ClientError> {
         self.call("typing", serde_json::json!({ "channel": channel }))
             .await
+    }
+
+    /// A page of this address's direct-message threads; `before` is the previous page's
+    /// `next`.
+    pub async fn threads(
+        &self,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ThreadsPage, ClientError> {
+        let mut args = Map::new();
+        if let Some(b) = before {
+            args.insert("before".into(), b.into());
+        }
+        if let Some(l) = limit {
+            args.insert("limit".into(), l.into());
+        }
+        self.call("threads", Value::Object(args)).await
+    }
+
+    /// Stops `address` from writing direct messages to this address.
+    pub async fn block(&self, address: &str) -> Result<BlockOk, ClientError> {
+        self.call("block", serde_json::json!({ "address": address }))
+            .await
+    }
+
+    pub async fn unblock(&self, address: &str) -> Result<BlockOk, ClientError> {
+        self.call("unblock", serde_json::json!({ "address": address }))
+            .await
+    }
+
+    /// The addresses this address blocks.
+    pub async fn blocks(&self) -> Result<BlockList, ClientError> {
+        self.call("blocks", Value::Null).await
+    }
+
+    /// Marks `channel` read up to `seq`.
+    pub async fn read(&self, channel: &str, seq: u64) -> Result<ReadOk, ClientError> {
+        self.call(
+            "read",
+            serde_json::json!({ "channel": channel, "seq": seq }),
+        )
+        .await
+    }
+
+    /// Unread counts of every channel read before and every thread.
+    pub async fn unread(&self) -> Result<UnreadList, ClientError> {
+        self.call("unread", Value::Null).await
     }
 
     pub async fn ping(&self) -> Result<Empty, ClientError> {

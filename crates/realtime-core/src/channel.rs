@@ -1,5 +1,5 @@
 //! Channel names. A name is one or more `:`-separated segments of lower-case ASCII letters,
-//! digits, `_`, `-` and `.`, at most 128 bytes: `world`, `guild:0x1f`, `zone:12`. The first
+//! digits, `_`, `-` and `.`, at most 160 bytes: `world`, `guild:0x1f`, `zone:12`. The first
 //! segment is the channel's kind, which later decides its permissions. Keeping the grammar
 //! narrow means a name is safe in logs, URLs and Redis keys without escaping. A segment holds
 //! at least one letter, digit or `_`: names such as `.`, `..` or `-` would be rewritten or
@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The longest channel name accepted, in bytes.
-pub const MAX_CHANNEL_LEN: usize = 128;
+/// The longest channel name accepted, in bytes: room for a direct-message thread, which
+/// carries two full addresses (`dm:0x…:0x…`, up to 136 bytes).
+pub const MAX_CHANNEL_LEN: usize = 160;
 
 /// A validated channel name. Cloning is cheap: the name is shared.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

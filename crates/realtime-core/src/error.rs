@@ -36,6 +36,8 @@ pub enum ErrorCode {
     AccountNotDeployed,
     /// Authenticated, but not allowed to do this.
     Forbidden,
+    /// A direct message refused because one participant has blocked the other.
+    Blocked,
     /// The thing asked for does not exist.
     NotFound,
     /// The connection is already subscribed to this channel.
@@ -58,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownOp,
         ErrorCode::TooLarge,
@@ -72,6 +74,7 @@ impl ErrorCode {
         ErrorCode::InvalidNonce,
         ErrorCode::AccountNotDeployed,
         ErrorCode::Forbidden,
+        ErrorCode::Blocked,
         ErrorCode::NotFound,
         ErrorCode::AlreadySubscribed,
         ErrorCode::NotSubscribed,
@@ -99,6 +102,7 @@ impl ErrorCode {
             ErrorCode::InvalidNonce => "invalid_nonce",
             ErrorCode::AccountNotDeployed => "account_not_deployed",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Blocked => "blocked",
             ErrorCode::NotFound => "not_found",
             ErrorCode::AlreadySubscribed => "already_subscribed",
             ErrorCode::NotSubscribed => "not_subscribed",
@@ -125,7 +129,7 @@ impl ErrorCode {
             | ErrorCode::InvalidSignature
             | ErrorCode::InvalidNonce
             | ErrorCode::AccountNotDeployed => 401,
-            ErrorCode::Forbidden | ErrorCode::TooManySubscriptions => 403,
+            ErrorCode::Forbidden | ErrorCode::Blocked | ErrorCode::TooManySubscriptions => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadySubscribed | ErrorCode::NotSubscribed | ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,

@@ -3,6 +3,7 @@
 //!
 //! - [`address`]: Starknet addresses (felts) and their one canonical spelling.
 //! - [`channel`]: channel names and their grammar.
+//! - [`dm`]: direct-message threads (a channel per pair of addresses) and who may start one.
 //! - [`text`]: what a message body may contain, after Unicode normalisation.
 //! - [`message`]: a stored chat message as every layer sees it.
 //! - [`error`]: the closed set of error codes clients program against.
@@ -14,6 +15,7 @@
 
 pub mod address;
 pub mod channel;
+pub mod dm;
 pub mod duration;
 pub mod error;
 pub mod hex;

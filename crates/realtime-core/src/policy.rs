@@ -9,11 +9,14 @@
 //!   policies; a channel matching neither does not exist.
 //! - With no channel rules and no group kinds at all, every channel is open to signed-in
 //!   addresses (the zero-configuration default).
+//! - A `dm:LOW:HIGH` channel is a direct-message thread (see [`crate::dm`]): open to its two
+//!   participants only, whatever else is configured.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dm::{DmRule, Thread};
 use crate::hex::Tile;
 use crate::{Address, ChannelName, ErrorCode};
 
@@ -133,6 +136,8 @@ pub struct ChannelRules {
     pub group_kinds: BTreeSet<String>,
     /// Addresses that pass the `admin` policy.
     pub admins: Vec<Address>,
+    /// `[dm]`: whether direct-message threads exist, and who may start one.
+    pub dm: DmRule,
 }
 
 /// The canonical spelling of a group id: felts as minimal lower-case hex.
@@ -157,6 +162,9 @@ fn sign_in_first() -> Refusal {
 impl ChannelRules {
     /// The channel name to use for `channel`: group channels get their canonical id.
     pub fn canonical(&self, channel: ChannelName) -> ChannelName {
+        if let Some(Ok(thread)) = Thread::of(&channel) {
+            return thread.channel();
+        }
         let kind = channel.kind();
         if !self.group_kinds.contains(kind) {
             return channel;
@@ -178,6 +186,21 @@ impl ChannelRules {
         channel: &ChannelName,
         action: Action,
     ) -> Result<(), Refusal> {
+        if let Some(thread) = Thread::of(channel) {
+            if !self.dm.enabled {
+                return Err(Refusal::new(
+                    ErrorCode::NotFound,
+                    "direct messages are turned off on this server",
+                ));
+            }
+            let thread = thread?;
+            let who = who.ok_or_else(sign_in_first)?;
+            return if thread.has(who) {
+                Ok(())
+            } else {
+                Err(forbidden(channel, action, "only its two participants may"))
+            };
+        }
         let kind = channel.kind();
         if self.group_kinds.contains(kind) {
             let Some((_, id)) = channel.as_str().split_once(':') else {

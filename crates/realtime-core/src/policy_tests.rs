@@ -49,6 +49,7 @@ fn rules(policy: Policy) -> ChannelRules {
         )]),
         group_kinds: BTreeSet::from(["guild".to_owned()]),
         admins: vec![addr(ADMIN)],
+        ..ChannelRules::default()
     }
 }
 

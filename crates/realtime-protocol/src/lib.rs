@@ -4,6 +4,7 @@
 //!   error code to answer when a frame is not one.
 //! - [`reply`]: server → client replies (exactly one per request) and their encoding.
 //! - [`push`]: what pushes carry, and pushes decoded into types for clients.
+//! - [`social`]: replies of the direct-message and read-state ops.
 //! - [`schema`]: the JSON Schema of every frame, generated from these types.
 //! - [`close`]: WebSocket close codes, split into "reconnect" and "act first" ranges.
 //!
@@ -14,6 +15,7 @@ pub mod push;
 pub mod reply;
 pub mod request;
 pub mod schema;
+pub mod social;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -35,6 +35,25 @@ pub struct Typing {
     pub expires_in_ms: u64,
 }
 
+/// `dm_started` (with the thread's channel): a direct-message thread was started; sent to
+/// both participants' sockets so they can subscribe to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DmStarted {
+    /// Who wrote the first message.
+    pub started_by: String,
+    /// Both participants, the lower address first.
+    pub participants: Vec<String>,
+}
+
+/// `read` (with the channel): `address` has read the channel up to `seq`. Sent to the
+/// address's other sockets, and in a direct-message thread to the other participant (a read
+/// receipt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReadMark {
+    pub address: String,
+    pub seq: u64,
+}
+
 /// A tile of the map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TileXY {
@@ -87,6 +106,14 @@ pub enum Push {
         channel: String,
         typing: Typing,
     },
+    DmStarted {
+        channel: String,
+        started: DmStarted,
+    },
+    Read {
+        channel: String,
+        read: ReadMark,
+    },
     Other {
         push: String,
         channel: Option<String>,
@@ -106,6 +133,8 @@ impl Push {
             Push::Entity(_) => "entity",
             Push::FeedReset(_) => "feed_reset",
             Push::Typing { .. } => "typing",
+            Push::DmStarted { .. } => "dm_started",
+            Push::Read { .. } => "read",
             Push::Other { push, .. } => push,
         }
     }
@@ -136,6 +165,14 @@ impl Push {
             "typing" => Push::Typing {
                 channel: channel.ok_or_else(|| field("channel"))?,
                 typing: serde_json::from_value(data)?,
+            },
+            "dm_started" => Push::DmStarted {
+                channel: channel.ok_or_else(|| field("channel"))?,
+                started: serde_json::from_value(data)?,
+            },
+            "read" => Push::Read {
+                channel: channel.ok_or_else(|| field("channel"))?,
+                read: serde_json::from_value(data)?,
             },
             _ => Push::Other {
                 push,

@@ -5,7 +5,7 @@
 //! (`unknown_op`), missing or mistyped arguments (`bad_request`), a bad channel name
 //! (`invalid_channel`). Unknown argument names are refused so typos are caught early.
 
-use realtime_core::{ChannelName, ErrorCode};
+use realtime_core::{Address, ChannelName, ErrorCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -53,6 +53,28 @@ pub enum Op {
         after: Option<u64>,
         limit: Option<u32>,
     },
+    /// A page of the address's direct-message threads, newest activity first; `before` is
+    /// the `next` cursor of the previous page.
+    Threads {
+        before: Option<String>,
+        limit: Option<u32>,
+    },
+    /// Stop `address` from writing direct messages to this address.
+    Block {
+        address: Address,
+    },
+    Unblock {
+        address: Address,
+    },
+    /// The addresses this address blocks.
+    Blocks,
+    /// Mark `channel` read up to `seq`.
+    Read {
+        channel: ChannelName,
+        seq: u64,
+    },
+    /// Unread counts of every channel read before and every thread.
+    Unread,
     /// Sets which on-chain updates this connection receives: those inside `area` (a tile
     /// rectangle), and/or those of its own entities. Replaces the previous watch.
     Watch {
@@ -85,6 +107,12 @@ impl Op {
             Op::Typing { .. } => "typing",
             Op::Publish { .. } => "publish",
             Op::History { .. } => "history",
+            Op::Threads { .. } => "threads",
+            Op::Block { .. } => "block",
+            Op::Unblock { .. } => "unblock",
+            Op::Blocks => "blocks",
+            Op::Read { .. } => "read",
+            Op::Unread => "unread",
             Op::Watch { .. } => "watch",
             Op::Ping => "ping",
         }
@@ -152,6 +180,30 @@ pub(crate) struct HistoryArgs {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoArgs {}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ThreadsArgs {
+    /// The `next` cursor of the previous page.
+    #[serde(default)]
+    before: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddressArgs {
+    /// A Starknet address, `0x` and up to 64 hex digits.
+    address: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReadArgs {
+    channel: String,
+    seq: u64,
+}
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -261,6 +313,43 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
                 area: a.area,
                 mine: a.mine,
             }
+        }
+        "threads" => {
+            let a: ThreadsArgs = args_of(id, &op, args)?;
+            Op::Threads {
+                before: a.before,
+                limit: a.limit,
+            }
+        }
+        "block" | "unblock" => {
+            let a: AddressArgs = args_of(id, &op, args)?;
+            let address = a.address.parse().map_err(|e| {
+                DecodeError::new(
+                    Some(id),
+                    ErrorCode::BadRequest,
+                    format!("invalid address {:?}: {e}", a.address),
+                )
+            })?;
+            if op == "block" {
+                Op::Block { address }
+            } else {
+                Op::Unblock { address }
+            }
+        }
+        "blocks" => {
+            let _: NoArgs = args_of(id, &op, args)?;
+            Op::Blocks
+        }
+        "read" => {
+            let a: ReadArgs = args_of(id, &op, args)?;
+            Op::Read {
+                channel: channel(id, &a.channel)?,
+                seq: a.seq,
+            }
+        }
+        "unread" => {
+            let _: NoArgs = args_of(id, &op, args)?;
+            Op::Unread
         }
         "ping" => {
             let _: NoArgs = args_of(id, &op, args)?;

@@ -10,14 +10,18 @@
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use crate::push::{EntityUpdate, FeedReset, PermissionRevoked, TokenExpired, Typing};
+use crate::push::{
+    DmStarted, EntityUpdate, FeedReset, PermissionRevoked, ReadMark, TokenExpired, Typing,
+};
 use crate::reply::{
     Connected, Empty, ErrorBody, HistoryPage, MessageData, PublishOk, RefreshOk, SubscribeOk,
     TypingOk, UnsubscribeOk, WatchOk,
 };
 use crate::request::{
-    AuthArgs, ChannelArgs, HistoryArgs, NoArgs, PublishArgs, SubscribeArgs, WatchArgs,
+    AddressArgs, AuthArgs, ChannelArgs, HistoryArgs, NoArgs, PublishArgs, ReadArgs, SubscribeArgs,
+    ThreadsArgs, WatchArgs,
 };
+use crate::social::{BlockList, BlockOk, ReadOk, ThreadsPage, UnreadList};
 
 /// A request: an id the reply repeats, an op, and the op's arguments.
 #[derive(JsonSchema)]
@@ -41,6 +45,12 @@ enum Operation {
     Publish(PublishArgs),
     History(HistoryArgs),
     Watch(WatchArgs),
+    Threads(ThreadsArgs),
+    Block(AddressArgs),
+    Unblock(AddressArgs),
+    Blocks(NoArgs),
+    Read(ReadArgs),
+    Unread(NoArgs),
     Ping(NoArgs),
 }
 
@@ -75,6 +85,12 @@ enum OkPayload {
     Watch(WatchOk),
     Refresh(RefreshOk),
     Typing(TypingOk),
+    Threads(ThreadsPage),
+    /// `block` and `unblock`.
+    Block(BlockOk),
+    Blocks(BlockList),
+    Read(ReadOk),
+    Unread(UnreadList),
     /// `ping`.
     Empty(Empty),
 }
@@ -122,6 +138,16 @@ enum PushFrame {
     Typing {
         channel: String,
         data: Typing,
+    },
+    /// A direct-message thread of this address was started.
+    DmStarted {
+        channel: String,
+        data: DmStarted,
+    },
+    /// A read position moved: this address's on another socket, or the peer's in a thread.
+    Read {
+        channel: String,
+        data: ReadMark,
     },
 }
 

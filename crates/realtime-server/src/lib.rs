@@ -22,6 +22,7 @@
 //! - [`world`]: the Torii follower and the world view it keeps.
 //! - [`permissions`]: channel policies (pure, in `realtime-core`) over the live world view.
 //! - [`chat`]: publish checks and history, shared by WebSocket and HTTP.
+//! - [`dm`]: direct-message blocks and the rule for starting a thread.
 //! - [`publisher`]: group commit of publishes, replies after the commit, batched announcements.
 //!
 //! Composition and transports:
@@ -61,6 +62,8 @@ pub mod world;
 pub mod permissions;
 
 pub mod chat;
+
+pub mod dm;
 
 pub mod publisher;
 

@@ -33,6 +33,27 @@ impl Permissions {
         self.rules.canonical(channel)
     }
 
+    /// Whether `sender` may start a direct-message thread with `peer` (`[dm] start`).
+    pub fn may_start_dm(&self, sender: Address, peer: Address) -> Result<(), ErrorBody> {
+        let refused = |r: Refusal| ErrorBody::new(r.code, r.message);
+        let (dm, admins) = (&self.rules.dm, self.rules.admins.as_slice());
+        type View = torii_plugin::projection::Projection;
+        let Some(world) = &self.world else {
+            return dm
+                .may_start::<View>(Err(&NO_TORII), admins, sender, peer)
+                .map_err(refused);
+        };
+        if let Some(why) = world.unavailable() {
+            let unavailable = Refusal::new(ErrorCode::Unavailable, format!("{why}; retry shortly"));
+            return dm
+                .may_start::<View>(Err(&unavailable), admins, sender, peer)
+                .map_err(refused);
+        }
+        let projection = world.projection.read().unwrap_or_else(|p| p.into_inner());
+        dm.may_start(Ok(&*projection), admins, sender, peer)
+            .map_err(refused)
+    }
+
     /// Whether `who` (`None`: not signed in) may do `action` on `channel`.
     pub fn check(
         &self,

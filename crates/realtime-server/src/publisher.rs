@@ -1,6 +1,6 @@
 //! The publish pipeline: group commit, then one announcement per batch.
 //!
-//! Publishes are handed to a committer task (one per shard of channels, so a channel's
+//! Publishes (from sockets and HTTP alike) are handed to a committer task (one per shard of channels, so a channel's
 //! publishes keep their submission order). Each committer takes everything queued, up to
 //! [`MAX_BATCH`], stores it in one transaction, then, for each publish in batch order, puts the
 //! reply on the publisher's connection queue, and finally announces every committed message
@@ -25,7 +25,7 @@ use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::ErrorBody;
 use realtime_protocol::reply::{PublishOk, encode_error, encode_ok};
 use realtime_store::{Backend, NewMessage, Store};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat;
@@ -49,28 +49,41 @@ pub struct Job {
     pub reply: Reply,
 }
 
-/// Where a publish's outcome goes: straight onto the publishing connection's send queue, as
-/// the reply to request `id`. The permit counts the connection's publishes in flight and is
-/// released with the reply.
+/// Where a publish's outcome goes.
 #[derive(Debug)]
-pub struct Reply {
-    pub queue: SendQueue,
-    pub id: u64,
-    pub permit: OwnedSemaphorePermit,
+pub enum Reply {
+    /// Straight onto the publishing connection's send queue, as the reply to request `id`.
+    /// The permit counts the connection's publishes in flight and is released with the
+    /// reply.
+    Socket {
+        queue: SendQueue,
+        id: u64,
+        permit: OwnedSemaphorePermit,
+    },
+    /// To an HTTP request waiting for it.
+    Http(oneshot::Sender<Result<PublishOk, ErrorBody>>),
 }
 
 impl Reply {
     fn send(self, outcome: Result<PublishOk, ErrorBody>) {
-        let frame = match &outcome {
-            Ok(ok) => encode_ok(self.id, ok),
-            Err(e) => {
-                tracing::debug!(code = %e.code, message = %e.message, "publish refused");
-                encode_error(Some(self.id), e)
+        if let Err(e) = &outcome {
+            tracing::debug!(code = %e.code, message = %e.message, "publish refused");
+        }
+        match self {
+            Reply::Socket { queue, id, permit } => {
+                let frame = match &outcome {
+                    Ok(ok) => encode_ok(id, ok),
+                    Err(e) => encode_error(Some(id), e),
+                };
+                // On overflow the queue closes the connection as a slow consumer by itself.
+                let _ = queue.push(Utf8Bytes::from(frame));
+                drop(permit);
             }
-        };
-        // On overflow the queue closes the connection as a slow consumer by itself.
-        let _ = self.queue.push(Utf8Bytes::from(frame));
-        drop(self.permit);
+            // A request that gave up waiting has nobody to tell.
+            Reply::Http(tx) => {
+                let _ = tx.send(outcome);
+            }
+        }
     }
 }
 

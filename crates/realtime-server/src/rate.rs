@@ -20,7 +20,15 @@ pub enum Limit {
     Read,
     /// Typing notices (beyond the ones coalesced per connection).
     Typing,
+    /// Read marks: a client marks what its user has seen, often but not in floods.
+    Mark,
 }
+
+/// Read marks an address may send in a burst, and per second after it.
+const MARK: Rate = Rate {
+    burst: 20,
+    per_second: 5.0,
+};
 
 /// Typing notices an address may send in a burst, and per second after it: a client sends
 /// one every few seconds while its user types, so this only stops a flood.
@@ -35,6 +43,7 @@ impl Limit {
             Limit::Publish => "publish",
             Limit::Read => "read",
             Limit::Typing => "typing",
+            Limit::Mark => "mark",
         }
     }
 
@@ -43,6 +52,7 @@ impl Limit {
             Limit::Publish => "too many messages; slow down",
             Limit::Read => "too many history and recovery reads; slow down",
             Limit::Typing => "too many typing notices; slow down",
+            Limit::Mark => "too many read marks; slow down",
         }
     }
 }
@@ -85,6 +95,7 @@ impl RateLimits {
             Limit::Publish => self.publish,
             Limit::Read => self.read,
             Limit::Typing => TYPING,
+            Limit::Mark => MARK,
         };
         match self.buckets.take(&subject, rate).await {
             Ok(()) => Ok(()),

@@ -1,13 +1,15 @@
-//! Signed-in sessions by address, so that on-chain changes can reach the connections of the
-//! address they concern.
+//! Signed-in sessions by address, so that what concerns an address (an on-chain change, a
+//! new direct-message thread, a read on another device) reaches each of its connections.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use realtime_core::Address;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::hub::ConnId;
+use crate::queue::SendQueue;
 
 /// Something a session must do on behalf of another task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,21 +21,29 @@ pub enum SessionCommand {
 /// Capacity of a session's command queue; a full queue already holds a pending recheck.
 pub const COMMAND_QUEUE: usize = 8;
 
+/// How to reach one signed-in session.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    /// Its command queue, read by its reader task.
+    pub commands: mpsc::Sender<SessionCommand>,
+    /// Its outbound queue, for pushes.
+    pub queue: SendQueue,
+}
+
+type Sessions = HashMap<Address, HashMap<ConnId, Handle>>;
+
 #[derive(Debug, Default)]
 pub struct Registry {
-    by_address: Mutex<HashMap<Address, HashMap<ConnId, mpsc::Sender<SessionCommand>>>>,
+    by_address: Mutex<Sessions>,
 }
 
 impl Registry {
-    fn map(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Address, HashMap<ConnId, mpsc::Sender<SessionCommand>>>>
-    {
+    fn map(&self) -> std::sync::MutexGuard<'_, Sessions> {
         self.by_address.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn register(&self, address: Address, conn: ConnId, tx: mpsc::Sender<SessionCommand>) {
-        self.map().entry(address).or_default().insert(conn, tx);
+    pub fn register(&self, address: Address, conn: ConnId, handle: Handle) {
+        self.map().entry(address).or_default().insert(conn, handle);
     }
 
     pub fn unregister(&self, address: Address, conn: ConnId) {
@@ -49,11 +59,30 @@ impl Registry {
     /// Asks every session of `address` to re-check its subscriptions.
     pub fn recheck(&self, address: Address) {
         if let Some(conns) = self.map().get(&address) {
-            for tx in conns.values() {
+            for handle in conns.values() {
                 // Full means a recheck is already queued.
-                let _ = tx.try_send(SessionCommand::Recheck);
+                let _ = handle.commands.try_send(SessionCommand::Recheck);
             }
         }
+    }
+
+    /// Queues `frame` on every session of `address` except `except`; how many got it. A
+    /// queue that overflows closes its connection as a slow consumer, as for any push.
+    pub fn push(&self, address: Address, frame: &Utf8Bytes, except: Option<ConnId>) -> usize {
+        let map = self.map();
+        let Some(conns) = map.get(&address) else {
+            return 0;
+        };
+        conns
+            .iter()
+            .filter(|(id, _)| Some(**id) != except)
+            .filter(|(_, h)| h.queue.push(frame.clone()).is_ok())
+            .count()
+    }
+
+    /// Whether `address` has a signed-in session on this instance.
+    pub fn is_online(&self, address: Address) -> bool {
+        self.map().contains_key(&address)
     }
 
     /// Signed-in sessions.

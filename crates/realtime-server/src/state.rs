@@ -116,6 +116,17 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+impl AppState {
+    /// The direct-message checks, over this server's storage, rules and sessions.
+    pub fn dm_gate(&self) -> crate::dm::Gate<'_> {
+        crate::dm::Gate {
+            store: &self.storage.store,
+            permissions: &self.world.permissions,
+            registry: &self.conns.registry,
+        }
+    }
+}
+
 /// The handle routes receive.
 pub type App = Arc<AppState>;
 

@@ -6,6 +6,7 @@
 //!   message id), replay ranges and history pages.
 //! - `sql`: the statements, shared by both backends (sqlx binds `$N` on SQLite too).
 //! - `nonces`: single-use sign-in nonces, consumed atomically.
+//! - `social`: direct-message threads, blocks, read positions and unread counts.
 //! - `migrate`: embedded up/down migrations from `migrations/postgres` and `migrations/sqlite`.
 //!
 //! The database is the log: a message exists once its transaction commits, and everything
@@ -16,6 +17,7 @@ mod error;
 mod migrate;
 mod nonces;
 mod publish;
+mod social;
 mod sql;
 mod store;
 
@@ -23,4 +25,5 @@ pub use config::{SqliteSynchronousMode, StorageConfig};
 pub use error::StoreError;
 pub use migrate::MigrationStatus;
 pub use nonces::Nonce;
+pub use social::{DmGate, ThreadCursor, ThreadSummary, UNREAD_CAP, Unread};
 pub use store::{Backend, ChannelHead, HistoryPage, HistoryQuery, NewMessage, Published, Store};

@@ -12,6 +12,7 @@ pub mod urls;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use realtime_core::dm::{DM_KIND, DmRule};
 use serde::{Deserialize, Serialize};
 use torii_plugin::rules::{
     ChannelRule, FeedRule, GroupRule, PlayersRule, Policy, PositionRule, ToriiConfig, WorldRules,
@@ -54,6 +55,8 @@ pub struct Config {
     /// Models whose on-chain updates clients may watch.
     #[serde(skip_serializing_if = "FeedRule::is_empty")]
     pub feed: FeedRule,
+    /// Direct messages: whether they exist and who may start a thread.
+    pub dm: DmRule,
 }
 
 /// Where the configuration came from, for logs.
@@ -141,16 +144,18 @@ impl Config {
         }
     }
 
-    /// The world rules, as the Torii follower takes them.
-    /// The channel rules: `[channels]`, the group kinds of `[groups]`, `[auth] admins`.
+    /// The channel rules: `[channels]`, the group kinds of `[groups]`, `[auth] admins`,
+    /// `[dm]`.
     pub fn channel_rules(&self) -> realtime_core::policy::ChannelRules {
         realtime_core::policy::ChannelRules {
             channels: self.channels.clone(),
             group_kinds: self.groups.keys().cloned().collect(),
             admins: self.auth.admins.clone(),
+            dm: self.dm.clone(),
         }
     }
 
+    /// The world rules, as the Torii follower takes them.
     pub fn world_rules(&self) -> WorldRules {
         WorldRules {
             players: self.players.clone(),
@@ -226,6 +231,7 @@ impl Config {
                 }
             }
         }
+        self.validate_dm()?;
         for (i, model) in self.feed.models.iter().enumerate() {
             if !self.positions.iter().any(|p| &p.model == model) {
                 return fail(
@@ -243,6 +249,43 @@ impl Config {
                     format!("{:?} is used twice", p.name),
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// `dm` channels are threads, whatever rules say; `[dm]` names only what exists.
+    fn validate_dm(&self) -> Result<(), (String, String)> {
+        let fail = |k: &str, r: String| Err((k.to_owned(), r));
+        let reserved = "dm:LOW:HIGH channels are direct-message threads, set by [dm]";
+        if self.groups.contains_key(DM_KIND) {
+            return fail("groups.dm", reserved.into());
+        }
+        if let Some(name) = self
+            .channels
+            .keys()
+            .find(|n| n.split(':').next() == Some(DM_KIND))
+        {
+            return fail(&format!("channels.{name}"), reserved.into());
+        }
+        match &self.dm.start {
+            Policy::Player if self.players.is_none() => {
+                return fail("dm.start", "\"player\" needs a [players] section".into());
+            }
+            Policy::Group(g) if !self.groups.contains_key(g) => {
+                return fail("dm.start", format!("no [groups.{g}] section"));
+            }
+            Policy::Admin if self.auth.admins.is_empty() => {
+                return fail(
+                    "dm.start",
+                    "\"admin\" needs addresses in auth.admins".into(),
+                );
+            }
+            _ => {}
+        }
+        if let Some(kind) = &self.dm.shared_group
+            && !self.groups.contains_key(kind)
+        {
+            return fail("dm.shared_group", format!("no [groups.{kind}] section"));
         }
         Ok(())
     }

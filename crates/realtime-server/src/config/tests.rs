@@ -244,6 +244,25 @@ fn world_rules_are_checked_against_each_other() {
             format!("{torii}[channels.world]\nread = \"everyone\"\npost = \"anyone\"\n"),
             "channels.world.read",
         ),
+        (
+            "[channels.dm]\nread = \"anyone\"\npost = \"anyone\"\n".to_string(),
+            "channels.dm",
+        ),
+        (
+            format!("{torii}[groups.dm]\nmodel = \"ns-G\"\nmember = \"m\"\ngroup = \"g\"\n"),
+            "groups.dm",
+        ),
+        ("[dm]\nstart = \"player\"\n".to_string(), "dm.start"),
+        (
+            format!("{torii}{players}[dm]\nstart = \"group:clan\"\n"),
+            "dm.start",
+        ),
+        (
+            format!("{torii}{players}[dm]\nshared_group = \"guild\"\n"),
+            "dm.shared_group",
+        ),
+        ("[dm]\nstart = \"admin\"\n".to_string(), "dm.start"),
+        ("[dm]\nopen = true\n".to_string(), "dm.open"),
     ];
     for (text, key) in cases {
         let file = write("world.toml", &text);
@@ -256,10 +275,13 @@ fn world_rules_are_checked_against_each_other() {
     let ok = write(
         "world-ok.toml",
         &format!(
-            "{torii}{players}{guild}[channels.world]\nread = \"authenticated\"\npost = \"player\"\n"
+            "{torii}{players}{guild}[channels.world]\nread = \"authenticated\"\npost = \"player\"\n\
+             [dm]\nstart = \"player\"\nshared_group = \"guild\"\n"
         ),
     );
     let loaded = Config::load_with_env(Some(&ok), vars(&[])).unwrap();
+    let dm = &loaded.config.channel_rules().dm;
+    assert!(dm.enabled && dm.needs_world());
     assert_eq!(
         loaded.config.world_rules().models(),
         vec!["ns-G".to_string(), "ns-P".to_string()]

@@ -5,14 +5,49 @@
 //! - [`chat`]: channels: subscribe with recovery, unsubscribe, publish, history.
 //! - [`map`]: on-chain updates for a watched map area or the address's own entities.
 //! - [`typing`]: ephemeral typing notices on a channel.
+//! - [`dm`]: the direct-message thread list and blocks.
+//! - [`reads`]: read positions, read receipts and unread counts.
 
 pub mod chat;
+pub mod dm;
 pub mod map;
+pub mod reads;
 pub mod typing;
 
 use std::sync::Arc;
 
+use axum::http::HeaderMap;
+use realtime_core::{Address, ChannelName, ErrorCode};
+
 use crate::session::Features;
+use crate::state::AppState;
+use crate::web::ApiError;
+
+/// The address an HTTP request is signed in as, from its `Authorization: Bearer` token.
+pub(crate) fn signed_in(app: &AppState, headers: &HeaderMap) -> Result<Address, ApiError> {
+    let token = crate::web::bearer_token(headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "send Authorization: Bearer <session token>",
+        )
+    })?;
+    let identity = app
+        .identity
+        .tokens
+        .verify(&token)
+        .map_err(|e| ApiError::new(e.code, e.message))?;
+    Ok(identity.address)
+}
+
+/// A channel named in a URL path.
+pub(crate) fn channel_in_path(name: &str) -> Result<ChannelName, ApiError> {
+    ChannelName::new(name).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidChannel,
+            format!("invalid channel {name:?}: {e}"),
+        )
+    })
+}
 
 /// Every feature of this server: the one registration point.
 pub fn all() -> Features {
@@ -20,5 +55,7 @@ pub fn all() -> Features {
         Arc::new(chat::Chat),
         Arc::new(map::MapFeed),
         Arc::new(typing::TypingNotices),
+        Arc::new(dm::DirectMessages),
+        Arc::new(reads::ReadState),
     ])
 }

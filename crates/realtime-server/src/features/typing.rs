@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use realtime_core::ChannelName;
 use realtime_core::policy::Action;
-use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::push::Typing;
 use realtime_protocol::reply::{TypingOk, encode_channel_push};
 use realtime_protocol::{ErrorBody, Op};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::dm::Intent;
 use crate::rate::Limit;
 use crate::session::{BoxFuture, Conn, Feature, FeatureConn, not_registered};
 use crate::state::App;
@@ -70,9 +71,7 @@ impl LastSent {
         id: u64,
         channel: ChannelName,
     ) -> Result<(), ErrorBody> {
-        let Some(who) = conn.address() else {
-            return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
-        };
+        let who = conn.signed_in()?;
         let permissions = &conn.app.world.permissions;
         let channel = permissions.canonical(channel);
         permissions.check(Some(who), &channel, Action::Post)?;
@@ -86,6 +85,10 @@ impl LastSent {
                 .delivery
                 .rate_limits
                 .take(Limit::Typing, who)
+                .await?;
+            conn.app
+                .dm_gate()
+                .admit(who, &channel, Intent::Typing)
                 .await?;
             let frame = encode_channel_push(
                 "typing",

@@ -89,6 +89,12 @@ impl Conn<'_> {
         self.identity.map(|i| i.address)
     }
 
+    /// The signed-in address, or the `unauthorized` refusal for ops that need one.
+    pub fn signed_in(&self) -> Result<Address, ErrorBody> {
+        self.address()
+            .ok_or_else(|| ErrorBody::new(realtime_core::ErrorCode::Unauthorized, "sign in first"))
+    }
+
     /// Queues a frame. On overflow the queue closes the connection as a slow consumer.
     pub fn send(&self, text: String) {
         let _ = self.queue.push(Utf8Bytes::from(text));

@@ -149,10 +149,14 @@ impl Session {
         }
         self.send(encode_push("connected", &connected));
         tracing::info!("authenticated");
-        self.app
-            .conns
-            .registry
-            .register(identity.address, self.id, self.command_tx.clone());
+        self.app.conns.registry.register(
+            identity.address,
+            self.id,
+            crate::registry::Handle {
+                commands: self.command_tx.clone(),
+                queue: self.queue.clone(),
+            },
+        );
         self.identity = Some(identity);
         self._address_slot = Some(slot);
         // Signed in: no longer counted against the client IP's sockets awaiting sign-in.

@@ -33,6 +33,8 @@ pub fn admin_url() -> String {
 #[allow(missing_debug_implementations)]
 pub struct TestStore {
     pub store: Store,
+    /// Read by the suites that reopen a store; not every test binary does.
+    #[allow(dead_code)]
     pub url: String,
     cleanup: Cleanup,
 }

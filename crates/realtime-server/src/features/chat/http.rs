@@ -1,19 +1,25 @@
-//! `GET /v1/channels/{channel}/messages?before=&after=&limit=` with a Bearer token: the same
-//! pages as the WebSocket `history` op, for clients that load history before connecting.
+//! `/v1/channels/{channel}/messages` with a Bearer token: `GET` reads the same pages as the
+//! WebSocket `history` op (for clients that load history before connecting), `POST` publishes
+//! as the `publish` op does (for bots, servers and clients whose socket is down), through the
+//! same checks and the same group commit, answering once the message is stored.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use realtime_core::{ChannelName, ErrorCode};
-use realtime_protocol::reply::HistoryPage;
+use realtime_core::ErrorCode;
+use realtime_core::policy::Action;
+use realtime_protocol::reply::{HistoryPage, PublishOk};
 use serde::Deserialize;
+use tokio::sync::oneshot;
 
 use crate::chat;
+use crate::dm::Intent;
+use crate::features::{channel_in_path, signed_in};
+use crate::publisher::{Job, Reply};
 use crate::rate::Limit;
 use crate::state::App;
 use crate::web::ApiError;
-use realtime_core::policy::Action;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,32 +35,13 @@ pub async fn list(
     Path(channel): Path<String>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let token = crate::web::bearer_token(&headers).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::Unauthorized,
-            "send Authorization: Bearer <session token>",
-        )
-    })?;
-    let identity = app
-        .identity
-        .tokens
-        .verify(&token)
-        .map_err(|e| ApiError::new(e.code, e.message))?;
-    let channel = ChannelName::new(&channel).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidChannel,
-            format!("invalid channel {channel:?}: {e}"),
-        )
-    })?;
-    let channel = app.world.permissions.canonical(channel);
+    let who = signed_in(&app, &headers)?;
+    let channel = app.world.permissions.canonical(channel_in_path(&channel)?);
     app.world
         .permissions
-        .check(Some(identity.address), &channel, Action::Read)?;
+        .check(Some(who), &channel, Action::Read)?;
     let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    app.delivery
-        .rate_limits
-        .take(Limit::Read, identity.address)
-        .await?;
+    app.delivery.rate_limits.take(Limit::Read, who).await?;
     let page = chat::history(
         &app.storage.store,
         &app.config.limits,
@@ -65,4 +52,47 @@ pub async fn list(
     )
     .await?;
     Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    body: String,
+    client_msg_id: String,
+}
+
+pub async fn publish(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Result<Json<NewMessage>, JsonRejection>,
+) -> Result<Json<PublishOk>, ApiError> {
+    let sender = signed_in(&app, &headers)?;
+    let channel = app.world.permissions.canonical(channel_in_path(&channel)?);
+    app.world
+        .permissions
+        .check(Some(sender), &channel, Action::Post)?;
+    let Json(new) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let text = chat::validate_body(&app.config.limits, &new.body)?;
+    chat::validate_client_msg_id(&new.client_msg_id)?;
+    app.delivery
+        .rate_limits
+        .take(Limit::Publish, sender)
+        .await?;
+    app.dm_gate().admit(sender, &channel, Intent::Post).await?;
+    let (tx, rx) = oneshot::channel();
+    app.delivery
+        .publisher
+        .submit(Job {
+            channel,
+            sender,
+            body: text,
+            client_msg_id: new.client_msg_id,
+            reply: Reply::Http(tx),
+        })
+        .await;
+    let outcome = rx
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the server is shutting down"))?;
+    Ok(Json(outcome?))
 }

@@ -1,5 +1,5 @@
 //! Chat over WebSocket: `subscribe` (with recovery from a last seen seq), `unsubscribe`,
-//! `publish` and `history`, and the HTTP history route. A connection's subscriptions and its
+//! `publish` and `history`, and their HTTP routes. A connection's subscriptions and its
 //! publishes in flight are this feature's state; the checks and the history reads it shares
 //! with HTTP are in [`crate::chat`], the commits in [`crate::publisher`].
 
@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 mod http;
 
 use crate::chat;
+use crate::dm::Intent;
 use crate::hub::ConnId;
 use crate::publisher::{Job, Reply};
 use crate::rate::Limit;
@@ -42,7 +43,10 @@ impl Feature for Chat {
     }
 
     fn routes(&self) -> Router<App> {
-        Router::new().route("/v1/channels/{channel}/messages", get(http::list))
+        Router::new().route(
+            "/v1/channels/{channel}/messages",
+            get(http::list).post(http::publish),
+        )
     }
 
     fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
@@ -223,9 +227,7 @@ impl ChatConn {
         body: &str,
         client_msg_id: &str,
     ) -> Result<(), ErrorBody> {
-        let Some(sender) = conn.identity.as_ref().map(|i| i.address) else {
-            return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
-        };
+        let sender = conn.signed_in()?;
         conn.app
             .world
             .permissions
@@ -236,6 +238,10 @@ impl ChatConn {
             .delivery
             .rate_limits
             .take(Limit::Publish, sender)
+            .await?;
+        conn.app
+            .dm_gate()
+            .admit(sender, channel, Intent::Post)
             .await?;
         // Waits while the connection has its most publishes in flight: it stops reading.
         let permit = self
@@ -252,7 +258,7 @@ impl ChatConn {
                 sender,
                 body,
                 client_msg_id: client_msg_id.to_owned(),
-                reply: Reply {
+                reply: Reply::Socket {
                     queue: conn.queue.clone(),
                     id,
                     permit,

@@ -1,0 +1,3 @@
+DROP TABLE read_state;
+DROP TABLE blocks;
+DROP TABLE dm_threads;
