@@ -16,6 +16,9 @@ use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+pub use realtime_protocol::notes::{
+    NoteData, NoteDeleted, NoteEvent, NoteEventKind, NoteOk, NotesPage, NotesRevoked,
+};
 pub use realtime_protocol::push::{
     DmStarted, EntityUpdate, FeedReset, PermissionRevoked, Push, ReadMark, TileXY, TokenExpired,
     Typing,

@@ -8,6 +8,7 @@
 //! - [`message`]: a stored chat message as every layer sees it.
 //! - [`error`]: the closed set of error codes clients program against.
 //! - [`hex`]: the hex map's tiles, distance and viewports.
+//! - [`notes`]: notes pinned to tiles: the pin rule and who sees a note.
 //! - [`policy`]: who may read or post on a channel, over what a world view answers.
 //! - [`rate`]: token-bucket maths for per-connection publish limits.
 //! - [`time`]: millisecond timestamps and their RFC 3339 spelling.
@@ -20,6 +21,7 @@ pub mod duration;
 pub mod error;
 pub mod hex;
 pub mod message;
+pub mod notes;
 pub mod policy;
 pub mod rate;
 pub mod text;

@@ -5,12 +5,14 @@
 //! - [`reply`]: server → client replies (exactly one per request) and their encoding.
 //! - [`push`]: what pushes carry, and pushes decoded into types for clients.
 //! - [`social`]: replies of the direct-message and read-state ops.
+//! - [`notes`]: notes pinned to tiles: arguments, replies and pushes.
 //! - [`schema`]: the JSON Schema of every frame, generated from these types.
 //! - [`close`]: WebSocket close codes, split into "reconnect" and "act first" ranges.
 //!
 //! The written contract is docs/protocol.md; tests here pin the JSON shapes it shows.
 
 pub mod close;
+pub mod notes;
 pub mod push;
 pub mod reply;
 pub mod request;

@@ -114,6 +114,8 @@ pub enum Push {
         channel: String,
         read: ReadMark,
     },
+    Note(crate::notes::NoteEvent),
+    NotesRevoked(crate::notes::NotesRevoked),
     Other {
         push: String,
         channel: Option<String>,
@@ -135,6 +137,8 @@ impl Push {
             Push::Typing { .. } => "typing",
             Push::DmStarted { .. } => "dm_started",
             Push::Read { .. } => "read",
+            Push::Note(_) => "note",
+            Push::NotesRevoked(_) => "notes_revoked",
             Push::Other { push, .. } => push,
         }
     }
@@ -174,6 +178,8 @@ impl Push {
                 channel: channel.ok_or_else(|| field("channel"))?,
                 read: serde_json::from_value(data)?,
             },
+            "note" => Push::Note(serde_json::from_value(data)?),
+            "notes_revoked" => Push::NotesRevoked(serde_json::from_value(data)?),
             _ => Push::Other {
                 push,
                 channel,

@@ -6,6 +6,8 @@
 //! (`invalid_channel`). Unknown argument names are refused so typos are caught early.
 
 use realtime_core::{Address, ChannelName, ErrorCode};
+
+use crate::notes::{NewNoteArgs, NoteChanges, NoteEditArgs, NoteIdArgs, NotesArgs};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -75,6 +77,23 @@ pub enum Op {
     },
     /// Unread counts of every channel read before and every thread.
     Unread,
+    /// A page of the notes inside `area` the address may see, newest first.
+    Notes {
+        area: Area,
+        before: Option<u64>,
+        limit: Option<u32>,
+    },
+    /// Pin a note.
+    NoteCreate(NewNoteArgs),
+    /// Change one's own note's text or expiry.
+    NoteEdit {
+        note: u64,
+        changes: NoteChanges,
+    },
+    /// Remove one's own note.
+    NoteDelete {
+        note: u64,
+    },
     /// Sets which on-chain updates this connection receives: those inside `area` (a tile
     /// rectangle), and/or those of its own entities. Replaces the previous watch.
     Watch {
@@ -113,6 +132,10 @@ impl Op {
             Op::Blocks => "blocks",
             Op::Read { .. } => "read",
             Op::Unread => "unread",
+            Op::Notes { .. } => "notes",
+            Op::NoteCreate(_) => "note_create",
+            Op::NoteEdit { .. } => "note_edit",
+            Op::NoteDelete { .. } => "note_delete",
             Op::Watch { .. } => "watch",
             Op::Ping => "ping",
         }
@@ -300,17 +323,8 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
         }
         "watch" => {
             let a: WatchArgs = args_of(id, &op, args)?;
-            if let Some(r) = a.area
-                && (r.min_x > r.max_x || r.min_y > r.max_y)
-            {
-                return Err(DecodeError::new(
-                    Some(id),
-                    ErrorCode::BadRequest,
-                    "area: min_x <= max_x and min_y <= max_y",
-                ));
-            }
             Op::Watch {
-                area: a.area,
+                area: a.area.map(|r| checked_area(id, r)).transpose()?,
                 mine: a.mine,
             }
         }
@@ -351,6 +365,30 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
             let _: NoArgs = args_of(id, &op, args)?;
             Op::Unread
         }
+        "notes" => {
+            let a: NotesArgs = args_of(id, &op, args)?;
+            Op::Notes {
+                area: checked_area(id, a.area)?,
+                before: a.before,
+                limit: a.limit,
+            }
+        }
+        "note_create" => Op::NoteCreate(args_of(id, &op, args)?),
+        "note_edit" => {
+            let a: NoteEditArgs = args_of(id, &op, args)?;
+            Op::NoteEdit {
+                note: a.note,
+                changes: NoteChanges {
+                    title: a.title,
+                    body: a.body,
+                    expires_in_secs: a.expires_in_secs,
+                },
+            }
+        }
+        "note_delete" => {
+            let a: NoteIdArgs = args_of(id, &op, args)?;
+            Op::NoteDelete { note: a.note }
+        }
         "ping" => {
             let _: NoArgs = args_of(id, &op, args)?;
             Op::Ping
@@ -364,6 +402,17 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
         }
     };
     Ok(Request { id, op })
+}
+
+fn checked_area(id: u64, r: Area) -> Result<Area, DecodeError> {
+    if r.min_x > r.max_x || r.min_y > r.max_y {
+        return Err(DecodeError::new(
+            Some(id),
+            ErrorCode::BadRequest,
+            "area: min_x <= max_x and min_y <= max_y",
+        ));
+    }
+    Ok(r)
 }
 
 fn args_of<T: DeserializeOwned>(id: u64, op: &str, args: Value) -> Result<T, DecodeError> {

@@ -10,6 +10,10 @@
 use schemars::JsonSchema;
 use serde_json::Value;
 
+use crate::notes::{
+    NewNoteArgs, NoteDeleted, NoteEditArgs, NoteEvent, NoteIdArgs, NoteOk, NotesArgs, NotesPage,
+    NotesRevoked,
+};
 use crate::push::{
     DmStarted, EntityUpdate, FeedReset, PermissionRevoked, ReadMark, TokenExpired, Typing,
 };
@@ -51,6 +55,10 @@ enum Operation {
     Blocks(NoArgs),
     Read(ReadArgs),
     Unread(NoArgs),
+    Notes(NotesArgs),
+    NoteCreate(NewNoteArgs),
+    NoteEdit(NoteEditArgs),
+    NoteDelete(NoteIdArgs),
     Ping(NoArgs),
 }
 
@@ -91,6 +99,10 @@ enum OkPayload {
     Blocks(BlockList),
     Read(ReadOk),
     Unread(UnreadList),
+    Notes(NotesPage),
+    /// `note_create` and `note_edit`.
+    Note(NoteOk),
+    NoteDeleted(NoteDeleted),
     /// `ping`.
     Empty(Empty),
 }
@@ -148,6 +160,14 @@ enum PushFrame {
     Read {
         channel: String,
         data: ReadMark,
+    },
+    /// A note inside the watched area changed.
+    Note {
+        data: NoteEvent,
+    },
+    /// The address left a group on chain: drop that group's notes.
+    NotesRevoked {
+        data: NotesRevoked,
     },
 }
 

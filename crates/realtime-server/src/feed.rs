@@ -1,5 +1,6 @@
-//! The on-chain feed: connections watch a map area (a tile rectangle) and/or their own
-//! entities, and receive normalised updates of the `[feed]` models there.
+//! The map feed: connections watch a map area (a tile rectangle) and/or their own entities,
+//! and receive normalised updates of the `[feed]` models there, and the changes of the notes
+//! pinned inside the area that they may see.
 //!
 //! Routing an update costs the number of interested watchers, not the number of
 //! connections: areas are indexed in a grid of buckets, and an update looks only at the
@@ -61,6 +62,8 @@ struct Watcher {
     queue: SendQueue,
     area: Option<Rect>,
     mine: Option<Address>,
+    /// The signed-in address of the connection, for what only some may see (notes).
+    viewer: Option<Address>,
 }
 
 #[derive(Debug, Default)]
@@ -108,9 +111,16 @@ impl Feed {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sets what `conn` watches, replacing what it watched before. `area` has passed
-    /// [`check_area`].
-    pub fn watch(&self, conn: ConnId, queue: SendQueue, area: Option<Rect>, mine: Option<Address>) {
+    /// Sets what `conn` (signed in as `viewer`) watches, replacing what it watched before.
+    /// `area` has passed [`check_area`].
+    pub fn watch(
+        &self,
+        conn: ConnId,
+        queue: SendQueue,
+        viewer: Option<Address>,
+        area: Option<Rect>,
+        mine: Option<Address>,
+    ) {
         let cells: Vec<(u32, u32)> = area.map(|r| buckets(r).collect()).unwrap_or_default();
         let mut idx = self.lock();
         Self::remove_locked(&mut idx, conn);
@@ -123,7 +133,15 @@ impl Feed {
         if let Some(a) = mine {
             idx.by_owner.entry(a).or_default().insert(conn);
         }
-        idx.watchers.insert(conn, Watcher { queue, area, mine });
+        idx.watchers.insert(
+            conn,
+            Watcher {
+                queue,
+                area,
+                mine,
+                viewer,
+            },
+        );
     }
 
     /// Stops every watch of `conn`.
@@ -171,6 +189,38 @@ impl Feed {
         for w in idx.watchers.values() {
             let _ = w.queue.push(frame.clone());
         }
+    }
+
+    /// The area `conn` watches, if any.
+    pub fn area_of(&self, conn: ConnId) -> Option<Rect> {
+        self.lock().watchers.get(&conn).and_then(|w| w.area)
+    }
+
+    /// Delivers `frame` (a note change on `tile`) to the connections watching the tile whose
+    /// viewer `sees`; returns how many received it. `sees` runs after the index is
+    /// released, so it may take other locks.
+    pub fn route_note(
+        &self,
+        tile: Tile,
+        frame: &Utf8Bytes,
+        sees: impl Fn(Option<Address>) -> bool,
+    ) -> usize {
+        let targets: Vec<(SendQueue, Option<Address>)> = {
+            let idx = self.lock();
+            let Some(set) = idx.buckets.get(&bucket_of(tile)) else {
+                return 0;
+            };
+            set.iter()
+                .map(|conn| &idx.watchers[conn])
+                .filter(|w| w.area.is_some_and(|r| r.contains(tile)))
+                .map(|w| (w.queue.clone(), w.viewer))
+                .collect()
+        };
+        targets
+            .into_iter()
+            .filter(|(_, viewer)| sees(*viewer))
+            .filter(|(queue, _)| queue.push(frame.clone()).is_ok())
+            .count()
     }
 
     /// Watching connections.
@@ -304,8 +354,8 @@ mod tests {
         let feed = Feed::default();
         let a = SendQueue::new(1 << 20);
         let b = SendQueue::new(1 << 20);
-        feed.watch(1, a.clone(), Some(rect(0, 0, 9, 9)), None);
-        feed.watch(2, b.clone(), Some(rect(100, 100, 140, 140)), None);
+        feed.watch(1, a.clone(), None, Some(rect(0, 0, 9, 9)), None);
+        feed.watch(2, b.clone(), None, Some(rect(100, 100, 140, 140)), None);
         assert_eq!(feed.route(&update(Some((5, 5)), None, None)), 1);
         assert_eq!(
             feed.route(&update(Some((10, 5)), None, None)),
@@ -320,7 +370,7 @@ mod tests {
         assert_eq!(a.queued_bytes(), 0);
         assert!(b.queued_bytes() > 0);
         // Moving the viewport replaces it.
-        feed.watch(1, a.clone(), Some(rect(200, 200, 210, 210)), None);
+        feed.watch(1, a.clone(), None, Some(rect(200, 200, 210, 210)), None);
         assert_eq!(feed.route(&update(Some((5, 5)), None, None)), 0);
         feed.remove(2);
         assert_eq!(feed.route(&update(Some((120, 139)), None, None)), 0);
@@ -331,14 +381,14 @@ mod tests {
         let feed = Feed::default();
         let q = SendQueue::new(1 << 20);
         let me: Address = "0xa".parse().unwrap();
-        feed.watch(1, q.clone(), None, Some(me));
+        feed.watch(1, q.clone(), Some(me), None, Some(me));
         assert_eq!(feed.route(&update(Some((9999, 9999)), None, Some(me))), 1);
         assert_eq!(
             feed.route(&update(Some((1, 1)), None, Some("0xb".parse().unwrap()))),
             0
         );
         // Both an area and ownership match: delivered once.
-        feed.watch(1, q.clone(), Some(rect(0, 0, 5, 5)), Some(me));
+        feed.watch(1, q.clone(), Some(me), Some(rect(0, 0, 5, 5)), Some(me));
         assert_eq!(feed.route(&update(Some((1, 1)), None, Some(me))), 1);
         // Something that changed hands reaches the owner it left.
         let mut given = update(Some((9000, 9000)), None, Some("0xb".parse().unwrap()));

@@ -4,9 +4,12 @@
 
 use std::sync::LazyLock;
 
+use realtime_core::hex::Tile;
+use realtime_core::notes::{NoteRule, Visibility};
 use realtime_core::policy::{Action, ChannelRules, Refusal};
 use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::ErrorBody;
+use torii_plugin::projection::Projection;
 
 use crate::world::World;
 
@@ -27,31 +30,55 @@ pub struct Permissions {
     pub world: Option<World>,
 }
 
+fn refused(r: Refusal) -> ErrorBody {
+    ErrorBody::new(r.code, r.message)
+}
+
 impl Permissions {
     /// The channel name to use for `channel`: group channels get their canonical id.
     pub fn canonical(&self, channel: ChannelName) -> ChannelName {
         self.rules.canonical(channel)
     }
 
-    /// Whether `sender` may start a direct-message thread with `peer` (`[dm] start`).
-    pub fn may_start_dm(&self, sender: Address, peer: Address) -> Result<(), ErrorBody> {
-        let refused = |r: Refusal| ErrorBody::new(r.code, r.message);
-        let (dm, admins) = (&self.rules.dm, self.rules.admins.as_slice());
-        type View = torii_plugin::projection::Projection;
+    /// Runs `f` over the on-chain state, or over why it cannot be relied on now (not
+    /// configured, not synced, stale): rules that need it then fail closed with that reason.
+    fn with_world<T>(&self, f: impl FnOnce(Result<&Projection, &Refusal>) -> T) -> T {
         let Some(world) = &self.world else {
-            return dm
-                .may_start::<View>(Err(&NO_TORII), admins, sender, peer)
-                .map_err(refused);
+            return f(Err(&NO_TORII));
         };
         if let Some(why) = world.unavailable() {
             let unavailable = Refusal::new(ErrorCode::Unavailable, format!("{why}; retry shortly"));
-            return dm
-                .may_start::<View>(Err(&unavailable), admins, sender, peer)
-                .map_err(refused);
+            return f(Err(&unavailable));
         }
         let projection = world.projection.read().unwrap_or_else(|p| p.into_inner());
-        dm.may_start(Ok(&*projection), admins, sender, peer)
+        f(Ok(&*projection))
+    }
+
+    /// Whether `sender` may start a direct-message thread with `peer` (`[dm] start`).
+    pub fn may_start_dm(&self, sender: Address, peer: Address) -> Result<(), ErrorBody> {
+        let (dm, admins) = (&self.rules.dm, self.rules.admins.as_slice());
+        self.with_world(|w| dm.may_start(w, admins, sender, peer))
             .map_err(refused)
+    }
+
+    /// Whether `who` may pin a note on `tile` (`[notes] pin`).
+    pub fn may_pin(&self, rule: &NoteRule, who: Address, tile: Tile) -> Result<(), ErrorBody> {
+        self.with_world(|w| rule.may_pin(w, who, tile))
+            .map_err(refused)
+    }
+
+    /// The groups `who` belongs to now, as `(kind, id)`; none while on-chain state cannot be
+    /// relied on, so group-only things fail closed.
+    pub fn groups_of(&self, who: Address) -> Vec<(String, String)> {
+        self.with_world(|w| w.map(|w| w.groups_of(who)).unwrap_or_default())
+    }
+
+    /// Whether `viewer` sees a note of `author` with `visibility`.
+    pub fn sees(&self, visibility: &Visibility, author: Address, viewer: Option<Address>) -> bool {
+        // Public and private notes need no on-chain state: only group notes take the lock.
+        visibility.admits(author, viewer, |kind, id, who| {
+            self.with_world(|w| w.is_ok_and(|w| w.is_member(kind, id, who)))
+        })
     }
 
     /// Whether `who` (`None`: not signed in) may do `action` on `channel`.
@@ -61,28 +88,7 @@ impl Permissions {
         channel: &ChannelName,
         action: Action,
     ) -> Result<(), ErrorBody> {
-        let refused = |r: Refusal| ErrorBody::new(r.code, r.message);
-        let Some(world) = &self.world else {
-            return self
-                .rules
-                .check::<torii_plugin::projection::Projection>(Err(&NO_TORII), who, channel, action)
-                .map_err(refused);
-        };
-        if let Some(why) = world.unavailable() {
-            let unavailable = Refusal::new(ErrorCode::Unavailable, format!("{why}; retry shortly"));
-            return self
-                .rules
-                .check::<torii_plugin::projection::Projection>(
-                    Err(&unavailable),
-                    who,
-                    channel,
-                    action,
-                )
-                .map_err(refused);
-        }
-        let projection = world.projection.read().unwrap_or_else(|p| p.into_inner());
-        self.rules
-            .check(Ok(&*projection), who, channel, action)
+        self.with_world(|w| self.rules.check(w, who, channel, action))
             .map_err(refused)
     }
 }

@@ -155,6 +155,9 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
         // live sessions.
         tokio::spawn(apply_changes(app.clone(), changes));
     }
+    // Not tracked: it stops at the shutdown signal, and a sweep cut short is redone by the
+    // next start.
+    tokio::spawn(crate::features::notes::expiry::run(app.clone()));
     // The one line scripts and tests wait for; keep its wording stable.
     tracing::info!(addr = %local, "listening");
 

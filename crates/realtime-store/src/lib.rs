@@ -7,6 +7,7 @@
 //! - `sql`: the statements, shared by both backends (sqlx binds `$N` on SQLite too).
 //! - `nonces`: single-use sign-in nonces, consumed atomically.
 //! - `social`: direct-message threads, blocks, read positions and unread counts.
+//! - `notes`: notes pinned to tiles, their tombstones and the note clock.
 //! - `migrate`: embedded up/down migrations from `migrations/postgres` and `migrations/sqlite`.
 //!
 //! The database is the log: a message exists once its transaction commits, and everything
@@ -16,6 +17,7 @@ pub mod config;
 mod error;
 mod migrate;
 mod nonces;
+mod notes;
 mod publish;
 mod social;
 mod sql;
@@ -25,5 +27,6 @@ pub use config::{SqliteSynchronousMode, StorageConfig};
 pub use error::StoreError;
 pub use migrate::MigrationStatus;
 pub use nonces::Nonce;
+pub use notes::{MAX_READER_GROUPS, NewNote, Note, NoteEdit, Reader, Removal};
 pub use social::{DmGate, ThreadCursor, ThreadSummary, UNREAD_CAP, Unread};
 pub use store::{Backend, ChannelHead, HistoryPage, HistoryQuery, NewMessage, Published, Store};

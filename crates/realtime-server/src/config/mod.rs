@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use realtime_core::dm::{DM_KIND, DmRule};
+use realtime_core::notes::{NoteRule, PinRule};
 use serde::{Deserialize, Serialize};
 use torii_plugin::rules::{
     ChannelRule, FeedRule, GroupRule, PlayersRule, Policy, PositionRule, ToriiConfig, WorldRules,
@@ -57,6 +58,8 @@ pub struct Config {
     pub feed: FeedRule,
     /// Direct messages: whether they exist and who may start a thread.
     pub dm: DmRule,
+    /// Notes pinned to map tiles: where they may be pinned, and their sizes.
+    pub notes: NoteRule,
 }
 
 /// Where the configuration came from, for logs.
@@ -232,6 +235,7 @@ impl Config {
             }
         }
         self.validate_dm()?;
+        self.validate_notes()?;
         for (i, model) in self.feed.models.iter().enumerate() {
             if !self.positions.iter().any(|p| &p.model == model) {
                 return fail(
@@ -286,6 +290,38 @@ impl Config {
             && !self.groups.contains_key(kind)
         {
             return fail("dm.shared_group", format!("no [groups.{kind}] section"));
+        }
+        Ok(())
+    }
+
+    /// `[notes]`: a pin rule on positions needs them; sizes are at least 1.
+    fn validate_notes(&self) -> Result<(), (String, String)> {
+        let fail = |k: &str, r: &str| Err((k.to_owned(), r.to_owned()));
+        let n = &self.notes;
+        match n.pin {
+            PinRule::Player if self.players.is_none() => {
+                return fail("notes.pin", "\"player\" needs a [players] section");
+            }
+            PinRule::OwnsTile | PinRule::Near if self.positions.is_empty() => {
+                return fail(
+                    "notes.pin",
+                    "a pin rule on positions needs [[positions]] rules (and [torii])",
+                );
+            }
+            _ => {}
+        }
+        for (key, value) in [
+            ("notes.max_title_chars", n.max_title_chars as u64),
+            ("notes.max_body_chars", n.max_body_chars as u64),
+            ("notes.max_per_author", u64::from(n.max_per_author)),
+            ("notes.max_expiry_secs", n.max_expiry_secs),
+        ] {
+            if value == 0 {
+                return fail(key, "must be at least 1");
+            }
+        }
+        if n.max_body_chars > 100_000 {
+            return fail("notes.max_body_chars", "at most 100000");
         }
         Ok(())
     }

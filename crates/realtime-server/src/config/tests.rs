@@ -263,6 +263,16 @@ fn world_rules_are_checked_against_each_other() {
         ),
         ("[dm]\nstart = \"admin\"\n".to_string(), "dm.start"),
         ("[dm]\nopen = true\n".to_string(), "dm.open"),
+        ("[notes]\npin = \"player\"\n".to_string(), "notes.pin"),
+        (
+            format!("{torii}{players}[notes]\npin = \"near\"\n"),
+            "notes.pin",
+        ),
+        ("[notes]\npin = \"anywhere\"\n".to_string(), "notes.pin"),
+        (
+            "[notes]\nmax_body_chars = 0\n".to_string(),
+            "notes.max_body_chars",
+        ),
     ];
     for (text, key) in cases {
         let file = write("world.toml", &text);

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::chat::store_error;
 use crate::rate::Limit;
-use crate::session::{BoxFuture, Conn, Feature, FeatureConn, not_registered};
+use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Stateless, not_registered};
 use crate::state::{App, AppState};
 use crate::web::ApiError;
 
@@ -49,36 +49,27 @@ impl Feature for DirectMessages {
     }
 
     fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
-        Box::new(Stateless)
+        Box::new(Stateless(handle))
     }
 }
 
-/// Everything lives in storage; a connection holds nothing of its own.
-struct Stateless;
-
-impl FeatureConn for Stateless {
-    fn handle<'a>(
-        &'a mut self,
-        conn: Conn<'a>,
-        id: u64,
-        op: Op,
-    ) -> BoxFuture<'a, Result<(), ErrorBody>> {
-        Box::pin(async move {
-            let who = conn.signed_in()?;
-            let app: &AppState = conn.app;
-            match op {
-                Op::Threads { before, limit } => {
-                    let page = threads(app, who, before.as_deref(), limit).await?;
-                    conn.reply_ok(id, &page);
-                }
-                Op::Block { address } => conn.reply_ok(id, &block(app, who, address).await?),
-                Op::Unblock { address } => conn.reply_ok(id, &unblock(app, who, address).await?),
-                Op::Blocks => conn.reply_ok(id, &blocks(app, who).await?),
-                other => return Err(not_registered("direct messages", &other)),
+/// Answers one op; nothing is kept on the connection.
+fn handle<'a>(conn: Conn<'a>, id: u64, op: Op) -> BoxFuture<'a, Result<(), ErrorBody>> {
+    Box::pin(async move {
+        let who = conn.signed_in()?;
+        let app: &AppState = conn.app;
+        match op {
+            Op::Threads { before, limit } => {
+                let page = threads(app, who, before.as_deref(), limit).await?;
+                conn.reply_ok(id, &page);
             }
-            Ok(())
-        })
-    }
+            Op::Block { address } => conn.reply_ok(id, &block(app, who, address).await?),
+            Op::Unblock { address } => conn.reply_ok(id, &unblock(app, who, address).await?),
+            Op::Blocks => conn.reply_ok(id, &blocks(app, who).await?),
+            other => return Err(not_registered("direct messages", &other)),
+        }
+        Ok(())
+    })
 }
 
 /// `before` as written in a `next` cursor: `ACTIVITY_MS~CHANNEL`.

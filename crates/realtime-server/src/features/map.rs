@@ -1,9 +1,14 @@
-//! On-chain updates over WebSocket: the `watch` op sets which map area (and/or which of the
-//! signed-in address's own entities) a connection follows; [`crate::feed`] routes each update
-//! to the watchers of its map cell.
+//! The map over WebSocket: the `watch` op sets which map area (and/or which of the signed-in
+//! address's own entities) a connection follows; [`crate::feed`] routes each on-chain update
+//! and each change of a note pinned there to the watchers of its map cell. When the address
+//! leaves a group on chain, the connection is told to drop that group's notes
+//! (`notes_revoked`): it no longer receives them from that moment.
+
+use std::collections::BTreeSet;
 
 use realtime_core::ErrorCode;
-use realtime_protocol::reply::WatchOk;
+use realtime_protocol::notes::NotesRevoked;
+use realtime_protocol::reply::{WatchOk, encode_push};
 use realtime_protocol::{ErrorBody, Op};
 
 use crate::hub::ConnId;
@@ -24,12 +29,16 @@ impl Feature for MapFeed {
     }
 
     fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
-        Box::new(Watching)
+        Box::new(Watching::default())
     }
 }
 
-/// A connection's watch lives in the feed itself; this only ends it.
-struct Watching;
+/// A connection's watch lives in the feed itself; this keeps the groups whose notes it was
+/// shown, to tell it which to drop when the address leaves one, and ends the watch.
+#[derive(Default)]
+struct Watching {
+    groups: BTreeSet<(String, String)>,
+}
 
 impl FeatureConn for Watching {
     fn handle<'a>(
@@ -40,10 +49,35 @@ impl FeatureConn for Watching {
     ) -> BoxFuture<'a, Result<(), ErrorBody>> {
         Box::pin(async move {
             match op {
-                Op::Watch { area, mine } => watch(&conn, id, area, mine),
+                Op::Watch { area, mine } => {
+                    watch(&conn, id, area, mine)?;
+                    self.groups = groups_seen(&conn);
+                    Ok(())
+                }
                 other => Err(not_registered("the map feed", &other)),
             }
         })
+    }
+
+    fn recheck(&mut self, conn: Conn<'_>) {
+        let world = conn.app.world.permissions.world.as_ref();
+        // While on-chain state cannot be relied on, nothing is revoked on a guess.
+        if self.groups.is_empty() || world.is_some_and(|w| w.unavailable().is_some()) {
+            return;
+        }
+        let now = groups_seen(&conn);
+        for (kind, id) in self.groups.difference(&now) {
+            let group = format!("{kind}:{id}");
+            tracing::info!(%group, "group notes revoked");
+            conn.send(encode_push(
+                "notes_revoked",
+                &NotesRevoked {
+                    reason: format!("you are no longer a member of {kind} {id}"),
+                    group,
+                },
+            ));
+        }
+        self.groups = now;
     }
 
     fn leave(&mut self, app: &App, id: ConnId) {
@@ -57,10 +91,12 @@ fn watch(
     area: Option<realtime_protocol::request::Area>,
     mine: bool,
 ) -> Result<(), ErrorBody> {
-    if conn.app.world.permissions.world.is_none() || conn.app.config.feed.models.is_empty() {
+    let chain =
+        conn.app.world.permissions.world.is_some() && !conn.app.config.feed.models.is_empty();
+    if !chain && !conn.app.config.notes.enabled {
         return Err(ErrorBody::new(
             ErrorCode::NotFound,
-            "this server has no on-chain feed ([torii] and [feed] are not configured)",
+            "this server has no map feed ([torii] and [feed] are not configured, notes are off)",
         ));
     }
     let max = conn.app.config.limits.max_watch_tiles;
@@ -69,7 +105,23 @@ fn watch(
     conn.app
         .world
         .feed
-        .watch(conn.id, conn.queue.clone(), rect, owner);
+        .watch(conn.id, conn.queue.clone(), conn.address(), rect, owner);
     conn.reply_ok(id, &WatchOk { area, mine });
     Ok(())
+}
+
+/// The groups whose notes a watching connection is shown: the address's groups now, when
+/// notes are on and it watches an area.
+fn groups_seen(conn: &Conn<'_>) -> BTreeSet<(String, String)> {
+    let watching = conn.app.world.feed.area_of(conn.id).is_some();
+    match conn.address() {
+        Some(who) if watching && conn.app.config.notes.enabled => conn
+            .app
+            .world
+            .permissions
+            .groups_of(who)
+            .into_iter()
+            .collect(),
+        _ => BTreeSet::new(),
+    }
 }

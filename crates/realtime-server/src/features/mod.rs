@@ -7,10 +7,12 @@
 //! - [`typing`]: ephemeral typing notices on a channel.
 //! - [`dm`]: the direct-message thread list and blocks.
 //! - [`reads`]: read positions, read receipts and unread counts.
+//! - [`notes`]: notes pinned to map tiles, their queries and their expiry.
 
 pub mod chat;
 pub mod dm;
 pub mod map;
+pub mod notes;
 pub mod reads;
 pub mod typing;
 
@@ -57,5 +59,6 @@ pub fn all() -> Features {
         Arc::new(typing::TypingNotices),
         Arc::new(dm::DirectMessages),
         Arc::new(reads::ReadState),
+        Arc::new(notes::Notes),
     ])
 }

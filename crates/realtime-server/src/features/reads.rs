@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::chat::store_error;
 use crate::hub::ConnId;
 use crate::rate::Limit;
-use crate::session::{BoxFuture, Conn, Feature, FeatureConn, not_registered};
+use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Stateless, not_registered};
 use crate::state::{App, AppState};
 use crate::web::ApiError;
 
@@ -47,33 +47,24 @@ impl Feature for ReadState {
     }
 
     fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
-        Box::new(Stateless)
+        Box::new(Stateless(handle))
     }
 }
 
-/// Read positions live in storage; a connection holds nothing of its own.
-struct Stateless;
-
-impl FeatureConn for Stateless {
-    fn handle<'a>(
-        &'a mut self,
-        conn: Conn<'a>,
-        id: u64,
-        op: Op,
-    ) -> BoxFuture<'a, Result<(), ErrorBody>> {
-        Box::pin(async move {
-            let who = conn.signed_in()?;
-            match op {
-                Op::Read { channel, seq } => {
-                    let ok = mark(conn.app, who, channel, seq, Some(conn.id)).await?;
-                    conn.reply_ok(id, &ok);
-                }
-                Op::Unread => conn.reply_ok(id, &unread(conn.app, who).await?),
-                other => return Err(not_registered("read state", &other)),
+/// Answers one op; nothing is kept on the connection.
+fn handle<'a>(conn: Conn<'a>, id: u64, op: Op) -> BoxFuture<'a, Result<(), ErrorBody>> {
+    Box::pin(async move {
+        let who = conn.signed_in()?;
+        match op {
+            Op::Read { channel, seq } => {
+                let ok = mark(conn.app, who, channel, seq, Some(conn.id)).await?;
+                conn.reply_ok(id, &ok);
             }
-            Ok(())
-        })
-    }
+            Op::Unread => conn.reply_ok(id, &unread(conn.app, who).await?),
+            other => return Err(not_registered("read state", &other)),
+        }
+        Ok(())
+    })
 }
 
 /// Marks `channel` read by `who` up to `seq` (at most its last seq), and tells the

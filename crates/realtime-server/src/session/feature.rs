@@ -56,6 +56,24 @@ pub trait FeatureConn: Send + Sync {
     fn leave(&mut self, _app: &App, _id: ConnId) {}
 }
 
+/// How a feature whose ops keep nothing on the connection answers one.
+pub type Handler = for<'a> fn(Conn<'a>, u64, Op) -> BoxFuture<'a, Result<(), ErrorBody>>;
+
+/// The connection state of a feature that keeps none: every op goes to its handler.
+#[derive(Debug, Clone, Copy)]
+pub struct Stateless(pub Handler);
+
+impl FeatureConn for Stateless {
+    fn handle<'a>(
+        &'a mut self,
+        conn: Conn<'a>,
+        id: u64,
+        op: Op,
+    ) -> BoxFuture<'a, Result<(), ErrorBody>> {
+        (self.0)(conn, id, op)
+    }
+}
+
 /// The answer of a feature handed an op it did not register: a bug in the registry, never
 /// the client's doing.
 pub fn not_registered(feature: &str, op: &Op) -> ErrorBody {

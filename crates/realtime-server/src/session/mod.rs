@@ -51,7 +51,9 @@ use activity::Activity;
 use realtime_auth::token::Identity;
 use replay::Deferred;
 
-pub use feature::{BoxFuture, CORE_OPS, Conn, Feature, FeatureConn, Features, not_registered};
+pub use feature::{
+    BoxFuture, CORE_OPS, Conn, Feature, FeatureConn, Features, Handler, Stateless, not_registered,
+};
 pub use replay::Replay;
 pub use upgrade::upgrade;
 

@@ -36,7 +36,7 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         .await;
     app.world
         .feed
-        .watch(id, queue, Some(Rect::new(0, 0, 9, 9).unwrap()), None);
+        .watch(id, queue, None, Some(Rect::new(0, 0, 9, 9).unwrap()), None);
     session
 }
 

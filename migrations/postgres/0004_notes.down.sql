@@ -1,0 +1,2 @@
+DROP TABLE note_clock;
+DROP TABLE notes;
