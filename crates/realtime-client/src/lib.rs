@@ -30,7 +30,8 @@ pub use realtime_protocol::reply::{
 };
 pub use realtime_protocol::request::Area;
 pub use realtime_protocol::social::{
-    BlockList, BlockOk, Blocked, ReadOk, ThreadItem, ThreadsPage, UnreadItem, UnreadList,
+    BlockList, BlockOk, Blocked, PresenceChange, PresenceSnapshot, ReadOk, ThreadItem, ThreadsPage,
+    UnreadItem, UnreadList,
 };
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL, ServerFrame};
 pub use realtime_protocol::{ErrorBody, ErrorCode};
@@ -247,6 +248,26 @@ impl Client {
             args["since"] = s.into();
         }
         self.call("subscribe", args).await
+    }
+
+    /// Subscribes asking for presence: the reply carries who is there, and
+    /// `presence_change` pushes follow.
+    pub async fn subscribe_with_presence(
+        &self,
+        channel: &str,
+        since: Option<u64>,
+    ) -> Result<SubscribeOk, ClientError> {
+        let mut args = serde_json::json!({ "channel": channel, "presence": true });
+        if let Some(s) = since {
+            args["since"] = s.into();
+        }
+        self.call("subscribe", args).await
+    }
+
+    /// Who is present in `channel`.
+    pub async fn presence(&self, channel: &str) -> Result<PresenceSnapshot, ClientError> {
+        self.call("presence", serde_json::json!({ "channel": channel }))
+            .await
     }
 
     pub async fn unsubscribe(&self, channel: &str) -> Result<UnsubscribeOk, ClientError> {

@@ -114,6 +114,10 @@ pub enum Push {
         channel: String,
         read: ReadMark,
     },
+    PresenceChange {
+        channel: String,
+        change: crate::social::PresenceChange,
+    },
     Note(crate::notes::NoteEvent),
     NotesRevoked(crate::notes::NotesRevoked),
     Other {
@@ -137,6 +141,7 @@ impl Push {
             Push::Typing { .. } => "typing",
             Push::DmStarted { .. } => "dm_started",
             Push::Read { .. } => "read",
+            Push::PresenceChange { .. } => "presence_change",
             Push::Note(_) => "note",
             Push::NotesRevoked(_) => "notes_revoked",
             Push::Other { push, .. } => push,
@@ -177,6 +182,10 @@ impl Push {
             "read" => Push::Read {
                 channel: channel.ok_or_else(|| field("channel"))?,
                 read: serde_json::from_value(data)?,
+            },
+            "presence_change" => Push::PresenceChange {
+                channel: channel.ok_or_else(|| field("channel"))?,
+                change: serde_json::from_value(data)?,
             },
             "note" => Push::Note(serde_json::from_value(data)?),
             "notes_revoked" => Push::NotesRevoked(serde_json::from_value(data)?),
@@ -253,11 +262,11 @@ mod tests {
 
     #[test]
     fn unknown_pushes_are_kept_and_broken_known_ones_refused() {
-        let other = decode(r#"{"push":"presence","channel":"world","data":{"online":3}}"#).unwrap();
+        let other = decode(r#"{"push":"weather","channel":"world","data":{"online":3}}"#).unwrap();
         assert_eq!(
             other,
             Push::Other {
-                push: "presence".into(),
+                push: "weather".into(),
                 channel: Some("world".into()),
                 seq: None,
                 data: json!({"online": 3}),
@@ -265,5 +274,8 @@ mod tests {
         );
         assert!(decode(r#"{"push":"message","channel":"world","data":{"body":"gm"}}"#).is_err());
         assert!(decode(r#"{"push":"token_expired","data":{}}"#).is_err());
+        assert!(
+            decode(r#"{"push":"presence_change","channel":"world","data":{"online":3}}"#).is_err()
+        );
     }
 }

@@ -173,6 +173,9 @@ pub struct SubscribeOk {
     pub recovered: Option<bool>,
     /// How many replayed pushes follow this reply.
     pub replayed: u64,
+    /// Who is present, when the subscribe asked (`presence: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<crate::social::PresenceSnapshot>,
 }
 
 /// Reply to `publish`.

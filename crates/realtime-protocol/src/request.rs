@@ -30,10 +30,12 @@ pub enum Op {
     Refresh {
         token: String,
     },
-    /// Start receiving a channel; `since` is the last seq the client saw.
+    /// Start receiving a channel; `since` is the last seq the client saw; `presence` asks
+    /// for who is there, and who comes and goes.
     Subscribe {
         channel: ChannelName,
         since: Option<u64>,
+        presence: bool,
     },
     Unsubscribe {
         channel: ChannelName,
@@ -77,6 +79,10 @@ pub enum Op {
     },
     /// Unread counts of every channel read before and every thread.
     Unread,
+    /// Who is present in a channel.
+    Presence {
+        channel: ChannelName,
+    },
     /// A page of the notes inside `area` the address may see, newest first.
     Notes {
         area: Area,
@@ -132,6 +138,7 @@ impl Op {
             Op::Blocks => "blocks",
             Op::Read { .. } => "read",
             Op::Unread => "unread",
+            Op::Presence { .. } => "presence",
             Op::Notes { .. } => "notes",
             Op::NoteCreate(_) => "note_create",
             Op::NoteEdit { .. } => "note_edit",
@@ -172,6 +179,9 @@ pub(crate) struct SubscribeArgs {
     channel: String,
     #[serde(default)]
     since: Option<u64>,
+    /// Ask for a presence snapshot in the reply and `presence_change` pushes.
+    #[serde(default)]
+    presence: bool,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -290,6 +300,7 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
             Op::Subscribe {
                 channel: channel(id, &a.channel)?,
                 since: a.since,
+                presence: a.presence,
             }
         }
         "unsubscribe" => {
@@ -359,6 +370,12 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
             Op::Read {
                 channel: channel(id, &a.channel)?,
                 seq: a.seq,
+            }
+        }
+        "presence" => {
+            let a: ChannelArgs = args_of(id, &op, args)?;
+            Op::Presence {
+                channel: channel(id, &a.channel)?,
             }
         }
         "unread" => {
@@ -451,10 +468,11 @@ mod tests {
                 Op::Auth { token: "t".into() },
             ),
             (
-                r#"{"id":1,"op":"subscribe","channel":"world","since":41}"#,
+                r#"{"id":1,"op":"subscribe","channel":"world","since":41,"presence":true}"#,
                 Op::Subscribe {
                     channel: world(),
                     since: Some(41),
+                    presence: true,
                 },
             ),
             (
@@ -462,6 +480,7 @@ mod tests {
                 Op::Subscribe {
                     channel: world(),
                     since: None,
+                    presence: false,
                 },
             ),
             (

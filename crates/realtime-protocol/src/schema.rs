@@ -25,7 +25,9 @@ use crate::request::{
     AddressArgs, AuthArgs, ChannelArgs, HistoryArgs, NoArgs, PublishArgs, ReadArgs, SubscribeArgs,
     ThreadsArgs, WatchArgs,
 };
-use crate::social::{BlockList, BlockOk, ReadOk, ThreadsPage, UnreadList};
+use crate::social::{
+    BlockList, BlockOk, PresenceChange, PresenceSnapshot, ReadOk, ThreadsPage, UnreadList,
+};
 
 /// A request: an id the reply repeats, an op, and the op's arguments.
 #[derive(JsonSchema)]
@@ -55,6 +57,7 @@ enum Operation {
     Blocks(NoArgs),
     Read(ReadArgs),
     Unread(NoArgs),
+    Presence(ChannelArgs),
     Notes(NotesArgs),
     NoteCreate(NewNoteArgs),
     NoteEdit(NoteEditArgs),
@@ -99,6 +102,8 @@ enum OkPayload {
     Blocks(BlockList),
     Read(ReadOk),
     Unread(UnreadList),
+    /// `presence` (the channel is the request's).
+    Presence(PresenceSnapshot),
     Notes(NotesPage),
     /// `note_create` and `note_edit`.
     Note(NoteOk),
@@ -160,6 +165,11 @@ enum PushFrame {
     Read {
         channel: String,
         data: ReadMark,
+    },
+    /// Who joined and left a subscribed channel.
+    PresenceChange {
+        channel: String,
+        data: PresenceChange,
     },
     /// A note inside the watched area changed.
     Note {

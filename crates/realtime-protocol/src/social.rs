@@ -81,3 +81,24 @@ pub struct UnreadItem {
 pub struct UnreadList {
     pub channels: Vec<UnreadItem>,
 }
+
+/// Reply to `presence`, body of `GET /v1/channels/{channel}/presence`, and the `presence`
+/// of a `subscribe` reply that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PresenceSnapshot {
+    /// Addresses present (subscribed with at least one socket).
+    pub count: u64,
+    /// Up to 100 of them, sorted.
+    pub members: Vec<String>,
+    /// Whether `members` lists every present address.
+    pub complete: bool,
+}
+
+/// `presence_change` (with the channel): who joined and left since the last change, at most
+/// one a second per channel, net of reconnects within that second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PresenceChange {
+    pub joined: Vec<String>,
+    pub left: Vec<String>,
+    pub count: u64,
+}

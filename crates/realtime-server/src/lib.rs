@@ -14,6 +14,7 @@
 //! Configuration and the machinery features use:
 //! - [`config`]: the TOML file, defaults, environment overrides, validation.
 //! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
+//! - [`presence`]: who is present in each channel, changes coalesced per second.
 //! - [`ip_limit`]: per-IP token buckets and counts of sockets not signed in yet.
 //! - [`registry`]: signed-in sessions by address, for live changes.
 //! - [`feed`]: on-chain updates routed to watched map areas and owners.
@@ -46,6 +47,8 @@ pub mod web;
 pub mod config;
 
 pub mod hub;
+
+pub mod presence;
 
 pub mod ip_limit;
 

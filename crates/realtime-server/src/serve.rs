@@ -158,6 +158,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
     // Not tracked: it stops at the shutdown signal, and a sweep cut short is redone by the
     // next start.
     tokio::spawn(crate::features::notes::expiry::run(app.clone()));
+    tokio::spawn(crate::features::presence::run(app.clone()));
     // The one line scripts and tests wait for; keep its wording stable.
     tracing::info!(addr = %local, "listening");
 

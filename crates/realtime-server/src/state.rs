@@ -79,6 +79,8 @@ pub struct Connectivity {
     pub connections: Arc<Connections>,
     /// Signed-in sessions by address.
     pub registry: Registry,
+    /// Who is present in each channel on this instance.
+    pub presence: crate::presence::Presence,
     /// Per-IP rate of WebSocket upgrades.
     pub upgrade_limiter: IpLimiter,
     /// Per-IP count of WebSockets that have not signed in yet.
@@ -194,6 +196,7 @@ impl AppState {
             conns: Connectivity {
                 connections,
                 registry: Registry::default(),
+                presence: Default::default(),
                 upgrade_limiter,
                 unauthenticated,
                 sessions: TaskTracker::new(),

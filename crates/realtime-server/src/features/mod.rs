@@ -8,11 +8,13 @@
 //! - [`dm`]: the direct-message thread list and blocks.
 //! - [`reads`]: read positions, read receipts and unread counts.
 //! - [`notes`]: notes pinned to map tiles, their queries and their expiry.
+//! - [`presence`]: who is present in a channel or thread, and its changes.
 
 pub mod chat;
 pub mod dm;
 pub mod map;
 pub mod notes;
+pub mod presence;
 pub mod reads;
 pub mod typing;
 
@@ -60,5 +62,6 @@ pub fn all() -> Features {
         Arc::new(dm::DirectMessages),
         Arc::new(reads::ReadState),
         Arc::new(notes::Notes),
+        Arc::new(presence::PresenceFeature),
     ])
 }

@@ -101,7 +101,7 @@ impl LastSent {
             conn.app
                 .delivery
                 .hub
-                .signal(&channel, Utf8Bytes::from(frame), conn.id);
+                .signal(&channel, Utf8Bytes::from(frame), Some(conn.id));
             self.remember(channel.clone(), now);
         }
         conn.reply_ok(

@@ -146,9 +146,9 @@ impl ChannelState {
 
     /// Hands an ephemeral frame (not stored, no seq) to every live subscriber but `except`.
     /// A subscriber still recovering misses it: it is about now, not history.
-    pub fn signal(&self, frame: &Utf8Bytes, except: ConnId) {
+    pub fn signal(&self, frame: &Utf8Bytes, except: Option<ConnId>) {
         for (conn, sub) in &self.subscribers {
-            if *conn != except && sub.pending.is_none() {
+            if Some(*conn) != except && sub.pending.is_none() {
                 // On overflow the queue closes the connection itself (4001).
                 let _ = sub.queue.push(frame.clone());
             }

@@ -82,7 +82,7 @@ impl Hub {
 
     /// Sends an ephemeral frame (typing, presence) to the local subscribers of `channel`
     /// but `except`; nothing is stored, and no subscriber means nobody to tell.
-    pub fn signal(&self, channel: &ChannelName, frame: Utf8Bytes, except: ConnId) {
+    pub fn signal(&self, channel: &ChannelName, frame: Utf8Bytes, except: Option<ConnId>) {
         let state = lock(&self.channels).get(channel).cloned();
         if let Some(state) = state {
             lock(&state).signal(&frame, except);

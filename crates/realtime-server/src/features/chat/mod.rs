@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use realtime_core::policy::Action;
-use realtime_core::{ChannelName, ErrorCode};
+use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::push::PermissionRevoked;
 use realtime_protocol::reply::{SubscribeOk, UnsubscribeOk, encode_message_push, encode_ok};
 use realtime_protocol::{ErrorBody, Op};
@@ -51,6 +51,7 @@ impl Feature for Chat {
 
     fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
         Box::new(ChatConn {
+            who: None,
             subscriptions: HashSet::new(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES_IN_FLIGHT)),
         })
@@ -59,6 +60,8 @@ impl Feature for Chat {
 
 /// A connection's chat state.
 struct ChatConn {
+    /// The signed-in address, counted present in each subscribed channel.
+    who: Option<Address>,
     subscriptions: HashSet<ChannelName>,
     /// Publishes of this connection not yet answered, at most [`MAX_PUBLISHES_IN_FLIGHT`].
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -74,9 +77,14 @@ impl FeatureConn for ChatConn {
         Box::pin(async move {
             let permissions = &conn.app.world.permissions;
             match op {
-                Op::Subscribe { channel, since } => {
+                Op::Subscribe {
+                    channel,
+                    since,
+                    presence,
+                } => {
                     let channel = permissions.canonical(channel);
-                    self.subscribe(&mut conn, id, channel, since).await
+                    self.subscribe(&mut conn, id, channel, since, presence)
+                        .await
                 }
                 Op::Unsubscribe { channel } => {
                     let channel = permissions.canonical(channel);
@@ -113,6 +121,9 @@ impl FeatureConn for ChatConn {
     fn leave(&mut self, app: &App, id: ConnId) {
         for channel in self.subscriptions.drain() {
             app.delivery.hub.leave(&channel, id);
+            if let Some(who) = self.who {
+                app.conns.presence.leave(&channel, who, id);
+            }
         }
     }
 }
@@ -124,6 +135,7 @@ impl ChatConn {
         id: u64,
         channel: ChannelName,
         since: Option<u64>,
+        with_presence: bool,
     ) -> Result<(), ErrorBody> {
         if self.subscriptions.contains(&channel) {
             return Err(ErrorBody::new(
@@ -163,6 +175,14 @@ impl ChatConn {
                 return Err(e);
             }
         };
+        let presence = &conn.app.conns.presence;
+        self.who = conn.address();
+        if let Some(who) = self.who {
+            presence.join(&channel, who);
+            if with_presence {
+                presence.listen(&channel, conn.id, conn.queue.clone());
+            }
+        }
         conn.reply_ok(
             id,
             &SubscribeOk {
@@ -170,6 +190,7 @@ impl ChatConn {
                 last_seq: last,
                 recovered,
                 replayed: replay.len() as u64,
+                presence: with_presence.then(|| presence.snapshot_of(&channel)),
             },
         );
         // The replay may exceed the send budget: it waits for the client to read, as long as
@@ -210,6 +231,9 @@ impl ChatConn {
         }
         conn.cancel_replay(channel.as_str());
         conn.app.delivery.hub.leave(channel, conn.id);
+        if let Some(who) = self.who {
+            conn.app.conns.presence.leave(channel, who, conn.id);
+        }
         conn.reply_ok(
             id,
             &UnsubscribeOk {
@@ -327,6 +351,9 @@ impl ChatConn {
             conn.cancel_replay(channel.as_str());
             self.subscriptions.remove(&channel);
             conn.app.delivery.hub.leave(&channel, conn.id);
+            if let Some(who) = self.who {
+                conn.app.conns.presence.leave(&channel, who, conn.id);
+            }
             tracing::info!(%channel, reason = %why.message, "permission revoked");
             conn.send(realtime_protocol::reply::encode_channel_push(
                 "permission_revoked",

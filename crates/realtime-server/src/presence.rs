@@ -1,0 +1,248 @@
+//! Who is present in each channel on this instance: signed-in addresses with at least one
+//! subscribed connection. An address with several sockets counts once, and leaves when its
+//! last socket on the channel goes.
+//!
+//! Changes are not announced one by one: a channel with changes is marked, and [`Presence::flush`]
+//! (run once a second) compares who is present with who was last announced. So an address that
+//! drops and comes back within the second (a reconnect, a page reload) is announced neither
+//! leaving nor joining, and no address appears in more than one announcement a second,
+//! however fast its sockets churn.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use realtime_core::{Address, ChannelName};
+use realtime_protocol::social::{PresenceChange, PresenceSnapshot};
+
+use crate::hub::ConnId;
+use crate::queue::SendQueue;
+
+/// Most addresses a snapshot lists, and a change lists per direction; the counts are exact.
+pub const LIST_MAX: usize = 100;
+/// Channels with more addresses present than this get no `presence_change` pushes (a join
+/// there would reach everyone, every second); their subscribers ask with `presence`.
+pub const ANNOUNCE_MAX: usize = 500;
+
+#[derive(Debug, Default)]
+struct Room {
+    /// Present addresses and their subscribed connections.
+    present: HashMap<Address, u32>,
+    /// The addresses the last announcement left subscribers believing present.
+    announced: HashSet<Address>,
+    /// Connections that asked for the changes (`subscribe` with `presence: true`).
+    listeners: HashMap<ConnId, SendQueue>,
+}
+
+#[derive(Debug, Default)]
+struct Rooms {
+    rooms: HashMap<ChannelName, Room>,
+    changed: HashSet<ChannelName>,
+}
+
+/// What changed in one channel since its last announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub channel: ChannelName,
+    pub joined: Vec<Address>,
+    pub left: Vec<Address>,
+    /// Addresses present now.
+    pub count: usize,
+}
+
+/// Presence per channel on this instance.
+#[derive(Debug, Default)]
+pub struct Presence {
+    inner: Mutex<Rooms>,
+}
+
+impl Presence {
+    fn lock(&self) -> MutexGuard<'_, Rooms> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One more connection of `who` subscribed to `channel`.
+    pub fn join(&self, channel: &ChannelName, who: Address) {
+        let mut r = self.lock();
+        *r.rooms
+            .entry(channel.clone())
+            .or_default()
+            .present
+            .entry(who)
+            .or_default() += 1;
+        r.changed.insert(channel.clone());
+    }
+
+    /// `conn` (present in `channel`) receives the channel's changes on `queue`.
+    pub fn listen(&self, channel: &ChannelName, conn: ConnId, queue: SendQueue) {
+        if let Some(room) = self.lock().rooms.get_mut(channel) {
+            room.listeners.insert(conn, queue);
+        }
+    }
+
+    /// Connection `conn` of `who` left `channel`.
+    pub fn leave(&self, channel: &ChannelName, who: Address, conn: ConnId) {
+        let mut r = self.lock();
+        let Some(room) = r.rooms.get_mut(channel) else {
+            return;
+        };
+        room.listeners.remove(&conn);
+        if let Some(n) = room.present.get_mut(&who) {
+            *n -= 1;
+            if *n == 0 {
+                room.present.remove(&who);
+            }
+        }
+        r.changed.insert(channel.clone());
+    }
+
+    /// Addresses present in `channel`, and up to `max` of them (sorted, so the same set
+    /// gives the same list).
+    pub fn snapshot(&self, channel: &ChannelName, max: usize) -> (usize, Vec<Address>) {
+        let r = self.lock();
+        let Some(room) = r.rooms.get(channel) else {
+            return (0, Vec::new());
+        };
+        let mut members: Vec<Address> = room.present.keys().copied().collect();
+        members.sort();
+        members.truncate(max);
+        (room.present.len(), members)
+    }
+
+    /// The snapshot of `channel` as clients see it.
+    pub fn snapshot_of(&self, channel: &ChannelName) -> PresenceSnapshot {
+        let (count, members) = self.snapshot(channel, LIST_MAX);
+        PresenceSnapshot {
+            count: count as u64,
+            complete: members.len() == count,
+            members: members.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// Whether `who` is present in `channel`.
+    pub fn is_present(&self, channel: &ChannelName, who: Address) -> bool {
+        self.lock()
+            .rooms
+            .get(channel)
+            .is_some_and(|room| room.present.contains_key(&who))
+    }
+
+    /// The changes since the last flush, net of churn, one per channel that has any, with
+    /// the queues of the connections listening; rooms nobody is in any more are dropped.
+    pub fn flush(&self) -> Vec<(Change, Vec<SendQueue>)> {
+        let mut r = self.lock();
+        let changed: Vec<ChannelName> = r.changed.drain().collect();
+        let mut out = Vec::new();
+        for channel in changed {
+            let Some(room) = r.rooms.get_mut(&channel) else {
+                continue;
+            };
+            let mut joined: Vec<Address> = room
+                .present
+                .keys()
+                .filter(|a| !room.announced.contains(a))
+                .copied()
+                .collect();
+            let mut left: Vec<Address> = room
+                .announced
+                .iter()
+                .filter(|a| !room.present.contains_key(a))
+                .copied()
+                .collect();
+            room.announced = room.present.keys().copied().collect();
+            let count = room.present.len();
+            let listeners: Vec<SendQueue> = room.listeners.values().cloned().collect();
+            if count == 0 {
+                r.rooms.remove(&channel);
+            }
+            if joined.is_empty() && left.is_empty() {
+                continue;
+            }
+            joined.sort();
+            left.sort();
+            let change = Change {
+                channel,
+                joined,
+                left,
+                count,
+            };
+            out.push((change, listeners));
+        }
+        out
+    }
+}
+
+impl Change {
+    /// The push of this change, or `None` in a channel too crowded to announce.
+    pub fn to_push(&self) -> Option<PresenceChange> {
+        if self.count > ANNOUNCE_MAX {
+            return None;
+        }
+        let names = |list: &[Address]| {
+            list.iter()
+                .take(LIST_MAX)
+                .map(ToString::to_string)
+                .collect()
+        };
+        Some(PresenceChange {
+            joined: names(&self.joined),
+            left: names(&self.left),
+            count: self.count as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(n: u32) -> Address {
+        format!("0x{n:x}").parse().unwrap()
+    }
+
+    fn world() -> ChannelName {
+        ChannelName::new("world").unwrap()
+    }
+
+    #[test]
+    fn several_sockets_count_once_and_leave_with_the_last() {
+        let p = Presence::default();
+        p.join(&world(), addr(1));
+        p.join(&world(), addr(1));
+        p.join(&world(), addr(2));
+        assert_eq!(p.snapshot(&world(), 10), (2, vec![addr(1), addr(2)]));
+        let first = p.flush();
+        assert_eq!(first[0].0.joined, vec![addr(1), addr(2)]);
+        p.leave(&world(), addr(1), 1);
+        assert!(p.is_present(&world(), addr(1)));
+        assert!(
+            p.flush().is_empty(),
+            "one socket of two left: still present"
+        );
+        p.leave(&world(), addr(1), 1);
+        let change = p.flush();
+        assert_eq!(
+            (change[0].0.left.clone(), change[0].0.count),
+            (vec![addr(1)], 1)
+        );
+        assert_eq!(p.snapshot(&world(), 0), (1, Vec::new()));
+    }
+
+    #[test]
+    fn churn_within_a_flush_is_not_announced() {
+        let p = Presence::default();
+        p.join(&world(), addr(1));
+        p.flush();
+        for _ in 0..50 {
+            p.leave(&world(), addr(1), 1);
+            p.join(&world(), addr(1));
+        }
+        assert!(p.flush().is_empty());
+        // A visit that begins and ends between two flushes is not announced either.
+        p.join(&world(), addr(2));
+        p.leave(&world(), addr(2), 2);
+        assert!(p.flush().is_empty());
+        p.leave(&world(), addr(1), 1);
+        assert_eq!(p.flush()[0].0.left, vec![addr(1)]);
+        assert!(p.lock().rooms.is_empty(), "an empty room is dropped");
+    }
+}
