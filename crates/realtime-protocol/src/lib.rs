@@ -6,6 +6,7 @@
 //! - [`push`]: what pushes carry, and pushes decoded into types for clients.
 //! - [`social`]: replies of the direct-message and read-state ops.
 //! - [`notes`]: notes pinned to tiles: arguments, replies and pushes.
+//! - [`sync`]: resuming in one round trip.
 //! - [`schema`]: the JSON Schema of every frame, generated from these types.
 //! - [`close`]: WebSocket close codes, split into "reconnect" and "act first" ranges.
 //!
@@ -18,6 +19,7 @@ pub mod reply;
 pub mod request;
 pub mod schema;
 pub mod social;
+pub mod sync;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -8,6 +8,7 @@
 use realtime_core::{Address, ChannelName, ErrorCode};
 
 use crate::notes::{NewNoteArgs, NoteChanges, NoteEditArgs, NoteIdArgs, NotesArgs};
+use crate::sync::SyncArgs;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -79,6 +80,8 @@ pub enum Op {
     },
     /// Unread counts of every channel read before and every thread.
     Unread,
+    /// What was missed since the client's cursors.
+    Sync(SyncArgs),
     /// Who is present in a channel.
     Presence {
         channel: ChannelName,
@@ -139,6 +142,7 @@ impl Op {
             Op::Read { .. } => "read",
             Op::Unread => "unread",
             Op::Presence { .. } => "presence",
+            Op::Sync(_) => "sync",
             Op::Notes { .. } => "notes",
             Op::NoteCreate(_) => "note_create",
             Op::NoteEdit { .. } => "note_edit",
@@ -371,6 +375,16 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
                 channel: channel(id, &a.channel)?,
                 seq: a.seq,
             }
+        }
+        "sync" => {
+            let a: SyncArgs = args_of(id, &op, args)?;
+            for name in a.channels.keys() {
+                channel(id, name)?;
+            }
+            if let Some(n) = &a.notes {
+                checked_area(id, n.area)?;
+            }
+            Op::Sync(a)
         }
         "presence" => {
             let a: ChannelArgs = args_of(id, &op, args)?;

@@ -28,6 +28,7 @@ use crate::request::{
 use crate::social::{
     BlockList, BlockOk, PresenceChange, PresenceSnapshot, ReadOk, ThreadsPage, UnreadList,
 };
+use crate::sync::{SyncArgs, SyncOk};
 
 /// A request: an id the reply repeats, an op, and the op's arguments.
 #[derive(JsonSchema)]
@@ -58,6 +59,7 @@ enum Operation {
     Read(ReadArgs),
     Unread(NoArgs),
     Presence(ChannelArgs),
+    Sync(SyncArgs),
     Notes(NotesArgs),
     NoteCreate(NewNoteArgs),
     NoteEdit(NoteEditArgs),
@@ -104,6 +106,7 @@ enum OkPayload {
     Unread(UnreadList),
     /// `presence` (the channel is the request's).
     Presence(PresenceSnapshot),
+    Sync(SyncOk),
     Notes(NotesPage),
     /// `note_create` and `note_edit`.
     Note(NoteOk),

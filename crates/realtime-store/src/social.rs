@@ -283,6 +283,22 @@ impl Store {
         seq_of(stored)
     }
 
+    /// How far `address` has read `channel` (0: never marked).
+    pub async fn read_seq(
+        &self,
+        address: Address,
+        channel: &ChannelName,
+    ) -> Result<u64, StoreError> {
+        let seq: Option<i64> = on_pool!(self, read, |pool| {
+            sqlx::query_scalar(READ_SEQ)
+                .bind(address.to_string())
+                .bind(channel.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        seq.map_or(Ok(0), seq_of)
+    }
+
     /// A page of `address`'s threads, newest activity first, after `cursor`.
     pub async fn threads(
         &self,

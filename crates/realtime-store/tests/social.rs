@@ -74,6 +74,12 @@ async fn read_positions_only_move_forward(store: &Store) {
     );
     assert_eq!(store.mark_read(addr(1), &world, 9, 3).await.unwrap(), 9);
     assert_eq!(store.mark_read(addr(2), &world, 1, 3).await.unwrap(), 1);
+    assert_eq!(store.read_seq(addr(1), &world).await.unwrap(), 9);
+    assert_eq!(
+        store.read_seq(addr(3), &world).await.unwrap(),
+        0,
+        "never marked"
+    );
 }
 on_each_backend!(read_positions_only_move_forward);
 

@@ -9,6 +9,7 @@
 //! - [`reads`]: read positions, read receipts and unread counts.
 //! - [`notes`]: notes pinned to map tiles, their queries and their expiry.
 //! - [`presence`]: who is present in a channel or thread, and its changes.
+//! - [`sync`]: what a client missed, in one round trip.
 
 pub mod chat;
 pub mod dm;
@@ -16,6 +17,7 @@ pub mod map;
 pub mod notes;
 pub mod presence;
 pub mod reads;
+pub mod sync;
 pub mod typing;
 
 use std::sync::Arc;
@@ -63,5 +65,6 @@ pub fn all() -> Features {
         Arc::new(reads::ReadState),
         Arc::new(notes::Notes),
         Arc::new(presence::PresenceFeature),
+        Arc::new(sync::Sync),
     ])
 }

@@ -138,7 +138,7 @@ pub fn announce(app: &AppState, n: &Note, kind: NoteEventKind) {
 }
 
 /// Who reads: the viewer and its groups now (none while on-chain state is unavailable).
-fn reader(app: &AppState, viewer: Option<Address>) -> Reader {
+pub fn reader(app: &AppState, viewer: Option<Address>) -> Reader {
     Reader {
         address: viewer,
         groups: viewer
