@@ -10,8 +10,10 @@
 //! - [`schema`]: start-up validation of the rules against the world's model schemas.
 //! - [`projection`]: the indexed in-memory view and the changes each update causes.
 //! - [`sync`]: the follower: subscribe, page, merge, reconnect with jittered backoff.
+//! - [`announce`]: `[[announcements]]`: on-chain changes as lines of text for channels.
 //! - `fake` (feature `fake`): a fake Torii gRPC server for tests.
 
+pub mod announce;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod projection;

@@ -139,6 +139,9 @@ pub struct PlayersRule {
     pub model: String,
     /// Path of the field holding the player's address.
     pub address: String,
+    /// Path of the field holding the player's name (a short string felt), for announcements.
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default, flatten)]
     pub when: Conditions,
 }
@@ -205,6 +208,7 @@ pub struct WorldRules {
     pub groups: BTreeMap<String, GroupRule>,
     pub positions: Vec<PositionRule>,
     pub feed: FeedRule,
+    pub announcements: Vec<crate::announce::AnnouncementRule>,
 }
 
 impl WorldRules {
@@ -221,6 +225,9 @@ impl WorldRules {
         };
         if let Some(p) = &self.players {
             need(&p.model, &p.address);
+            if let Some(name) = &p.name {
+                need(&p.model, name);
+            }
             for f in p.when.paths() {
                 need(&p.model, f);
             }
@@ -240,6 +247,19 @@ impl WorldRules {
                 need(&j.model, &j.key);
                 need(&j.model, &j.owner);
             }
+        }
+        for a in &self.announcements {
+            // Validated at load; a template that does not parse reads no field.
+            if let Ok(t) = crate::announce::Template::parse(&a.text) {
+                for f in t.fields() {
+                    need(&a.model, f);
+                }
+            }
+        }
+        // A template without fields still needs its model followed (its keys only).
+        for a in &self.announcements {
+            out.entry(a.model.clone())
+                .or_insert_with(|| Some(Default::default()));
         }
         for m in &self.feed.models {
             out.insert(m.clone(), None);

@@ -214,6 +214,7 @@ mod tests {
             players: Some(PlayersRule {
                 model: "ns-Structure".into(),
                 address: "base.coord_y".into(),
+                name: None,
                 when: Default::default(),
             }),
             ..Default::default()

@@ -438,6 +438,9 @@ impl Follower {
         // Compare under the read lock, swap under the write lock, drop the old one after.
         let mut diff = self.read().diff(&fresh);
         if !first_sync {
+            // What announced models went through while the stream was down; on the first
+            // sync there is no before, and nothing is announced.
+            diff.extend(self.read().announcements_since(&fresh));
             diff.push(Change::Resynced);
         }
         let old = std::mem::replace(&mut *self.write(), fresh);

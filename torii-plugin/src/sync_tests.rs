@@ -72,6 +72,7 @@ fn rules() -> WorldRules {
         players: Some(PlayersRule {
             model: NAME.into(),
             address: "address".into(),
+            name: None,
             when: crate::rules::Conditions {
                 nonzero: vec!["name".into()],
                 ..Default::default()
@@ -89,6 +90,7 @@ fn rules() -> WorldRules {
         feed: crate::rules::FeedRule {
             models: vec![UNIT.into()],
         },
+        announcements: Vec::new(),
     }
 }
 

@@ -25,6 +25,7 @@
 //! - [`chat`]: publish checks and history, shared by WebSocket and HTTP.
 //! - [`dm`]: direct-message blocks and the rule for starting a thread.
 //! - [`publisher`]: group commit of publishes, replies after the commit, batched announcements.
+//! - [`announcer`]: `[[announcements]]` rules that fired, posted as messages by the world.
 //!
 //! Composition and transports:
 //! - [`state`]: the handles routes and sessions share, built once at start.
@@ -69,6 +70,8 @@ pub mod chat;
 pub mod dm;
 
 pub mod publisher;
+
+pub mod announcer;
 
 pub mod state;
 

@@ -60,8 +60,8 @@ pub enum Reply {
         id: u64,
         permit: OwnedSemaphorePermit,
     },
-    /// To an HTTP request waiting for it.
-    Http(oneshot::Sender<Result<PublishOk, ErrorBody>>),
+    /// To a task waiting for it: an HTTP request, an announcement.
+    Waiting(oneshot::Sender<Result<PublishOk, ErrorBody>>),
 }
 
 impl Reply {
@@ -79,8 +79,8 @@ impl Reply {
                 let _ = queue.push(Utf8Bytes::from(frame));
                 drop(permit);
             }
-            // A request that gave up waiting has nobody to tell.
-            Reply::Http(tx) => {
+            // A task that gave up waiting has nobody to tell.
+            Reply::Waiting(tx) => {
                 let _ = tx.send(outcome);
             }
         }

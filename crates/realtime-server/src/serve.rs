@@ -278,6 +278,15 @@ pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
                 Change::Feed(update) => {
                     app.world.feed.route(update);
                 }
+                Change::Announce(a) => {
+                    crate::announcer::Announcer {
+                        config: &app.config,
+                        permissions: &app.world.permissions,
+                        publisher: &app.delivery.publisher,
+                    }
+                    .post(a)
+                    .await;
+                }
                 Change::Resynced => app.world.feed.reset_all(),
                 Change::PlayerAdded(_) | Change::Joined { .. } => {}
             }

@@ -32,6 +32,8 @@ pub(super) struct Placed {
 #[derive(Debug, Default)]
 pub(super) struct Indexes {
     players: HashMap<EntityId, Address>,
+    /// Players' names, from the `[players] name` field.
+    pub names: HashMap<Address, String>,
     pub player_count: HashMap<Address, u32>,
     memberships: HashMap<(String, EntityId), (Address, String)>,
     pub groups_of: HashMap<Address, HashMap<GroupKey, u32>>,
@@ -208,7 +210,20 @@ pub(super) fn rederive(
             .and_then(|r| r.get(&p.address))
             .and_then(|v| v.as_address());
         let old = idx.players.get(&id).copied();
+        if let (Some(a), Some(field)) = (new, &p.name) {
+            match record.and_then(|r| r.get(field)) {
+                Some(v) if !v.is_zero() => {
+                    idx.names.insert(a, crate::announce::short_string(v));
+                }
+                _ => {
+                    idx.names.remove(&a);
+                }
+            }
+        }
         if new != old {
+            if let Some(a) = old.filter(|a| Some(*a) != new) {
+                idx.names.remove(&a);
+            }
             if let Some(a) = old {
                 idx.players.remove(&id);
                 if dec(&mut idx.player_count, &a) {

@@ -10,6 +10,8 @@
 //! without keys, one member, or a deletion) and returns the [`Change`]s it caused, which the
 //! server turns into live permission changes and feed pushes.
 
+#[cfg(test)]
+mod announce_tests;
 mod derive;
 #[cfg(test)]
 mod tests;
@@ -61,6 +63,22 @@ pub struct FeedUpdate {
     pub previous_owner: Option<Address>,
 }
 
+/// An on-chain change an `[[announcements]]` rule asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    /// The rule's index in `WorldRules::announcements`.
+    pub rule: usize,
+    pub entity: EntityId,
+    /// When the transaction that made the change ran (unix seconds, from Torii): with the
+    /// rule and the entity, it names the change the same way on every instance.
+    pub executed_at: u64,
+    /// The model's record after the change (before it, for a deletion).
+    pub record: Option<Record>,
+    pub owner: Option<Address>,
+    pub previous_owner: Option<Address>,
+    pub tile: Option<Tile>,
+}
+
 /// What an update changed, for the server.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -75,6 +93,8 @@ pub enum Change {
         member: Address,
     },
     Feed(Box<FeedUpdate>),
+    /// An `[[announcements]]` rule fired.
+    Announce(Box<Announcement>),
     /// The projection was rebuilt after a reconnect: feed updates during the outage were not
     /// seen, so watchers should refetch.
     Resynced,
@@ -84,6 +104,8 @@ pub enum Change {
 struct Entity {
     records: HashMap<String, Record>,
     keys: BTreeMap<String, crate::value::Scalar>,
+    /// `executed_at` of the last update seen.
+    executed_at: u64,
 }
 
 /// See the module documentation.
@@ -135,17 +157,27 @@ impl Projection {
             if !self.needed.contains_key(&model.name) {
                 continue;
             }
-            self.apply_model(id, model, &mut changes);
+            self.apply_model(id, model, entity.executed_at, &mut changes);
         }
         changes
     }
 
-    fn apply_model(&mut self, id: EntityId, model: &types::Struct, changes: &mut Vec<Change>) {
+    fn apply_model(
+        &mut self,
+        id: EntityId,
+        model: &types::Struct,
+        executed_at: u64,
+        changes: &mut Vec<Change>,
+    ) {
         let tag = model.name.clone();
         let deleted = model.children.is_empty();
         let wanted = self.needed.get(&tag).cloned().flatten();
         let mut changed = Map::new();
         let ent = self.entities.entry(id).or_default();
+        ent.executed_at = ent.executed_at.max(executed_at);
+        let announced = self.rules.announcements.iter().any(|a| a.model == tag);
+        let before_record = ent.records.get(&tag).filter(|_| announced).cloned();
+        let existed = ent.records.contains_key(&tag);
         if deleted {
             ent.records.remove(&tag);
         } else {
@@ -185,6 +217,35 @@ impl Projection {
             record.as_ref(),
             changes,
         );
+        if announced {
+            let after_owner = self.idx.owner_of_model(&self.rules, &tag, id);
+            let after_tile = self.idx.tile_of_model(&self.rules, &tag, id);
+            let now = Facts {
+                existed,
+                exists: record.is_some(),
+                owner: after_owner,
+                previous_owner: before_owner,
+            };
+            for (rule, a) in self.rules.announcements.iter().enumerate() {
+                if a.model != tag || !now.fires(a.on) {
+                    continue;
+                }
+                let deletion = a.on == crate::announce::Trigger::Deleted;
+                changes.push(Change::Announce(Box::new(Announcement {
+                    rule,
+                    entity: id,
+                    executed_at,
+                    record: if deletion {
+                        before_record.clone()
+                    } else {
+                        record.clone()
+                    },
+                    owner: after_owner,
+                    previous_owner: before_owner,
+                    tile: if deletion { before_tile } else { after_tile },
+                })));
+            }
+        }
         if self.rules.feed.models.contains(&tag) {
             let after_tile = self.idx.tile_of_model(&self.rules, &tag, id);
             let after_owner = self.idx.owner_of_model(&self.rules, &tag, id);
@@ -204,6 +265,57 @@ impl Projection {
                 previous_owner: before_owner.filter(|b| Some(*b) != after_owner),
             })));
         }
+    }
+
+    /// The announcements for what changed from `self` to `other` in announced models:
+    /// what happened while the stream was down, found when a resync replaces the projection.
+    pub fn announcements_since(&self, other: &Projection) -> Vec<Change> {
+        let mut out = Vec::new();
+        for (rule, a) in self.rules.announcements.iter().enumerate() {
+            let ids: BTreeSet<EntityId> = self
+                .entities
+                .iter()
+                .chain(other.entities.iter())
+                .filter(|(_, e)| e.records.contains_key(&a.model))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                let before = self.entities.get(&id).and_then(|e| e.records.get(&a.model));
+                let after = other
+                    .entities
+                    .get(&id)
+                    .and_then(|e| e.records.get(&a.model));
+                let facts = Facts {
+                    existed: before.is_some(),
+                    exists: after.is_some(),
+                    owner: other.idx.owner_of_model(&other.rules, &a.model, id),
+                    previous_owner: self.idx.owner_of_model(&self.rules, &a.model, id),
+                };
+                if !facts.fires(a.on) {
+                    continue;
+                }
+                let (source, record) = if after.is_some() {
+                    (other, after)
+                } else {
+                    (self, before)
+                };
+                out.push(Change::Announce(Box::new(Announcement {
+                    rule,
+                    entity: id,
+                    executed_at: source.entities.get(&id).map_or(0, |e| e.executed_at),
+                    record: record.cloned(),
+                    owner: facts.owner,
+                    previous_owner: facts.previous_owner,
+                    tile: source.idx.tile_of_model(&source.rules, &a.model, id),
+                })));
+            }
+        }
+        out
+    }
+
+    /// The name the `[players] name` field gives `address`.
+    pub fn name_of(&self, address: Address) -> Option<String> {
+        self.idx.names.get(&address).cloned()
     }
 
     /// What differs from `self` to `other` in players and group memberships, as changes
@@ -352,4 +464,29 @@ fn pad32(bytes: &[u8]) -> [u8; 32] {
     let n = bytes.len().min(32);
     out[32 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
     out
+}
+
+/// Before and after one change of a model on one entity.
+struct Facts {
+    existed: bool,
+    exists: bool,
+    owner: Option<Address>,
+    previous_owner: Option<Address>,
+}
+
+impl Facts {
+    fn fires(&self, on: crate::announce::Trigger) -> bool {
+        use crate::announce::Trigger;
+        match on {
+            Trigger::Created => !self.existed && self.exists,
+            Trigger::Deleted => self.existed && !self.exists,
+            Trigger::OwnerChanged => {
+                self.existed
+                    && self.exists
+                    && self.owner.is_some()
+                    && self.previous_owner.is_some()
+                    && self.owner != self.previous_owner
+            }
+        }
+    }
 }

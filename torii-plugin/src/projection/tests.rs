@@ -15,9 +15,11 @@ struct Rules {
     groups: std::collections::BTreeMap<String, GroupRule>,
     positions: Vec<PositionRule>,
     feed: FeedRule,
+    #[serde(default)]
+    announcements: Vec<crate::announce::AnnouncementRule>,
 }
 
-fn rules() -> WorldRules {
+pub(super) fn rules() -> WorldRules {
     let r: Rules = toml::from_str(
         r#"
         [players]
@@ -55,14 +57,15 @@ fn rules() -> WorldRules {
         groups: r.groups,
         positions: r.positions,
         feed: r.feed,
+        announcements: r.announcements,
     }
 }
 
-fn a(n: u64) -> Address {
+pub(super) fn a(n: u64) -> Address {
     format!("0x{n:x}").parse().unwrap()
 }
 
-fn entity(id: u64, model: Struct) -> Entity {
+pub(super) fn entity(id: u64, model: Struct) -> Entity {
     Entity {
         hashed_keys: felt_of(id).to_vec(),
         models: vec![model],
@@ -70,7 +73,7 @@ fn entity(id: u64, model: Struct) -> Entity {
     }
 }
 
-fn name_record(addr: Address, name: u64) -> Struct {
+pub(super) fn name_record(addr: Address, name: u64) -> Struct {
     model(
         "s1_eternum-AddressName",
         vec![
@@ -90,7 +93,7 @@ fn guild_member(addr: Address, guild: Address) -> Struct {
     )
 }
 
-fn structure(id: u32, owner: Address, x: u32, y: u32) -> Struct {
+pub(super) fn structure(id: u32, owner: Address, x: u32, y: u32) -> Struct {
     model(
         "s1_eternum-Structure",
         vec![
@@ -318,6 +321,7 @@ fn a_member_update_replaces_the_whole_member() {
         r.players = Some(PlayersRule {
             model: "s1_eternum-Status".into(),
             address: "who".into(),
+            name: None,
             when: crate::rules::Conditions {
                 nonzero: vec!["state.Alive.hp".into()],
                 ..Default::default()

@@ -8,15 +8,17 @@ mod error;
 mod limits;
 mod sections;
 pub mod urls;
+mod world;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use realtime_core::dm::{DM_KIND, DmRule};
-use realtime_core::notes::{NoteRule, PinRule};
+use realtime_core::dm::DmRule;
+use realtime_core::notes::NoteRule;
 use serde::{Deserialize, Serialize};
+use torii_plugin::announce::AnnouncementRule;
 use torii_plugin::rules::{
-    ChannelRule, FeedRule, GroupRule, PlayersRule, Policy, PositionRule, ToriiConfig, WorldRules,
+    ChannelRule, FeedRule, GroupRule, PlayersRule, PositionRule, ToriiConfig, WorldRules,
 };
 
 pub use error::ConfigError;
@@ -60,6 +62,9 @@ pub struct Config {
     pub dm: DmRule,
     /// Notes pinned to map tiles: where they may be pinned, and their sizes.
     pub notes: NoteRule,
+    /// On-chain changes announced as lines in channels.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub announcements: Vec<AnnouncementRule>,
 }
 
 /// Where the configuration came from, for logs.
@@ -165,165 +170,8 @@ impl Config {
             groups: self.groups.clone(),
             positions: self.positions.clone(),
             feed: self.feed.clone(),
+            announcements: self.announcements.clone(),
         }
-    }
-
-    fn validate_world(&self) -> Result<(), (String, String)> {
-        let fail = |k: &str, r: String| Err((k.to_owned(), r));
-        let uses_world = self.players.is_some()
-            || !self.groups.is_empty()
-            || !self.positions.is_empty()
-            || !self.feed.models.is_empty();
-        if let Some(t) = &self.torii {
-            if !(t.grpc_url.starts_with("http://") || t.grpc_url.starts_with("https://")) {
-                return fail(
-                    "torii.grpc_url",
-                    format!("{:?} is not an http:// or https:// URL", t.grpc_url),
-                );
-            }
-            if let Err(e) = t.world_address.parse::<realtime_core::Address>() {
-                return fail("torii.world_address", e.to_string());
-            }
-            if t.page_size == 0 {
-                return fail("torii.page_size", "must be at least 1".into());
-            }
-        } else if uses_world {
-            return fail(
-                "torii",
-                "world rules ([players], [groups], [[positions]], [feed]) need a [torii] section"
-                    .into(),
-            );
-        }
-        for name in self.groups.keys() {
-            if realtime_core::ChannelName::new(name).is_err() || name.contains(':') {
-                return fail(
-                    &format!("groups.{name}"),
-                    "a group name is a channel kind: lower-case letters, digits, '_', '-', '.'"
-                        .into(),
-                );
-            }
-            if self.channels.contains_key(name) {
-                return fail(
-                    &format!("channels.{name}"),
-                    format!(
-                        "channels {name}:ID belong to [groups.{name}] members; remove this entry"
-                    ),
-                );
-            }
-        }
-        for (name, rule) in &self.channels {
-            if realtime_core::ChannelName::new(name).is_err() {
-                return fail(
-                    &format!("channels.{name}"),
-                    "not a valid channel name".into(),
-                );
-            }
-            for (what, policy) in [("read", &rule.read), ("post", &rule.post)] {
-                let key = format!("channels.{name}.{what}");
-                match policy {
-                    Policy::Player if self.players.is_none() => {
-                        return fail(&key, "\"player\" needs a [players] section".into());
-                    }
-                    Policy::Group(g) if !self.groups.contains_key(g) => {
-                        return fail(&key, format!("no [groups.{g}] section"));
-                    }
-                    Policy::Admin if self.auth.admins.is_empty() => {
-                        return fail(&key, "\"admin\" needs addresses in auth.admins".into());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        self.validate_dm()?;
-        self.validate_notes()?;
-        for (i, model) in self.feed.models.iter().enumerate() {
-            if !self.positions.iter().any(|p| &p.model == model) {
-                return fail(
-                    &format!("feed.models[{i}]"),
-                    format!(
-                        "{model:?} has no [[positions]] rule, so its updates have no tile or owner to route by"
-                    ),
-                );
-            }
-        }
-        for (i, p) in self.positions.iter().enumerate() {
-            if self.positions[..i].iter().any(|q| q.name == p.name) {
-                return fail(
-                    &format!("positions[{i}].name"),
-                    format!("{:?} is used twice", p.name),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// `dm` channels are threads, whatever rules say; `[dm]` names only what exists.
-    fn validate_dm(&self) -> Result<(), (String, String)> {
-        let fail = |k: &str, r: String| Err((k.to_owned(), r));
-        let reserved = "dm:LOW:HIGH channels are direct-message threads, set by [dm]";
-        if self.groups.contains_key(DM_KIND) {
-            return fail("groups.dm", reserved.into());
-        }
-        if let Some(name) = self
-            .channels
-            .keys()
-            .find(|n| n.split(':').next() == Some(DM_KIND))
-        {
-            return fail(&format!("channels.{name}"), reserved.into());
-        }
-        match &self.dm.start {
-            Policy::Player if self.players.is_none() => {
-                return fail("dm.start", "\"player\" needs a [players] section".into());
-            }
-            Policy::Group(g) if !self.groups.contains_key(g) => {
-                return fail("dm.start", format!("no [groups.{g}] section"));
-            }
-            Policy::Admin if self.auth.admins.is_empty() => {
-                return fail(
-                    "dm.start",
-                    "\"admin\" needs addresses in auth.admins".into(),
-                );
-            }
-            _ => {}
-        }
-        if let Some(kind) = &self.dm.shared_group
-            && !self.groups.contains_key(kind)
-        {
-            return fail("dm.shared_group", format!("no [groups.{kind}] section"));
-        }
-        Ok(())
-    }
-
-    /// `[notes]`: a pin rule on positions needs them; sizes are at least 1.
-    fn validate_notes(&self) -> Result<(), (String, String)> {
-        let fail = |k: &str, r: &str| Err((k.to_owned(), r.to_owned()));
-        let n = &self.notes;
-        match n.pin {
-            PinRule::Player if self.players.is_none() => {
-                return fail("notes.pin", "\"player\" needs a [players] section");
-            }
-            PinRule::OwnsTile | PinRule::Near if self.positions.is_empty() => {
-                return fail(
-                    "notes.pin",
-                    "a pin rule on positions needs [[positions]] rules (and [torii])",
-                );
-            }
-            _ => {}
-        }
-        for (key, value) in [
-            ("notes.max_title_chars", n.max_title_chars as u64),
-            ("notes.max_body_chars", n.max_body_chars as u64),
-            ("notes.max_per_author", u64::from(n.max_per_author)),
-            ("notes.max_expiry_secs", n.max_expiry_secs),
-        ] {
-            if value == 0 {
-                return fail(key, "must be at least 1");
-            }
-        }
-        if n.max_body_chars > 100_000 {
-            return fail("notes.max_body_chars", "at most 100000");
-        }
-        Ok(())
     }
 
     /// The configuration as TOML with every secret replaced by `***`, for

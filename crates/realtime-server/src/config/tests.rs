@@ -211,6 +211,11 @@ fn world_rules_are_checked_against_each_other() {
     let torii = "[torii]\ngrpc_url = \"http://127.0.0.1:50051\"\nworld_address = \"0x1\"\n";
     let players = "[players]\nmodel = \"ns-P\"\naddress = \"a\"\n";
     let guild = "[groups.guild]\nmodel = \"ns-G\"\nmember = \"m\"\ngroup = \"g\"\n";
+    let ann = |name: &str, on: &str, to: &str, text: &str| {
+        format!(
+            "{torii}[[announcements]]\nname = \"{name}\"\nmodel = \"ns-S\"\non = \"{on}\"\n{to}\ntext = \"{text}\"\n"
+        )
+    };
     let cases = [
         (players.to_string(), "torii"),
         (format!("{torii}[torii_x]\n"), "torii_x"),
@@ -273,6 +278,17 @@ fn world_rules_are_checked_against_each_other() {
             "[notes]\nmax_body_chars = 0\n".to_string(),
             "notes.max_body_chars",
         ),
+        (
+            "[[announcements]]\nname = \"x\"\nmodel = \"m\"\non = \"created\"\nchannels = [\"world\"]\ntext = \"hi\"\n".to_string(),
+            "torii",
+        ),
+        (ann("bad name", "created", "channels = [\"world\"]", "hi"), "announcements[0].name"),
+        (ann("x", "created", "channels = [\"world\"]", "{owner"), "announcements[0].text"),
+        (ann("x", "owner_changed", "channels = [\"world\"]", "hi"), "announcements[0].model"),
+        (ann("x", "created", "", "hi"), "announcements[0].channels"),
+        (ann("x", "created", "channels = [\"dm:0x1:0x2\"]", "hi"), "announcements[0].channels"),
+        (ann("x", "captured", "channels = [\"world\"]", "hi"), "announcements"),
+        (ann("x", "created", "groups_of = [\"owner\"]", "hi"), "announcements[0].model"),
     ];
     for (text, key) in cases {
         let file = write("world.toml", &text);

@@ -88,7 +88,7 @@ pub async fn publish(
             sender,
             body: text,
             client_msg_id: new.client_msg_id,
-            reply: Reply::Http(tx),
+            reply: Reply::Waiting(tx),
         })
         .await;
     let outcome = rx
