@@ -66,6 +66,11 @@ async fn chain_changes_become_lines_in_the_right_channels_exactly_once() {
         ("world", "zed joined the world")
     );
 
+    // Player 1 goes away; it will resume with sync.
+    let away = server.client(&who(1)).await;
+    let seen = away.subscribe("guild:0x9001", None).await.unwrap().last_seq;
+    away.close().await.unwrap();
+
     // While the stream is down, player 2 takes it: announced once, after the resync.
     torii.set_silently(108, structure(8, a(2), 500, 500));
     torii.drop_streams();
@@ -86,6 +91,36 @@ async fn chain_changes_become_lines_in_the_right_channels_exactly_once() {
         ]
     );
     assert_eq!(stored(&lobby, "world").await, vec!["zed joined the world"]);
+
+    // Back, player 1 learns of it in one sync.
+    let back = server.client(&who(1)).await;
+    let ok = back
+        .request(
+            "sync",
+            serde_json::json!({"channels": {"guild:0x9001": seen}}),
+        )
+        .await
+        .unwrap();
+    let missed = &ok["channels"][0]["messages"];
+    assert_eq!(missed.as_array().unwrap().len(), 1);
+    assert_eq!(missed[0]["body"], "f took structure 8 at (500, 500) from e");
+    assert_eq!(missed[0]["sender"], world_sender());
+
+    // Back and forth: the same pair of owners again is a new change, announced again.
+    torii.set(108, structure(8, a(1), 500, 500));
+    torii.set(108, structure(8, a(2), 500, 500));
+    let lines: Vec<String> = e2e::messages(&mut mate, 2)
+        .await
+        .into_iter()
+        .map(|m| m.2)
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "e took structure 8 at (500, 500) from f",
+            "f took structure 8 at (500, 500) from e"
+        ]
+    );
 }
 
 /// Two instances following one Torii over one database store each change once: both post

@@ -48,6 +48,22 @@ struct State {
     hide_models: bool,
     subscribes: usize,
     retrieve_pages: usize,
+    /// A block clock: each change runs one "second" after the previous, and an entity
+    /// carries the time of its last change as `executed_at`, as Torii reports it.
+    clock: u64,
+    executed_at: std::collections::HashMap<[u8; 32], u64>,
+}
+
+impl State {
+    /// Advances the clock for a change of `id`.
+    fn tick(&mut self, id: [u8; 32]) {
+        self.clock += 1;
+        self.executed_at.insert(id, 1_700_000_000 + self.clock);
+    }
+
+    fn executed_at(&self, id: &[u8; 32]) -> u64 {
+        self.executed_at.get(id).copied().unwrap_or(1_700_000_000)
+    }
 }
 
 /// Counters of what clients did.
@@ -148,6 +164,8 @@ impl World for Service {
                     hashed_keys: id.to_vec(),
                     models,
                     world_address: st.world.clone(),
+                    executed_at: st.executed_at(id),
+                    updated_at: st.executed_at(id),
                     ..Default::default()
                 })
             })
@@ -273,6 +291,8 @@ impl FakeTorii {
             hashed_keys: id.to_vec(),
             models: vec![model.clone()],
             world_address: st.world.clone(),
+            executed_at: st.executed_at(&id),
+            updated_at: st.executed_at(&id),
             ..Default::default()
         };
         st.subscribers.retain(|(models, tx)| {
@@ -289,6 +309,7 @@ impl FakeTorii {
     }
 
     fn merge(st: &mut State, id: [u8; 32], model: &types::Struct) {
+        st.tick(id);
         let stored = st
             .entities
             .entry(id)
@@ -342,6 +363,7 @@ impl FakeTorii {
     pub fn delete(&self, id: u64, tag: &str) {
         let mut st = lock(&self.state);
         let id = felt_of(id);
+        st.tick(id);
         if let Some(models) = st.entities.get_mut(&id) {
             models.remove(tag);
             if models.is_empty() {
@@ -386,6 +408,7 @@ impl FakeTorii {
     /// Deletes without telling subscribers.
     pub fn delete_silently(&self, id: u64, tag: &str) {
         let mut st = lock(&self.state);
+        st.tick(felt_of(id));
         if let Some(models) = st.entities.get_mut(&felt_of(id)) {
             models.remove(tag);
         }

@@ -30,11 +30,17 @@ fn digest(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// The client message id of an announcement: the same for the same on-chain change.
+/// The client message id of an announcement: the same for the same on-chain change. Without
+/// the time the transaction ran (an indexer that does not report it), two changes with the
+/// same owners could not be told apart: the id then includes the time it was seen, and only
+/// this instance's projection keeps the change from being announced twice.
 pub fn message_id(rule: &str, a: &Announcement) -> String {
     let owner = a.owner.map(|o| o.to_bytes()).unwrap_or_default();
     let previous = a.previous_owner.map(|o| o.to_bytes()).unwrap_or_default();
     let h = digest(&[rule.as_bytes(), &a.entity, &owner, &previous]);
+    if a.executed_at == 0 {
+        return format!("ann:seen{}:{h:016x}", realtime_core::time::now_ms());
+    }
     format!("ann:{}:{h:016x}", a.executed_at)
 }
 
@@ -170,6 +176,15 @@ mod tests {
         assert!(
             realtime_core::text::validate_client_msg_id(&id).is_ok(),
             "{id}"
+        );
+        // Without an execution time, two changes with the same owners stay apart.
+        let unknown = announcement(2, 1, 0);
+        let first = message_id("taken", &unknown);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_ne!(first, message_id("taken", &unknown));
+        assert!(
+            realtime_core::text::validate_client_msg_id(&first).is_ok(),
+            "{first}"
         );
         for other in [
             message_id("other_rule", &taken),
