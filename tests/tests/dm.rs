@@ -215,6 +215,9 @@ async fn the_dm_rule_decides_who_may_start_a_thread() {
     let e = player.publish(&thread(1, 2), "hi", "p1").await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::Forbidden));
     assert!(e.to_string().contains("start"), "{e}");
+    // Nor may it say it is typing there before a thread exists.
+    let e = player.typing(&thread(1, 2)).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Forbidden));
     // An admin may not write to a non-admin either: the rule holds for both sides.
     let e = admin.publish(&thread(9, 1), "hi", "a1").await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::Forbidden));
@@ -289,4 +292,33 @@ async fn the_thread_list_pages_newest_first_with_unread_and_online() {
     }
     let r = http::get(server.addr, "/v1/dm/threads", &[]).await;
     assert_eq!(r.status, 401);
+}
+
+/// config/eternum-blitz.toml lets players write to players; with `shared_group = "guild"`,
+/// only to guild mates. Both answered from the projection the fake Torii feeds.
+#[tokio::test]
+async fn on_chain_rules_decide_who_may_start_a_thread() {
+    use e2e::blitz::{server_for, torii_env, wait_ready, who, world};
+    let torii = world().await;
+    let server = server_for(&torii).await;
+    let one = server.client(&who(1)).await;
+    let dm = |a: u64, b: u64| format!("dm:{}:{}", who(a.min(b)), who(a.max(b)));
+    // Player 4 has no name: not a player.
+    let e = one.publish(&dm(1, 4), "hi", "a").await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Forbidden));
+    one.publish(&dm(1, 3), "hi", "b").await.unwrap();
+
+    let mut env = torii_env(&torii);
+    env.push(("TORII_REALTIME__DM__SHARED_GROUP".into(), "guild".into()));
+    let guilds = Server::start_with(Options {
+        config_file: Some(e2e::blitz::config_file()),
+        env,
+        ..Options::default()
+    })
+    .await;
+    wait_ready(&guilds).await;
+    let one = guilds.client(&who(1)).await;
+    let e = one.publish(&dm(1, 3), "hi", "c").await.unwrap_err();
+    assert!(e.to_string().contains("same guild"), "{e}");
+    one.publish(&dm(1, 2), "hi, mate", "d").await.unwrap();
 }

@@ -100,3 +100,31 @@ async fn a_typing_flood_is_rate_limited() {
     assert_eq!(e.code(), Some(ErrorCode::RateLimited));
     typer.ping().await.unwrap();
 }
+
+/// In a direct-message thread the peer sees the notice; a notice repeated after the
+/// coalescing window is pushed again, so the peer's 5 s expiry is refreshed while typing goes
+/// on, and stops being refreshed when it stops.
+#[tokio::test]
+async fn typing_in_a_thread_refreshes_while_it_goes_on() {
+    let server = Server::start().await;
+    let typer = server.client(&addr(1)).await;
+    let mut peer = server.client(&addr(2)).await;
+    let dm = format!("dm:{}:{}", addr(1), addr(2));
+    typer.publish(&dm, "hi", "t0").await.unwrap();
+    assert_eq!(next_push(&mut peer).await.name(), "dm_started");
+    peer.subscribe(&dm, None).await.unwrap();
+    typer.typing(&dm).await.unwrap();
+    let Push::Typing { channel, typing } = next_push(&mut peer).await else {
+        panic!("a typing push")
+    };
+    assert_eq!(
+        (channel.as_str(), typing.expires_in_ms),
+        (dm.as_str(), 5000)
+    );
+    typer.typing(&dm).await.unwrap();
+    quiet(&mut peer).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    typer.typing(&dm).await.unwrap();
+    assert_eq!(next_push(&mut peer).await.name(), "typing");
+    quiet(&mut peer).await;
+}

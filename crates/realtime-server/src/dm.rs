@@ -20,7 +20,7 @@ use crate::registry::Registry;
 pub enum Intent {
     /// Post a message: may start the thread.
     Post,
-    /// Say it is typing: never starts a thread.
+    /// Say it is typing: never starts a thread, and needs the start rule until one exists.
     Typing,
 }
 
@@ -68,10 +68,14 @@ impl Gate<'_> {
                 format!("you block {peer}; unblock them to write to them"),
             ));
         }
-        if intent == Intent::Typing || gate.started {
+        if gate.started {
             return Ok(());
         }
+        // Before the first message, only who may start the thread may say it is typing.
         self.permissions.may_start_dm(sender, peer)?;
+        if intent == Intent::Typing {
+            return Ok(());
+        }
         let started = self
             .store
             .start_thread(channel, thread.participants(), sender, now_ms())

@@ -11,7 +11,7 @@
 //! tiles, and the number of buckets it touches, which bounds what one watch costs in memory
 //! and under the index lock. The bucket list is built before the lock is taken.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use realtime_core::hex::{Rect, Tile};
@@ -64,6 +64,9 @@ struct Watcher {
     mine: Option<Address>,
     /// The signed-in address of the connection, for what only some may see (notes).
     viewer: Option<Address>,
+    /// The groups whose notes the connection was last shown, to tell it which to drop when
+    /// the address leaves one.
+    groups: BTreeSet<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +143,7 @@ impl Feed {
                 area,
                 mine,
                 viewer,
+                groups: BTreeSet::new(),
             },
         );
     }
@@ -194,6 +198,19 @@ impl Feed {
     /// The area `conn` watches, if any.
     pub fn area_of(&self, conn: ConnId) -> Option<Rect> {
         self.lock().watchers.get(&conn).and_then(|w| w.area)
+    }
+
+    /// Records `groups` as the groups whose notes `conn` is shown, and returns those it was
+    /// shown before (none when it does not watch).
+    pub fn swap_groups(
+        &self,
+        conn: ConnId,
+        groups: BTreeSet<(String, String)>,
+    ) -> BTreeSet<(String, String)> {
+        match self.lock().watchers.get_mut(&conn) {
+            Some(w) => std::mem::replace(&mut w.groups, groups),
+            None => BTreeSet::new(),
+        }
     }
 
     /// Delivers `frame` (a note change on `tile`) to the connections watching the tile whose

@@ -23,12 +23,21 @@ pub const LIST_MAX: usize = 100;
 /// there would reach everyone, every second); their subscribers ask with `presence`.
 pub const ANNOUNCE_MAX: usize = 500;
 
+/// An address in a room: its subscribed connections, and whether the last announcement left
+/// subscribers believing it present. One entry serves both, so presence costs one map entry
+/// per address and channel.
+#[derive(Debug, Clone, Copy, Default)]
+struct Member {
+    conns: u32,
+    announced: bool,
+}
+
 #[derive(Debug, Default)]
 struct Room {
-    /// Present addresses and their subscribed connections.
-    present: HashMap<Address, u32>,
-    /// The addresses the last announcement left subscribers believing present.
-    announced: HashSet<Address>,
+    /// Present addresses (`conns > 0`), and absent ones still announced as present.
+    members: HashMap<Address, Member>,
+    /// Addresses with `conns > 0`.
+    present: usize,
     /// Connections that asked for the changes (`subscribe` with `presence: true`).
     listeners: HashMap<ConnId, SendQueue>,
 }
@@ -63,12 +72,12 @@ impl Presence {
     /// One more connection of `who` subscribed to `channel`.
     pub fn join(&self, channel: &ChannelName, who: Address) {
         let mut r = self.lock();
-        *r.rooms
-            .entry(channel.clone())
-            .or_default()
-            .present
-            .entry(who)
-            .or_default() += 1;
+        let room = r.rooms.entry(channel.clone()).or_default();
+        let member = room.members.entry(who).or_default();
+        member.conns += 1;
+        if member.conns == 1 {
+            room.present += 1;
+        }
         r.changed.insert(channel.clone());
     }
 
@@ -86,10 +95,15 @@ impl Presence {
             return;
         };
         room.listeners.remove(&conn);
-        if let Some(n) = room.present.get_mut(&who) {
-            *n -= 1;
-            if *n == 0 {
-                room.present.remove(&who);
+        if let Some(member) = room.members.get_mut(&who)
+            && member.conns > 0
+        {
+            member.conns -= 1;
+            if member.conns == 0 {
+                room.present -= 1;
+                if !member.announced {
+                    room.members.remove(&who);
+                }
             }
         }
         r.changed.insert(channel.clone());
@@ -102,10 +116,15 @@ impl Presence {
         let Some(room) = r.rooms.get(channel) else {
             return (0, Vec::new());
         };
-        let mut members: Vec<Address> = room.present.keys().copied().collect();
+        let mut members: Vec<Address> = room
+            .members
+            .iter()
+            .filter(|(_, m)| m.conns > 0)
+            .map(|(a, _)| *a)
+            .collect();
         members.sort();
         members.truncate(max);
-        (room.present.len(), members)
+        (room.present, members)
     }
 
     /// The snapshot of `channel` as clients see it.
@@ -123,7 +142,8 @@ impl Presence {
         self.lock()
             .rooms
             .get(channel)
-            .is_some_and(|room| room.present.contains_key(&who))
+            .and_then(|room| room.members.get(&who))
+            .is_some_and(|m| m.conns > 0)
     }
 
     /// The changes since the last flush, net of churn, one per channel that has any, with
@@ -136,20 +156,21 @@ impl Presence {
             let Some(room) = r.rooms.get_mut(&channel) else {
                 continue;
             };
-            let mut joined: Vec<Address> = room
-                .present
-                .keys()
-                .filter(|a| !room.announced.contains(a))
-                .copied()
-                .collect();
-            let mut left: Vec<Address> = room
-                .announced
-                .iter()
-                .filter(|a| !room.present.contains_key(a))
-                .copied()
-                .collect();
-            room.announced = room.present.keys().copied().collect();
-            let count = room.present.len();
+            let mut joined = Vec::new();
+            let mut left = Vec::new();
+            room.members.retain(|who, m| {
+                if m.conns > 0 && !m.announced {
+                    joined.push(*who);
+                    m.announced = true;
+                } else if m.conns == 0 {
+                    if m.announced {
+                        left.push(*who);
+                    }
+                    return false;
+                }
+                true
+            });
+            let count = room.present;
             let listeners: Vec<SendQueue> = room.listeners.values().cloned().collect();
             if count == 0 {
                 r.rooms.remove(&channel);

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use realtime_core::ErrorCode;
+use realtime_core::{Address, ErrorCode};
 use realtime_protocol::notes::NotesRevoked;
 use realtime_protocol::reply::{WatchOk, encode_push};
 use realtime_protocol::{ErrorBody, Op};
@@ -29,16 +29,13 @@ impl Feature for MapFeed {
     }
 
     fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
-        Box::new(Watching::default())
+        Box::new(Watching)
     }
 }
 
-/// A connection's watch lives in the feed itself; this keeps the groups whose notes it was
-/// shown, to tell it which to drop when the address leaves one, and ends the watch.
-#[derive(Default)]
-struct Watching {
-    groups: BTreeSet<(String, String)>,
-}
+/// A connection's watch lives in the feed itself (with the groups whose notes it was shown);
+/// this only answers, re-checks and ends it, and costs a connection nothing.
+struct Watching;
 
 impl FeatureConn for Watching {
     fn handle<'a>(
@@ -51,7 +48,7 @@ impl FeatureConn for Watching {
             match op {
                 Op::Watch { area, mine } => {
                     watch(&conn, id, area, mine)?;
-                    self.groups = groups_seen(&conn);
+                    conn.app.world.feed.swap_groups(conn.id, groups_seen(&conn));
                     Ok(())
                 }
                 other => Err(not_registered("the map feed", &other)),
@@ -62,11 +59,12 @@ impl FeatureConn for Watching {
     fn recheck(&mut self, conn: Conn<'_>) {
         let world = conn.app.world.permissions.world.as_ref();
         // While on-chain state cannot be relied on, nothing is revoked on a guess.
-        if self.groups.is_empty() || world.is_some_and(|w| w.unavailable().is_some()) {
+        if world.is_some_and(|w| w.unavailable().is_some()) {
             return;
         }
         let now = groups_seen(&conn);
-        for (kind, id) in self.groups.difference(&now) {
+        let before = conn.app.world.feed.swap_groups(conn.id, now.clone());
+        for (kind, id) in before.difference(&now) {
             let group = format!("{kind}:{id}");
             tracing::info!(%group, "group notes revoked");
             conn.send(encode_push(
@@ -77,10 +75,9 @@ impl FeatureConn for Watching {
                 },
             ));
         }
-        self.groups = now;
     }
 
-    fn leave(&mut self, app: &App, id: ConnId) {
+    fn leave(&mut self, app: &App, id: ConnId, _who: Option<Address>) {
         app.world.feed.remove(id);
     }
 }

@@ -51,19 +51,32 @@ pub trait FeatureConn: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ErrorBody>>;
     /// On-chain state changed what the signed-in address may do: drop what it lost.
     fn recheck(&mut self, _conn: Conn<'_>) {}
-    /// The connection is ending (or its task died): stop routing anything to it. May run
-    /// twice.
-    fn leave(&mut self, _app: &App, _id: ConnId) {}
+    /// The connection (signed in as `who`, if it did) is ending, or its task died: stop
+    /// routing anything to it. May run twice.
+    fn leave(&mut self, _app: &App, _id: ConnId, _who: Option<Address>) {}
 }
 
 /// How a feature whose ops keep nothing on the connection answers one.
-pub type Handler = for<'a> fn(Conn<'a>, u64, Op) -> BoxFuture<'a, Result<(), ErrorBody>>;
+pub trait Handler:
+    for<'a> Fn(Conn<'a>, u64, Op) -> BoxFuture<'a, Result<(), ErrorBody>> + Send + Sync + 'static
+{
+}
 
-/// The connection state of a feature that keeps none: every op goes to its handler.
+impl<F> Handler for F where
+    F: for<'a> Fn(Conn<'a>, u64, Op) -> BoxFuture<'a, Result<(), ErrorBody>>
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The connection state of a feature that keeps none: every op goes to its handler. Given a
+/// function item (`Stateless(handle)`), it is zero-sized, so a connection pays no allocation
+/// for it.
 #[derive(Debug, Clone, Copy)]
-pub struct Stateless(pub Handler);
+pub struct Stateless<F>(pub F);
 
-impl FeatureConn for Stateless {
+impl<F: Handler> FeatureConn for Stateless<F> {
     fn handle<'a>(
         &'a mut self,
         conn: Conn<'a>,
@@ -255,4 +268,13 @@ mod tests {
     fn a_feature_cannot_take_a_core_op() {
         Features::new(vec![Arc::new(Fake("a", &["auth"]))]);
     }
+}
+
+#[cfg(test)]
+#[test]
+fn a_stateless_feature_costs_a_connection_nothing() {
+    fn handle<'a>(_: Conn<'a>, _: u64, op: Op) -> BoxFuture<'a, Result<(), ErrorBody>> {
+        Box::pin(async move { Err(not_registered("test", &op)) })
+    }
+    assert_eq!(std::mem::size_of_val(&Stateless(handle)), 0);
 }

@@ -349,7 +349,11 @@ impl Session {
                 .unregister(identity.address, self.id);
         }
         for feature in &mut self.features {
-            feature.leave(&self.app, self.id);
+            feature.leave(
+                &self.app,
+                self.id,
+                self.identity.as_ref().map(|i| i.address),
+            );
         }
     }
 }

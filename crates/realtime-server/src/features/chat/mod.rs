@@ -51,17 +51,15 @@ impl Feature for Chat {
 
     fn connect(&self, _app: &App) -> Box<dyn FeatureConn> {
         Box::new(ChatConn {
-            who: None,
             subscriptions: HashSet::new(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES_IN_FLIGHT)),
         })
     }
 }
 
-/// A connection's chat state.
+/// A connection's chat state. The signed-in address is counted present in each subscribed
+/// channel; it comes with each call rather than being kept here.
 struct ChatConn {
-    /// The signed-in address, counted present in each subscribed channel.
-    who: Option<Address>,
     subscriptions: HashSet<ChannelName>,
     /// Publishes of this connection not yet answered, at most [`MAX_PUBLISHES_IN_FLIGHT`].
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -118,10 +116,10 @@ impl FeatureConn for ChatConn {
         self.recheck_all(&mut conn);
     }
 
-    fn leave(&mut self, app: &App, id: ConnId) {
+    fn leave(&mut self, app: &App, id: ConnId, who: Option<Address>) {
         for channel in self.subscriptions.drain() {
             app.delivery.hub.leave(&channel, id);
-            if let Some(who) = self.who {
+            if let Some(who) = who {
                 app.conns.presence.leave(&channel, who, id);
             }
         }
@@ -176,8 +174,7 @@ impl ChatConn {
             }
         };
         let presence = &conn.app.conns.presence;
-        self.who = conn.address();
-        if let Some(who) = self.who {
+        if let Some(who) = conn.address() {
             presence.join(&channel, who);
             if with_presence {
                 presence.listen(&channel, conn.id, conn.queue.clone());
@@ -231,7 +228,7 @@ impl ChatConn {
         }
         conn.cancel_replay(channel.as_str());
         conn.app.delivery.hub.leave(channel, conn.id);
-        if let Some(who) = self.who {
+        if let Some(who) = conn.address() {
             conn.app.conns.presence.leave(channel, who, conn.id);
         }
         conn.reply_ok(
@@ -351,7 +348,7 @@ impl ChatConn {
             conn.cancel_replay(channel.as_str());
             self.subscriptions.remove(&channel);
             conn.app.delivery.hub.leave(&channel, conn.id);
-            if let Some(who) = self.who {
+            if let Some(who) = who {
                 conn.app.conns.presence.leave(&channel, who, conn.id);
             }
             tracing::info!(%channel, reason = %why.message, "permission revoked");
