@@ -32,10 +32,12 @@
 //! - [`listener`]: the accept loop: connection cap, header timeout, bounded shutdown.
 //! - [`session`]: the session core: upgrade, reader, writer, sign-in, paced replays, and
 //!   the registry that hands each op to its feature.
-//! - [`features`]: the user-facing features (chat, map feed), each owning its ops, routes
-//!   and per-connection state; `features::all` is the one registration point.
-//! - [`http`]: the routes, CORS, health and history endpoints.
-//! - [`serve`]: start-up, wiring, and graceful shutdown.
+//! - [`features`]: the user-facing features (chat, map feed and notes, typing, direct
+//!   messages, read state, presence, sync), each owning its ops, routes and per-connection
+//!   state; `features::all` is the one registration point.
+//! - [`http`]: the core routes (health, status, sign-in), CORS, and the features' routes.
+//! - [`serve`]: start-up, wiring, background tasks (note expiry, presence announcements,
+//!   on-chain changes), and graceful shutdown.
 //! - [`commands`]: what each command line verb does.
 
 pub mod cli;
