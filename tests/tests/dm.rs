@@ -168,6 +168,14 @@ async fn a_block_refuses_the_blocked_side_until_lifted() {
     assert_eq!(e.code(), Some(ErrorCode::Blocked));
     assert!(e.to_string().contains("unblock"), "{e}");
 
+    // Neither side learns the other's online status or reading.
+    let mut a = a;
+    assert_eq!(next_push(&mut a).await.name(), "dm_started");
+    assert!(!a.threads(None, None).await.unwrap().threads[0].peer_online);
+    assert!(!b.threads(None, None).await.unwrap().threads[0].peer_online);
+    b.read(&dm, 1).await.unwrap();
+    quiet(&mut a).await;
+
     let list = b.blocks().await.unwrap();
     assert_eq!(list.blocked.len(), 1);
     assert_eq!(list.blocked[0].address, full(1));

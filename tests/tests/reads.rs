@@ -129,3 +129,26 @@ async fn channel_reads_reach_only_the_readers_own_sockets() {
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::InvalidChannel));
 }
+
+/// A channel the address may no longer read (a guild left on chain) drops out of its unread
+/// counts.
+#[tokio::test]
+async fn a_channel_lost_on_chain_leaves_the_unread_counts() {
+    use e2e::blitz::{MEMBER, server_for, who, world};
+    let torii = world().await;
+    let server = server_for(&torii).await;
+    let two = server.client(&who(2)).await;
+    two.subscribe("guild:0x9001", None).await.unwrap();
+    two.read("guild:0x9001", 0).await.unwrap();
+    let listed =
+        |u: realtime_client::UnreadList| u.channels.iter().any(|c| c.channel == "guild:0x9001");
+    assert!(listed(two.unread().await.unwrap()));
+    torii.delete(12, MEMBER);
+    for _ in 0..100 {
+        if !listed(two.unread().await.unwrap()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the guild channel is still counted after leaving the guild");
+}

@@ -152,34 +152,56 @@ impl Presence {
         let mut r = self.lock();
         let changed: Vec<ChannelName> = r.changed.drain().collect();
         let mut out = Vec::new();
+        let mut again = Vec::new();
         for channel in changed {
             let Some(room) = r.rooms.get_mut(&channel) else {
                 continue;
             };
-            let mut joined = Vec::new();
-            let mut left = Vec::new();
-            room.members.retain(|who, m| {
-                if m.conns > 0 && !m.announced {
-                    joined.push(*who);
-                    m.announced = true;
-                } else if m.conns == 0 {
-                    if m.announced {
-                        left.push(*who);
-                    }
-                    return false;
-                }
-                true
-            });
             let count = room.present;
-            let listeners: Vec<SendQueue> = room.listeners.values().cloned().collect();
-            if count == 0 {
+            if count == 0 && room.members.values().all(|m| !m.announced) {
                 r.rooms.remove(&channel);
+                continue;
             }
+            // Too crowded to announce: nothing is sent, so nothing is marked announced; the
+            // differences wait for the room to shrink.
+            if count > ANNOUNCE_MAX {
+                continue;
+            }
+            let mut joined: Vec<Address> = room
+                .members
+                .iter()
+                .filter(|(_, m)| m.conns > 0 && !m.announced)
+                .map(|(a, _)| *a)
+                .collect();
+            let mut left: Vec<Address> = room
+                .members
+                .iter()
+                .filter(|(_, m)| m.conns == 0 && m.announced)
+                .map(|(a, _)| *a)
+                .collect();
             if joined.is_empty() && left.is_empty() {
                 continue;
             }
             joined.sort();
             left.sort();
+            // Only what one push lists counts as announced; the rest goes in the next one.
+            if joined.len() > LIST_MAX || left.len() > LIST_MAX {
+                joined.truncate(LIST_MAX);
+                left.truncate(LIST_MAX);
+                again.push(channel.clone());
+            }
+            for who in &joined {
+                if let Some(m) = room.members.get_mut(who) {
+                    m.announced = true;
+                }
+            }
+            for who in &left {
+                room.members.remove(who);
+            }
+            let listeners: Vec<SendQueue> = room.listeners.values().cloned().collect();
+            if room.members.is_empty() {
+                r.rooms.remove(&channel);
+            }
             let change = Change {
                 channel,
                 joined,
@@ -188,27 +210,20 @@ impl Presence {
             };
             out.push((change, listeners));
         }
+        r.changed.extend(again);
         out
     }
 }
 
 impl Change {
-    /// The push of this change, or `None` in a channel too crowded to announce.
-    pub fn to_push(&self) -> Option<PresenceChange> {
-        if self.count > ANNOUNCE_MAX {
-            return None;
-        }
-        let names = |list: &[Address]| {
-            list.iter()
-                .take(LIST_MAX)
-                .map(ToString::to_string)
-                .collect()
-        };
-        Some(PresenceChange {
+    /// The push of this change.
+    pub fn to_push(&self) -> PresenceChange {
+        let names = |list: &[Address]| list.iter().map(ToString::to_string).collect();
+        PresenceChange {
             joined: names(&self.joined),
             left: names(&self.left),
             count: self.count as u64,
-        })
+        }
     }
 }
 
@@ -246,6 +261,38 @@ mod tests {
             (vec![addr(1)], 1)
         );
         assert_eq!(p.snapshot(&world(), 0), (1, Vec::new()));
+    }
+
+    #[test]
+    fn only_what_a_push_lists_counts_as_announced() {
+        let p = Presence::default();
+        for n in 0..(LIST_MAX as u32 + 5) {
+            p.join(&world(), addr(n + 1));
+        }
+        let first = p.flush();
+        assert_eq!(first[0].0.joined.len(), LIST_MAX);
+        let rest = p.flush();
+        assert_eq!(
+            rest[0].0.joined.len(),
+            5,
+            "the rest follow in the next push"
+        );
+        assert!(p.flush().is_empty());
+    }
+
+    #[test]
+    fn a_crowded_room_announces_nothing_and_no_one_leaves_unseen() {
+        let p = Presence::default();
+        for n in 0..(ANNOUNCE_MAX as u32 + 1) {
+            p.join(&world(), addr(n + 1));
+        }
+        assert!(p.flush().is_empty(), "too crowded");
+        // Shrinking below the limit: those still there are announced, the one who left is
+        // not, since nobody was told it had come.
+        p.leave(&world(), addr(1), 1);
+        let change = p.flush();
+        assert!(change[0].0.left.is_empty());
+        assert_eq!(change[0].0.joined.len(), LIST_MAX);
     }
 
     #[test]

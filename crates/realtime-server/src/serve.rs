@@ -267,10 +267,12 @@ async fn wait_for_signal(shutdown: CancellationToken) {
 }
 
 /// Applies projection changes to live connections until the follower stops. A lost right
-/// makes the affected sessions re-check their subscriptions at once.
+/// makes the affected sessions re-check their subscriptions at once, before the batch's
+/// announcements are posted.
 pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
     while let Some(batch) = changes.recv().await {
         let mut affected: Vec<Address> = Vec::new();
+        let mut announcements = Vec::new();
         for change in &batch {
             match change {
                 Change::PlayerRemoved(a) => affected.push(*a),
@@ -278,23 +280,24 @@ pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
                 Change::Feed(update) => {
                     app.world.feed.route(update);
                 }
-                Change::Announce(a) => {
-                    crate::announcer::Announcer {
-                        config: &app.config,
-                        permissions: &app.world.permissions,
-                        publisher: &app.delivery.publisher,
-                    }
-                    .post(a)
-                    .await;
-                }
+                Change::Announce(a) => announcements.push(a),
                 Change::Resynced => app.world.feed.reset_all(),
                 Change::PlayerAdded(_) | Change::Joined { .. } => {}
             }
         }
         affected.sort();
         affected.dedup();
+        // Lost rights first: posting announcements may wait for the publisher.
         for address in affected {
             app.conns.registry.recheck(address);
+        }
+        let announcer = crate::announcer::Announcer {
+            config: &app.config,
+            permissions: &app.world.permissions,
+            publisher: &app.delivery.publisher,
+        };
+        for a in announcements {
+            announcer.post(a).await;
         }
     }
 }

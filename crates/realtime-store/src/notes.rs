@@ -294,14 +294,15 @@ impl Store {
         why: Removal,
         now_ms: i64,
     ) -> Result<Option<Note>, StoreError> {
-        let (removal, at) = match why {
-            Removal::Deleted => ("deleted", "$3"),
-            // An expired note left the map when it expired, whenever the sweep runs.
-            Removal::Expired => ("expired", "expires_at_ms"),
+        let (removal, at, due) = match why {
+            Removal::Deleted => ("deleted", "$3", ""),
+            // An expired note left the map when it expired, whenever the sweep runs; one
+            // whose expiry an edit moved since the sweep picked it stays.
+            Removal::Expired => ("expired", "expires_at_ms", " AND expires_at_ms <= $3"),
         };
         let update = format!(
             "UPDATE notes SET removed_at_ms = {at}, removal = '{removal}', rev = $4 \
-             WHERE id = $1 AND ($2 IS NULL OR author = $2) AND removed_at_ms IS NULL \
+             WHERE id = $1 AND ($2 IS NULL OR author = $2) AND removed_at_ms IS NULL{due} \
              RETURNING {COLUMNS}"
         );
         let row: Option<Row> = in_tx!(self, |tx| {
@@ -401,5 +402,64 @@ impl Store {
             q.fetch_all(pool).await?
         });
         rows.into_iter().map(to_note).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StorageConfig;
+
+    /// The sweep picks a due note, then its author extends the expiry before the sweep's
+    /// update runs: the note stays.
+    #[tokio::test]
+    async fn a_sweep_does_not_expire_a_note_whose_expiry_moved() {
+        let dir = std::env::temp_dir().join(format!("rt-notes-{}", std::process::id()));
+        let store = Store::connect(&StorageConfig {
+            url: format!("sqlite://{}/notes.db", dir.display()),
+            ..StorageConfig::default()
+        })
+        .await
+        .unwrap();
+        store.migrate_up().await.unwrap();
+        let author: Address = "0x1".parse().unwrap();
+        let note = store
+            .create_note(NewNote {
+                author,
+                tile: Tile::new(1, 1),
+                title: "t",
+                body: "",
+                visibility: &Visibility::Public,
+                expires_at_ms: Some(5_000),
+                now_ms: 1_000,
+            })
+            .await
+            .unwrap();
+        let later = NoteEdit {
+            expires_at_ms: Some(Some(10_000)),
+            ..NoteEdit::default()
+        };
+        store
+            .edit_note(note.id, author, later, 4_000)
+            .await
+            .unwrap()
+            .unwrap();
+        // What the sweep does for a note it picked at 6 000, before the edit.
+        let swept = store
+            .remove(note.id, None, Removal::Expired, 6_000)
+            .await
+            .unwrap();
+        assert!(swept.is_none());
+        assert!(
+            store
+                .note(note.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .removed
+                .is_none()
+        );
+        store.close().await;
+        std::fs::remove_dir_all(dir).ok();
     }
 }

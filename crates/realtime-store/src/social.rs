@@ -29,6 +29,9 @@ const GATE: &str = "SELECT \
 const BLOCK: &str = "INSERT INTO blocks (blocker, blocked, created_at_ms) VALUES ($1, $2, $3) \
      ON CONFLICT (blocker, blocked) DO NOTHING";
 const UNBLOCK: &str = "DELETE FROM blocks WHERE blocker = $1 AND blocked = $2";
+/// Addresses `$1` blocks or is blocked by.
+const BLOCKED_EITHER_WAY: &str = "SELECT blocked FROM blocks WHERE blocker = $1 \
+     UNION SELECT blocker FROM blocks WHERE blocked = $1";
 const BLOCKS_OF: &str =
     "SELECT blocked, created_at_ms FROM blocks WHERE blocker = $1 ORDER BY created_at_ms, blocked";
 
@@ -253,6 +256,17 @@ impl Store {
         rows.into_iter()
             .map(|(a, at)| Ok((address_of(&a)?, at)))
             .collect()
+    }
+
+    /// The addresses `who` blocks or is blocked by: they see nothing of each other.
+    pub async fn blocked_either_way(&self, who: Address) -> Result<Vec<Address>, StoreError> {
+        let rows: Vec<String> = on_pool!(self, read, |pool| {
+            sqlx::query_scalar(BLOCKED_EITHER_WAY)
+                .bind(who.to_string())
+                .fetch_all(pool)
+                .await?
+        });
+        rows.iter().map(|a| address_of(a)).collect()
     }
 
     /// Moves `address`'s read position in `channel` forward to `seq` (never back); returns

@@ -56,6 +56,15 @@ async fn a_thread_starts_once_and_blocks_are_seen_from_both_sides(store: &Store)
     let from_blocker = store.dm_gate(&channel, addr(2), addr(1)).await.unwrap();
     assert!(from_blocker.blocking_peer && !from_blocker.blocked_by_peer);
     assert_eq!(store.blocks_of(addr(2)).await.unwrap(), vec![(addr(1), 20)]);
+    assert_eq!(
+        store.blocked_either_way(addr(1)).await.unwrap(),
+        vec![addr(2)]
+    );
+    assert_eq!(
+        store.blocked_either_way(addr(2)).await.unwrap(),
+        vec![addr(1)]
+    );
+    assert!(store.blocked_either_way(addr(3)).await.unwrap().is_empty());
     assert!(store.blocks_of(addr(1)).await.unwrap().is_empty());
     assert!(store.unblock(addr(2), addr(1)).await.unwrap());
     assert!(!store.unblock(addr(2), addr(1)).await.unwrap());

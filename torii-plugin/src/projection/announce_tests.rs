@@ -86,3 +86,19 @@ fn a_resync_announces_what_changed_while_down_and_nothing_else() {
     assert_eq!(found[0].executed_at, 300);
     assert_eq!(found[1].tile, Some(Tile::new(30, 30)));
 }
+
+#[test]
+fn a_deletion_is_named_by_the_state_it_ends_live_as_on_resync() {
+    let mut p = announced(&[Trigger::Deleted]);
+    p.apply(&at(entity(9, structure(9, a(4), 30, 30)), 100));
+    let deleted = types::Struct {
+        name: "s1_eternum-Structure".into(),
+        children: Vec::new(),
+    };
+    let gone = announcements(p.apply(&at(entity(9, deleted), 300)));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(
+        (gone[0].executed_at, gone[0].previous_owner),
+        (100, Some(a(4)))
+    );
+}

@@ -174,6 +174,8 @@ impl Projection {
         let wanted = self.needed.get(&tag).cloned().flatten();
         let mut changed = Map::new();
         let ent = self.entities.entry(id).or_default();
+        // A deletion is named by the state it ends (resync finds it the same way).
+        let executed_before = ent.executed_at;
         ent.executed_at = ent.executed_at.max(executed_at);
         let announced = self.rules.announcements.iter().any(|a| a.model == tag);
         let before_record = ent.records.get(&tag).filter(|_| announced).cloned();
@@ -234,7 +236,11 @@ impl Projection {
                 changes.push(Change::Announce(Box::new(Announcement {
                     rule,
                     entity: id,
-                    executed_at,
+                    executed_at: if deletion {
+                        executed_before
+                    } else {
+                        executed_at
+                    },
                     record: if deletion {
                         before_record.clone()
                     } else {

@@ -112,6 +112,13 @@ pub async fn threads(
         .threads(who, cursor.as_ref(), limit + 1)
         .await
         .map_err(|e| store_error(&e))?;
+    // Neither side of a block learns when the other is online.
+    let hidden = app
+        .storage
+        .store
+        .blocked_either_way(who)
+        .await
+        .map_err(|e| store_error(&e))?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next = more
@@ -126,7 +133,7 @@ pub async fn threads(
             last_seq: t.last_seq,
             read_seq: t.read_seq,
             unread: t.unread,
-            peer_online: app.conns.registry.is_online(t.peer),
+            peer_online: !hidden.contains(&t.peer) && app.conns.registry.is_online(t.peer),
             last_message: t
                 .last_message
                 .as_ref()

@@ -91,9 +91,10 @@ pub async fn run(app: App) {
             () = app.shutdown.cancelled() => return,
         }
         for (change, listeners) in app.conns.presence.flush() {
-            let Some(push) = change.to_push().filter(|_| !listeners.is_empty()) else {
+            if listeners.is_empty() {
                 continue;
-            };
+            }
+            let push = change.to_push();
             let frame = Utf8Bytes::from(encode_channel_push(
                 "presence_change",
                 change.channel.as_str(),

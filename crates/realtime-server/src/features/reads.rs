@@ -98,9 +98,7 @@ pub async fn mark(
         },
     ));
     app.conns.registry.push(who, &frame, from);
-    if let Some(Ok(thread)) = Thread::of(&channel)
-        && let Some(peer) = thread.peer_of(who)
-    {
+    if let Some(peer) = receipt_peer(app, who, &channel).await? {
         app.conns.registry.push(peer, &frame, None);
     }
     Ok(ReadOk {
@@ -109,7 +107,30 @@ pub async fn mark(
     })
 }
 
-/// Unread counts of every channel `who` has read and every thread it is part of.
+/// The other participant of `channel` when it is a thread and neither blocks the other: who
+/// may learn how far `who` has read it.
+pub async fn receipt_peer(
+    app: &AppState,
+    who: Address,
+    channel: &ChannelName,
+) -> Result<Option<Address>, ErrorBody> {
+    let Some(peer) = Thread::of(channel)
+        .and_then(Result::ok)
+        .and_then(|t| t.peer_of(who))
+    else {
+        return Ok(None);
+    };
+    let gate = app
+        .storage
+        .store
+        .dm_gate(channel, who, peer)
+        .await
+        .map_err(|e| store_error(&e))?;
+    Ok((!gate.blocked_by_peer && !gate.blocking_peer).then_some(peer))
+}
+
+/// Unread counts of every channel `who` has read and every thread it is part of, that it may
+/// still read (a channel lost, such as a guild left on chain, drops out).
 pub async fn unread(app: &AppState, who: Address) -> Result<UnreadList, ErrorBody> {
     app.delivery.rate_limits.take(Limit::Read, who).await?;
     let rows = app
@@ -118,9 +139,17 @@ pub async fn unread(app: &AppState, who: Address) -> Result<UnreadList, ErrorBod
         .unread(who)
         .await
         .map_err(|e| store_error(&e))?;
+    let permissions = &app.world.permissions;
     Ok(UnreadList {
         channels: rows
             .into_iter()
+            .filter(
+                |u| match permissions.check(Some(who), &u.channel, Action::Read) {
+                    Ok(()) => true,
+                    // While on-chain state cannot be relied on, nothing is hidden on a guess.
+                    Err(e) => e.code == ErrorCode::Unavailable,
+                },
+            )
             .map(|u| UnreadItem {
                 channel: u.channel.to_string(),
                 last_seq: u.last_seq,

@@ -16,7 +16,6 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use realtime_core::dm::Thread;
 use realtime_core::policy::Action;
 use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::notes::NoteEventKind;
@@ -33,6 +32,9 @@ use crate::rate::Limit;
 use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Stateless, not_registered};
 use crate::state::{App, AppState};
 use crate::web::ApiError;
+
+/// Less room than this in a reply fits no message: channels past it are not read.
+const MIN_MESSAGE_BYTES: usize = 128;
 
 /// Most note changes one sync returns.
 pub const NOTE_CHANGES_MAX: u32 = 500;
@@ -119,8 +121,7 @@ pub async fn sync(app: &AppState, who: Address, args: SyncArgs) -> Result<SyncOk
         let channel = app.world.permissions.canonical(channel);
         let synced = missed(app, who, &channel, *since, &mut budget).await?;
         if synced.error.is_none()
-            && let Some(Ok(thread)) = Thread::of(&channel)
-            && let Some(peer) = thread.peer_of(who)
+            && let Some(peer) = crate::features::reads::receipt_peer(app, who, &channel).await?
         {
             let seq = app
                 .storage
@@ -137,8 +138,8 @@ pub async fn sync(app: &AppState, who: Address, args: SyncArgs) -> Result<SyncOk
         channels.push(synced);
     }
     let notes = match &args.notes {
-        Some(cursor) => Some(note_changes(app, who, cursor).await?),
-        None => None,
+        Some(cursor) if app.config.notes.enabled => Some(note_changes(app, who, cursor).await?),
+        _ => None,
     };
     let unread = crate::features::reads::unread(app, who).await?.channels;
     Ok(SyncOk {
@@ -187,9 +188,12 @@ async fn missed(
         return Ok(synced);
     }
     let count = head.last_seq - since;
-    if count > app.config.limits.recovery_max_messages {
+    // Nothing more fits the reply: no read for a page that would be thrown away.
+    if count > app.config.limits.recovery_max_messages || budget.0 < MIN_MESSAGE_BYTES {
         return Ok(synced);
     }
+    // Each channel read counts against the read limit, as a history page does.
+    app.delivery.rate_limits.take(Limit::Read, who).await?;
     let messages = store
         .range(
             channel,
