@@ -6,8 +6,12 @@
 //! everything else (typed pushes, errors for frames the server could not read, the close)
 //! arrives in order through [`Client::next_event`].
 //!
-//! Reconnection with backoff is not part of this version; the close code tells whether to
-//! reconnect ([`realtime_protocol::CloseCode::should_reconnect`]).
+//! [`Client`] is one connection: when it ends, the close code tells whether to reconnect
+//! ([`realtime_protocol::CloseCode::should_reconnect`]). [`Session`] does that by itself:
+//! it reconnects with backoff, subscribes again from the last seq it delivered, and retries
+//! publishes with one client message id (see [`session`]).
+
+pub mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,13 +48,15 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use session::{Backoff, Session, SessionEvent, SessionHandle, SessionOptions, TokenSource};
+
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, ErrorBody>>>>>;
 
 /// How long a request waits for its reply.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events buffered before the reader stops reading the socket.
-const EVENT_BUFFER: usize = 65_536;
+pub(crate) const EVENT_BUFFER: usize = 65_536;
 
 /// How to present the session token when connecting.
 #[derive(Debug, Clone)]
@@ -170,6 +176,12 @@ impl Client {
             events,
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Takes the event stream, for a task that reads it while others send requests through
+    /// a shared `&Client`; [`Client::next_event`] then returns nothing.
+    pub fn take_events(&mut self) -> mpsc::Receiver<Event> {
+        std::mem::replace(&mut self.events, mpsc::channel(1).1)
     }
 
     /// Sends `{"id": …, "op": op, …args}` and waits for its reply.
