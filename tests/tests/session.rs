@@ -9,20 +9,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use e2e::{Options, Server, addr};
-use realtime_client::{Backoff, Push, Session, SessionEvent, SessionOptions, TokenSource};
+use realtime_client::{
+    Backoff, Push, Session, SessionEvent, SessionOptions, TokenSource, fixed_token,
+};
 
 fn quick() -> Backoff {
     Backoff {
         base: Duration::from_millis(50),
         max: Duration::from_millis(500),
     }
-}
-
-fn fixed(token: String) -> TokenSource {
-    Arc::new(move || {
-        let t = token.clone();
-        Box::pin(async move { Ok(t) })
-    })
 }
 
 async fn next(session: &mut Session) -> SessionEvent {
@@ -47,7 +42,7 @@ async fn a_session_comes_back_after_a_restart_without_losing_or_repeating() {
     let port = server.addr.port();
     let mut session = Session::start(SessionOptions {
         url: server.ws_url(),
-        token: fixed(server.token(&addr(1))),
+        token: fixed_token(server.token(&addr(1))),
         backoff: quick(),
     });
     assert!(matches!(

@@ -7,9 +7,7 @@
 //! cargo run -p realtime-client --example bot -- world
 //! ```
 
-use std::sync::Arc;
-
-use realtime_client::{Backoff, Push, Session, SessionEvent, SessionOptions, TokenSource};
+use realtime_client::{Backoff, Push, Session, SessionEvent, SessionOptions, fixed_token};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,10 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = std::env::var("REALTIME_TOKEN").map_err(|_| "set REALTIME_TOKEN")?;
     let channel = std::env::args().nth(1).unwrap_or_else(|| "world".into());
     // A real bot asks its backend for a fresh token here; this one reuses the one it has.
-    let source: TokenSource = Arc::new(move || {
-        let t = token.clone();
-        Box::pin(async move { Ok(t) })
-    });
+    let source = fixed_token(token);
     let mut session = Session::start(SessionOptions {
         url,
         token: source,

@@ -6,9 +6,7 @@
 //! cargo run -p realtime-client --example map_watcher -- 90 90 110 110
 //! ```
 
-use std::sync::Arc;
-
-use realtime_client::{Area, Backoff, Push, Session, SessionEvent, SessionOptions, TokenSource};
+use realtime_client::{Area, Backoff, Push, Session, SessionEvent, SessionOptions, fixed_token};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,10 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [min_x, min_y, max_x, max_y] = n[..] else {
         return Err("usage: map_watcher MIN_X MIN_Y MAX_X MAX_Y".into());
     };
-    let source: TokenSource = Arc::new(move || {
-        let t = token.clone();
-        Box::pin(async move { Ok(t) })
-    });
+    let source = fixed_token(token);
     let mut session = Session::start(SessionOptions {
         url,
         token: source,

@@ -48,7 +48,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub use session::{Backoff, Session, SessionEvent, SessionHandle, SessionOptions, TokenSource};
+pub use session::{
+    Backoff, Session, SessionEvent, SessionHandle, SessionOptions, TokenSource, fixed_token,
+};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, ErrorBody>>>>>;

@@ -30,6 +30,15 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// Where session tokens come from: called before every connection attempt.
 pub type TokenSource = Arc<dyn Fn() -> BoxFuture<Result<String, String>> + Send + Sync>;
 
+/// A token source that always gives `token`: for tools and bots whose token outlives them.
+/// An expired token then stops the session (the server refuses it twice).
+pub fn fixed_token(token: String) -> TokenSource {
+    Arc::new(move || {
+        let t = token.clone();
+        Box::pin(async move { Ok(t) })
+    })
+}
+
 /// Full-jitter exponential backoff: attempt `n` waits a random time up to
 /// `min(max, base × 2^n)`, so clients dropped together do not come back together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
