@@ -91,7 +91,17 @@ devnet() {
   cargo install starknet-devnet --version 0.10.1 --locked --root "$root" --quiet
 }
 
+# Node.js and npm for the TypeScript client's tests (packages come from the npm registry).
+node_js() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    return
+  fi
+  log "installing Node.js and npm"
+  apt_install nodejs npm
+}
+
 postgres
 redis
+node_js
 devnet
-log "PostgreSQL, Redis and starknet-devnet are ready"
+log "PostgreSQL, Redis, Node.js and starknet-devnet are ready"

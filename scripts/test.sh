@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and lints, unit tests, the storage suite on SQLite and on
-# Postgres, and the end-to-end tests that start the real binary. Starts the services it needs.
+# Postgres, the end-to-end tests that start the real binary, and the TypeScript client's type
+# check and tests (against the same binary). Starts the services it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +29,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== TypeScript client"
+(
+  cd clients/typescript
+  [ -d node_modules ] || npm ci --no-audit --no-fund --silent
+  npx tsc --noEmit
+  CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/../../target} npx vitest run
+)

@@ -1,0 +1,3 @@
+// torii-realtime's TypeScript client: see README.md.
+export * from "./protocol.ts";
+export * from "./client.ts";
