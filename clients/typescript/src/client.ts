@@ -6,16 +6,25 @@
 
 import {
   AUTH_CLOSE_CODES,
+  type Area,
   type Connected,
   type ErrorBody,
   FATAL_CLOSE_CODES,
   type HistoryPage,
   type MessageData,
+  type NewNote,
+  type NoteData,
+  type NotesPage,
   type Op,
+  type PresenceSnapshot,
   type PublishOk,
   type PushFrame,
   type RefreshOk,
   type SubscribeOk,
+  type SyncOk,
+  type ThreadsPage,
+  type UnreadItem,
+  threadChannel,
 } from "./protocol.ts";
 
 /** The part of the WebSocket API the client uses (browsers' `WebSocket`, or `ws` in Node). */
@@ -214,6 +223,63 @@ export class RealtimeClient {
     return json;
   }
 
+  /** Sends a direct message to `peer` (the thread `dm:LOW:HIGH` with `me`). */
+  async sendDirect(me: string, peer: string, body: string): Promise<PublishOk> {
+    return this.publish(threadChannel(me, peer), body);
+  }
+
+  /** A page of this address's direct-message threads, newest first. */
+  threads(before?: string, limit?: number): Promise<ThreadsPage> {
+    return this.request<ThreadsPage>("threads", defined({ before, limit }));
+  }
+
+  /** Marks `channel` read up to `seq` (a read receipt in a thread). */
+  read(channel: string, seq: number): Promise<{ channel: string; seq: number }> {
+    return this.request("read", { channel, seq });
+  }
+
+  /** Unread counts of every channel read before and every thread. */
+  async unread(): Promise<UnreadItem[]> {
+    return (await this.request<{ channels: UnreadItem[] }>("unread")).channels;
+  }
+
+  block(address: string): Promise<{ address: string; blocked: boolean; changed: boolean }> {
+    return this.request("block", { address });
+  }
+
+  unblock(address: string): Promise<{ address: string; blocked: boolean; changed: boolean }> {
+    return this.request("unblock", { address });
+  }
+
+  /** Tells the channel's other subscribers that this address is typing (send every few s). */
+  typing(channel: string): Promise<{ channel: string; expires_in_ms: number }> {
+    return this.request("typing", { channel });
+  }
+
+  /** Who is present in `channel`. */
+  presence(channel: string): Promise<PresenceSnapshot> {
+    return this.request<PresenceSnapshot>("presence", { channel });
+  }
+
+  /** Watches a map area (and/or one's own entities): `entity` and `note` pushes follow. */
+  watch(area?: Area, mine = false): Promise<{ area?: Area; mine: boolean }> {
+    return this.request("watch", defined({ area, mine }));
+  }
+
+  /** A page of the notes in `area` this address may see, newest first. */
+  notes(area: Area, before?: number, limit?: number): Promise<NotesPage> {
+    return this.request<NotesPage>("notes", defined({ area, before, limit }));
+  }
+
+  async pinNote(note: NewNote): Promise<NoteData> {
+    return (await this.request<{ note: NoteData }>("note_create", { ...note })).note;
+  }
+
+  /** What was missed since the given cursors (see the protocol's `sync`). */
+  sync(channels: Record<string, number>, notes?: { area: Area; rev: number }): Promise<SyncOk> {
+    return this.request<SyncOk>("sync", defined({ channels, notes }));
+  }
+
   /** Extends the session in band with a fresh token from the token source. */
   async refresh(): Promise<RefreshOk> {
     const token = await this.opts.token();
@@ -347,6 +413,11 @@ export class RealtimeClient {
     this.attempt++;
     setTimeout(() => void this.connect(), delay);
   }
+}
+
+/** `args` without its undefined fields (the server refuses unknown or null arguments). */
+function defined(args: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
 }
 
 function sleep(ms: number): Promise<void> {

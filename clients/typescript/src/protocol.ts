@@ -127,3 +127,83 @@ export type Op = (typeof OPS)[number];
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([4426, 4429, 1002, 1007, 1009]);
 /** Close codes that mean "get a new token first". */
 export const AUTH_CLOSE_CODES: ReadonlySet<number> = new Set([4401, 4402]);
+
+export interface Area {
+  min_x: number;
+  min_y: number;
+  max_x: number;
+  max_y: number;
+}
+
+export interface ThreadItem {
+  channel: string;
+  peer: string;
+  last_seq: number;
+  read_seq: number;
+  unread: number;
+  peer_online: boolean;
+  last_message?: MessageData;
+}
+
+export interface ThreadsPage {
+  threads: ThreadItem[];
+  next?: string;
+}
+
+export interface UnreadItem {
+  channel: string;
+  last_seq: number;
+  read_seq: number;
+  unread: number;
+}
+
+export interface NoteData {
+  id: number;
+  author: string;
+  x: number;
+  y: number;
+  title: string;
+  body: string;
+  visibility: "public" | "group" | "private";
+  group?: string;
+  created_at: string;
+  updated_at: string;
+  expires_at?: string;
+  rev: number;
+}
+
+export interface NotesPage {
+  notes: NoteData[];
+  next?: number;
+  rev: number;
+}
+
+export interface NewNote {
+  x: number;
+  y: number;
+  title: string;
+  body?: string;
+  visibility?: "public" | "group" | "private";
+  group?: string;
+  expires_in_secs?: number;
+}
+
+export interface SyncOk {
+  channels: {
+    channel: string;
+    last_seq: number;
+    recovered: boolean;
+    messages: MessageData[];
+    error?: ErrorBody;
+  }[];
+  notes?: { rev: number; complete: boolean; changes: unknown[] };
+  unread: UnreadItem[];
+  receipts: { channel: string; address: string; seq: number }[];
+}
+
+/** The thread channel between two addresses: `dm:LOW:HIGH`, short hex, lower first. */
+export function threadChannel(a: string, b: string): string {
+  const [x, y] = [BigInt(a), BigInt(b)];
+  const [lo, hi] = x < y ? [x, y] : [y, x];
+  return `dm:0x${lo.toString(16)}:0x${hi.toString(16)}`;
+}

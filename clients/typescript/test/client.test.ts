@@ -7,7 +7,14 @@ import { resolve } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import WebSocket from "ws";
 
-import { type ClientEvent, OPS, RealtimeClient, type WebSocketLike, backoffDelay } from "../src/index.ts";
+import {
+  type ClientEvent,
+  OPS,
+  RealtimeClient,
+  type WebSocketLike,
+  backoffDelay,
+  threadChannel,
+} from "../src/index.ts";
 import { TestServer } from "./server.ts";
 
 const servers: TestServer[] = [];
@@ -97,6 +104,36 @@ describe("RealtimeClient", () => {
     const page = await c.history("world", { limit: 10 });
     expect(page.messages.map((m) => m.body)).toEqual(["kept"]);
     await expect(c.history("Bad Name")).rejects.toThrow(/invalid_channel/);
+  });
+
+  test("direct messages, read receipts, notes in a viewport and sync through the typed helpers", async () => {
+    const s = await server();
+    const alice = client(s, "0xa11ce");
+    const bob = client(s, "0xb0b");
+    const dm = threadChannel("0xb0b", "0xa11ce");
+    expect(dm).toBe("dm:0xb0b:0xa11ce");
+    await alice.c.sendDirect("0xa11ce", "0xb0b", "psst");
+    await until("dm_started", () => bob.events.some((e) => e.type === "push" && e.push.push === "dm_started") || undefined);
+    await bob.c.subscribe(dm);
+    const page = await bob.c.threads();
+    expect(page.threads[0]?.unread).toBe(1);
+    await alice.c.subscribe(dm);
+    await bob.c.read(dm, 1);
+    await until("the read receipt", () =>
+      alice.events.some((e) => e.type === "push" && e.push.push === "read" && (e.push.data as { seq: number }).seq === 1) || undefined,
+    );
+    expect((await bob.c.unread()).find((u) => u.channel === dm)?.unread).toBe(0);
+
+    const area = { min_x: 0, min_y: 0, max_x: 20, max_y: 20 };
+    await bob.c.watch(area);
+    const before = await bob.c.notes(area);
+    const note = await alice.c.pinNote({ x: 3, y: 4, title: "here" });
+    await until("the note event", () => bob.events.some((e) => e.type === "push" && e.push.push === "note") || undefined);
+    const synced = await bob.c.sync({ [dm]: 0 }, { area, rev: before.rev });
+    expect(synced.channels[0]?.messages.map((m) => m.body)).toEqual(["psst"]);
+    expect(synced.notes?.changes.length).toBe(1);
+    expect(note.visibility).toBe("public");
+    expect((await bob.c.presence(dm)).count).toBe(2);
   });
 
   test("refreshes the session in band", async () => {
