@@ -112,6 +112,8 @@ describe("RealtimeClient", () => {
     const bob = client(s, "0xb0b");
     const dm = threadChannel("0xb0b", "0xa11ce");
     expect(dm).toBe("dm:0xb0b:0xa11ce");
+    // dm_started goes to the sockets open at the time: Bob's must be signed in.
+    await until("Bob signed in", () => bob.events.some((e) => e.type === "connected") || undefined);
     await alice.c.sendDirect("0xa11ce", "0xb0b", "psst");
     await until("dm_started", () => bob.events.some((e) => e.type === "push" && e.push.push === "dm_started") || undefined);
     await bob.c.subscribe(dm);
