@@ -12,23 +12,39 @@ export function binary(): string {
   return join(target, "debug", "torii-realtime");
 }
 
+export interface ServerOptions {
+  /** TOML appended to the test configuration (new sections only). */
+  config?: string;
+  /** Extra environment (`TORII_REALTIME__...` overrides). */
+  env?: Record<string, string>;
+}
+
 export class TestServer {
   private child: ChildProcess | null = null;
   port = 0;
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly env: Record<string, string>,
+  ) {}
 
-  static async start(): Promise<TestServer> {
+  static async start(options: ServerOptions = {}): Promise<TestServer> {
     const dir = mkdtempSync(join(tmpdir(), "rt-ts-"));
-    const s = new TestServer(dir);
+    const s = new TestServer(dir, options.env ?? {});
     writeFileSync(
       join(dir, "realtime.toml"),
       `[server]\nlisten = "127.0.0.1:0"\nshutdown_timeout = "2s"\n[storage]\nurl = "sqlite://${dir}/rt.db"\n` +
         `[auth]\ndev_tokens = true\nsession_secret_file = "${dir}/session.key"\n` +
-        `[limits]\npublish_burst = 1000\npublish_per_second = 1000.0\n[log]\nformat = "json"\n`,
+        `[limits]\npublish_burst = 1000\npublish_per_second = 1000.0\n[log]\nformat = "json"\n` +
+        (options.config ?? ""),
     );
     await s.spawn("127.0.0.1:0");
     return s;
+  }
+
+  /** `http://127.0.0.1:PORT`. */
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
   }
 
   get url(): string {
@@ -62,7 +78,7 @@ export class TestServer {
     // The server's log level comes from its config, not from the environment of the tests.
     const { RUST_LOG: _ignored, ...env } = process.env;
     const child = spawn(binary(), ["serve", "--config", join(this.dir, "realtime.toml")], {
-      env: { ...env, TORII_REALTIME__SERVER__LISTEN: listen },
+      env: { ...env, ...this.env, TORII_REALTIME__SERVER__LISTEN: listen },
       stdio: ["ignore", "ignore", "pipe"],
     });
     this.child = child;
