@@ -80,6 +80,8 @@ pub enum Op {
     },
     /// Unread counts of every channel read before and every thread.
     Unread,
+    /// Who the connection is signed in as: name, player status and groups on chain.
+    Me,
     /// What was missed since the client's cursors.
     Sync(SyncArgs),
     /// Who is present in a channel.
@@ -141,6 +143,7 @@ impl Op {
             Op::Blocks => "blocks",
             Op::Read { .. } => "read",
             Op::Unread => "unread",
+            Op::Me => "me",
             Op::Presence { .. } => "presence",
             Op::Sync(_) => "sync",
             Op::Notes { .. } => "notes",
@@ -395,6 +398,10 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
         "unread" => {
             let _: NoArgs = args_of(id, &op, args)?;
             Op::Unread
+        }
+        "me" => {
+            let _: NoArgs = args_of(id, &op, args)?;
+            Op::Me
         }
         "notes" => {
             let a: NotesArgs = args_of(id, &op, args)?;

@@ -26,7 +26,7 @@ use crate::request::{
     ThreadsArgs, WatchArgs,
 };
 use crate::social::{
-    BlockList, BlockOk, PresenceChange, PresenceSnapshot, ReadOk, ThreadsPage, UnreadList,
+    BlockList, BlockOk, MeOk, PresenceChange, PresenceSnapshot, ReadOk, ThreadsPage, UnreadList,
 };
 use crate::sync::{SyncArgs, SyncOk};
 
@@ -58,6 +58,7 @@ enum Operation {
     Blocks(NoArgs),
     Read(ReadArgs),
     Unread(NoArgs),
+    Me(NoArgs),
     Presence(ChannelArgs),
     Sync(SyncArgs),
     Notes(NotesArgs),
@@ -104,6 +105,7 @@ enum OkPayload {
     Blocks(BlockList),
     Read(ReadOk),
     Unread(UnreadList),
+    Me(MeOk),
     /// `presence` (the channel is the request's).
     Presence(PresenceSnapshot),
     Sync(SyncOk),

@@ -82,6 +82,30 @@ pub struct UnreadList {
     pub channels: Vec<UnreadItem>,
 }
 
+/// A group the address belongs to on chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GroupRef {
+    /// The `[groups.KIND]` of the configuration (`guild`).
+    pub kind: String,
+    /// The group's id as the chain gives it.
+    pub id: String,
+    /// The group's channel (`guild:0x9001`), readable by its members.
+    pub channel: String,
+}
+
+/// Reply to `me` and body of `GET /v1/me`: who the session is, as on-chain state sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MeOk {
+    pub address: String,
+    /// The `[players] name` on chain, when the address has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether the address is a player (`[players]`).
+    pub player: bool,
+    /// Its groups, sorted by channel; empty while on-chain state is unavailable.
+    pub groups: Vec<GroupRef>,
+}
+
 /// Reply to `presence`, body of `GET /v1/channels/{channel}/presence`, and the `presence`
 /// of a `subscribe` reply that asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -73,6 +73,19 @@ impl Permissions {
         self.with_world(|w| w.map(|w| w.groups_of(who)).unwrap_or_default())
     }
 
+    /// What on-chain state says of `who` now: its `[players] name`, whether it is a player,
+    /// and its groups; nothing while that state cannot be relied on.
+    pub fn standing_of(&self, who: Address) -> (Option<String>, bool, Vec<(String, String)>) {
+        self.with_world(|w| match w {
+            Ok(w) => (
+                w.name_of(who),
+                realtime_core::policy::WorldView::is_player(w, who),
+                realtime_core::policy::WorldView::groups_of(w, who),
+            ),
+            Err(_) => (None, false, Vec::new()),
+        })
+    }
+
     /// Whether `viewer` sees a note of `author` with `visibility`.
     pub fn sees(&self, visibility: &Visibility, author: Address, viewer: Option<Address>) -> bool {
         // Public and private notes need no on-chain state: only group notes take the lock.

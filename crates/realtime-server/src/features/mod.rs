@@ -10,10 +10,12 @@
 //! - [`notes`]: notes pinned to map tiles, their queries and their expiry.
 //! - [`presence`]: who is present in a channel or thread, and its changes.
 //! - [`sync`]: what a client missed, in one round trip.
+//! - [`me`]: who the session is, as on-chain state sees it.
 
 pub mod chat;
 pub mod dm;
 pub mod map;
+pub mod me;
 pub mod notes;
 pub mod presence;
 pub mod reads;
@@ -66,5 +68,6 @@ pub fn all() -> Features {
         Arc::new(notes::Notes),
         Arc::new(presence::PresenceFeature),
         Arc::new(sync::Sync),
+        Arc::new(me::Me),
     ])
 }
