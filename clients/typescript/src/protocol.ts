@@ -1,102 +1,79 @@
 // The frames of torii-realtime protocol v1 (docs/protocol.md, docs/protocol.schema.json),
-// as TypeScript types. A test checks that every op of the schema is one of `OPS`.
+// as TypeScript types. They come from src/schema.gen.ts, which `npm run gen:types` generates
+// from the schema; what is written here is derived from those types, and src/schema.check.ts
+// fails the type check when any of it drifts from the schema.
 
-/** Error codes; a code, once released, keeps its meaning. */
-export type ErrorCode =
-  | "bad_request"
-  | "unknown_op"
-  | "too_large"
-  | "invalid_channel"
-  | "empty_message"
-  | "message_too_long"
-  | "invalid_text"
-  | "unauthorized"
-  | "token_expired"
-  | "invalid_signature"
-  | "invalid_nonce"
-  | "account_not_deployed"
-  | "forbidden"
-  | "blocked"
-  | "not_found"
-  | "already_subscribed"
-  | "not_subscribed"
-  | "too_many_subscriptions"
-  | "too_many_connections"
-  | "rate_limited"
-  | "conflict"
-  | "unavailable"
-  | "internal";
+import type { ClientFrame, PushFrame } from "./schema.gen.ts";
 
-export interface ErrorBody {
-  code: ErrorCode;
-  message: string;
-  retry_after_ms?: number;
-}
+export type {
+  Area,
+  BlockList,
+  BlockOk,
+  Blocked,
+  ChannelSync,
+  ClientFrame,
+  Connected,
+  DmStarted,
+  Empty,
+  EntityUpdate,
+  ErrorBody,
+  ErrorCode,
+  ErrorFrame,
+  FeedReset,
+  GroupRef,
+  HistoryPage,
+  Limits,
+  MeOk,
+  MessageData,
+  NoteData,
+  NoteDeleted,
+  NoteEvent,
+  NoteEventKind,
+  NoteOk,
+  NotesCursor,
+  NotesPage,
+  NotesRevoked,
+  NotesSync,
+  OkFrame,
+  OkPayload,
+  PermissionRevoked,
+  PresenceChange,
+  PresenceSnapshot,
+  PublishOk,
+  PushFrame,
+  ReadMark,
+  ReadOk,
+  Receipt,
+  RefreshOk,
+  ServerFrame,
+  SubscribeOk,
+  SyncOk,
+  ThreadItem,
+  ThreadsPage,
+  TileXY,
+  TokenExpired,
+  Typing,
+  TypingOk,
+  UnreadItem,
+  UnreadList,
+  UnsubscribeOk,
+  VisibilityName,
+  WatchOk,
+} from "./schema.gen.ts";
 
-/** A message as pushed (`seq` is on the push) or paged (`seq` inside). */
-export interface MessageData {
-  seq?: number;
-  sender: string;
-  body: string;
-  ts: string;
-  client_msg_id?: string;
-  edited_at?: string;
-  deleted?: boolean;
-}
+/** The arguments of op `O`: its request frame without `id` and `op`. */
+export type RequestArgs<O extends Op> = Omit<Extract<ClientFrame, { op: O }>, "id" | "op">;
 
-export interface Connected {
-  address: string;
-  expires_at: string;
-  protocol: number;
-  limits: {
-    max_frame_bytes: number;
-    max_message_chars: number;
-    max_subscriptions: number;
-    history_max_limit: number;
-  };
-}
+/** The name of a push (`message`, `typing`, ...). */
+export type PushName = PushFrame["push"];
 
-export interface PresenceSnapshot {
-  count: number;
-  members: string[];
-  complete: boolean;
-}
+/** The push named `N`, with its `data` typed. */
+export type PushOf<N extends PushName> = Extract<PushFrame, { push: N }>;
 
-export interface SubscribeOk {
-  channel: string;
-  last_seq: number;
-  recovered?: boolean;
-  replayed: number;
-  presence?: PresenceSnapshot;
-}
+/** A note to pin (`pinNote`): the arguments of `note_create`. */
+export type NewNote = RequestArgs<"note_create">;
 
-export interface PublishOk {
-  channel: string;
-  seq: number;
-  ts: string;
-  duplicate: boolean;
-}
-
-export interface HistoryPage {
-  channel: string;
-  messages: MessageData[];
-  has_more: boolean;
-}
-
-export interface RefreshOk {
-  address: string;
-  expires_at: string;
-}
-
-/** A push: `{push, channel?, seq?, data}`. */
-export interface PushFrame {
-  push: string;
-  channel?: string;
-  seq?: number;
-  data: unknown;
-}
-
-/** Every op of protocol v1. */
+/** Every op of protocol v1; src/schema.check.ts and test/schema.test.ts hold it to the schema. */
 export const OPS = [
   "auth",
   "refresh",
@@ -112,6 +89,7 @@ export const OPS = [
   "blocks",
   "read",
   "unread",
+  "me",
   "presence",
   "sync",
   "notes",
@@ -127,79 +105,6 @@ export type Op = (typeof OPS)[number];
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([4426, 4429, 1002, 1007, 1009]);
 /** Close codes that mean "get a new token first". */
 export const AUTH_CLOSE_CODES: ReadonlySet<number> = new Set([4401, 4402]);
-
-export interface Area {
-  min_x: number;
-  min_y: number;
-  max_x: number;
-  max_y: number;
-}
-
-export interface ThreadItem {
-  channel: string;
-  peer: string;
-  last_seq: number;
-  read_seq: number;
-  unread: number;
-  peer_online: boolean;
-  last_message?: MessageData;
-}
-
-export interface ThreadsPage {
-  threads: ThreadItem[];
-  next?: string;
-}
-
-export interface UnreadItem {
-  channel: string;
-  last_seq: number;
-  read_seq: number;
-  unread: number;
-}
-
-export interface NoteData {
-  id: number;
-  author: string;
-  x: number;
-  y: number;
-  title: string;
-  body: string;
-  visibility: "public" | "group" | "private";
-  group?: string;
-  created_at: string;
-  updated_at: string;
-  expires_at?: string;
-  rev: number;
-}
-
-export interface NotesPage {
-  notes: NoteData[];
-  next?: number;
-  rev: number;
-}
-
-export interface NewNote {
-  x: number;
-  y: number;
-  title: string;
-  body?: string;
-  visibility?: "public" | "group" | "private";
-  group?: string;
-  expires_in_secs?: number;
-}
-
-export interface SyncOk {
-  channels: {
-    channel: string;
-    last_seq: number;
-    recovered: boolean;
-    messages: MessageData[];
-    error?: ErrorBody;
-  }[];
-  notes?: { rev: number; complete: boolean; changes: unknown[] };
-  unread: UnreadItem[];
-  receipts: { channel: string; address: string; seq: number }[];
-}
 
 /** The thread channel between two addresses: `dm:LOW:HIGH`, short hex, lower first. */
 export function threadChannel(a: string, b: string): string {
