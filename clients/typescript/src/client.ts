@@ -11,6 +11,7 @@ import {
   type ErrorBody,
   FATAL_CLOSE_CODES,
   type HistoryPage,
+  type MeOk,
   type MessageData,
   type NewNote,
   type NoteData,
@@ -69,6 +70,8 @@ export type ClientEvent =
   | { type: "message"; channel: string; seq: number; message: MessageData }
   | { type: "push"; push: PushFrame }
   | { type: "gap"; channel: string; after: number }
+  /** Who is present in a channel followed with presence, after a reconnect. */
+  | { type: "presence"; channel: string; snapshot: PresenceSnapshot }
   | { type: "disconnected"; code: number; reason: string }
   | { type: "stopped"; reason: string };
 
@@ -109,6 +112,8 @@ export class RealtimeClient {
   private listeners = new Set<(e: ClientEvent) => void>();
   /** Subscribed channels and the last seq delivered. */
   private channels = new Map<string, number>();
+  /** Channels followed with presence. */
+  private withPresence = new Set<string>();
   private pendingSends = new Map<string, PendingMessage>();
   private ready: Promise<void>;
   private markReady!: () => void;
@@ -163,23 +168,49 @@ export class RealtimeClient {
     return this.send<T>(op, args);
   }
 
-  /** Follows `channel` now and after every reconnect, from the last seq delivered. */
-  async subscribe(channel: string): Promise<SubscribeOk> {
+  /** Follows `channel` now and after every reconnect, from the last seq delivered. With
+   * `presence`, the reply says who is present and `presence_change` pushes follow. */
+  async subscribe(channel: string, options: { presence?: boolean } = {}): Promise<SubscribeOk> {
+    if (options.presence) this.withPresence.add(channel);
     for (;;) {
       try {
-        const ok = await this.request<SubscribeOk>("subscribe", { channel });
+        const ok = await this.request<SubscribeOk>("subscribe", defined({ channel, presence: options.presence || undefined }));
+        if (options.presence && ok.channel !== channel) this.withPresence.add(ok.channel);
         if (!this.channels.has(ok.channel)) this.channels.set(ok.channel, ok.last_seq);
         return ok;
       } catch (e) {
         if (!(e instanceof ConnectionLost)) throw e;
+        if (this.stopped) throw e;
       }
     }
   }
 
+  /** Stops following `channel`. */
+  async unsubscribe(channel: string): Promise<void> {
+    this.channels.delete(channel);
+    this.withPresence.delete(channel);
+    if (!this.connected) return;
+    try {
+      await this.send("unsubscribe", { channel });
+    } catch (e) {
+      // Not subscribed (never was, or revoked) or dropped: either way it is not followed.
+      if (!(e instanceof ConnectionLost) && !(e instanceof ServerError)) throw e;
+    }
+  }
+
+  /** The last seq delivered on each followed channel. */
+  cursors(): Record<string, number> {
+    return Object.fromEntries(this.channels);
+  }
+
+  /** Who this session is on chain: name, player status, groups and their channels. */
+  me(): Promise<MeOk> {
+    return this.request<MeOk>("me");
+  }
+
   /** Publishes `body`, shown in `pending()` until stored; retried through drops and
    * `unavailable` under one client message id, so it is stored once. */
-  async publish(channel: string, body: string): Promise<PublishOk> {
-    const id = clientMsgId();
+  async publish(channel: string, body: string, id: string = clientMsgId()): Promise<PublishOk> {
     this.pendingSends.set(id, { channel, client_msg_id: id, body });
     try {
       for (let attempt = 0; ; attempt++) {
@@ -361,7 +392,10 @@ export class RealtimeClient {
       this.emit({ type: "message", channel: push.channel, seq: push.seq, message: push.data as MessageData });
       return;
     }
-    if (push.push === "permission_revoked" && push.channel !== undefined) this.channels.delete(push.channel);
+    if (push.push === "permission_revoked" && push.channel !== undefined) {
+      this.channels.delete(push.channel);
+      this.withPresence.delete(push.channel);
+    }
     this.emit({ type: "push", push });
   }
 
@@ -369,7 +403,9 @@ export class RealtimeClient {
     this.attempt = 0;
     try {
       for (const [channel, last] of [...this.channels]) {
-        const ok = await this.send<SubscribeOk>("subscribe", { channel, since: last });
+        const presence = this.withPresence.has(channel) || undefined;
+        const ok = await this.send<SubscribeOk>("subscribe", defined({ channel, since: last, presence }));
+        if (ok.presence) this.emit({ type: "presence", channel, snapshot: ok.presence });
         if (ok.recovered === false) {
           this.channels.set(channel, ok.last_seq);
           this.emit({ type: "gap", channel, after: last });
