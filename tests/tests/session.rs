@@ -1,12 +1,14 @@
 //! The Rust SDK's `Session` against the real binary: it comes back after the server is
 //! killed and restarted, delivering every message once and in order, including a publish
-//! made while the server was down; and an expired token is replaced from its token source.
+//! made while the server was down; it outlives short-lived tokens on one connection by
+//! refreshing in band; and when a refresh fails, the expired session comes back with a fresh
+//! token from its token source.
 
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::{Options, Server, addr};
 use realtime_client::{
@@ -99,20 +101,95 @@ async fn a_session_comes_back_after_a_restart_without_losing_or_repeating() {
 }
 
 #[tokio::test]
-async fn an_expired_session_comes_back_with_a_fresh_token() {
-    let server = Server::start().await;
-    let short = server.token_with(&addr(1), &["--ttl", "2s"]);
+async fn a_session_outlives_its_short_tokens_on_one_connection() {
+    let server = Arc::new(Server::start().await);
+    let minted = server.clone();
+    // Every token lives 3 s (2 to 3 s, as `exp` is in whole seconds).
+    let source: TokenSource = Arc::new(move || {
+        let server = minted.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || server.token_with(&addr(1), &["--ttl", "3s"]))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let started = Instant::now();
+    let mut session = Session::start(SessionOptions {
+        url: server.ws_url(),
+        token: source,
+        backoff: quick(),
+    });
+    assert!(matches!(
+        next(&mut session).await,
+        SessionEvent::Connected {
+            reconnect: false,
+            ..
+        }
+    ));
+    let first = session.connection().await.unwrap();
+    session.subscribe("world").await.unwrap();
+
+    // Well past twice a token's lifetime: refreshed in band, never disconnected.
+    let until = started + Duration::from_secs(7);
+    let mut refreshed = Vec::new();
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        match session.next_event_within(left).await {
+            None => break,
+            Some(SessionEvent::Refreshed { expires_at }) => refreshed.push(expires_at),
+            Some(other) => panic!("only refreshes were expected, got {other:?}"),
+        }
+    }
+    assert!(refreshed.len() >= 2, "{refreshed:?}");
+    assert!(refreshed.windows(2).all(|w| w[0] < w[1]), "{refreshed:?}");
+    assert!(Arc::ptr_eq(&first, &session.connection().await.unwrap()));
+
+    // Still signed in on that connection, both ways.
+    let mut other = server.client(&addr(2)).await;
+    other.subscribe("world", None).await.unwrap();
+    other.publish("world", "still there?", "o1").await.unwrap();
+    assert_eq!(message(&mut session).await, (1, "still there?".into()));
+    session.publish("world", "still here").await.unwrap();
+    let got = e2e::messages(&mut other, 2).await;
+    assert_eq!(got[1], ("world".into(), 2, "still here".into()));
+    assert!(Arc::ptr_eq(&first, &session.connection().await.unwrap()));
+}
+
+/// The token source for a session whose refresh fails: the first call gives a token living
+/// 4 s; calls made well before it expires (refreshes) get `bad`; later ones (the reconnect
+/// after the 4402 close) a long-lived token. Returns the source and the count of refreshes.
+fn failing_refreshes(
+    server: &Server,
+    bad: Result<String, String>,
+) -> (TokenSource, Arc<AtomicU32>) {
+    let short = server.token_with(&addr(1), &["--ttl", "4s"]);
+    let exp = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&short)
+        .unwrap()
+        .claims["exp"]
+        .as_i64()
+        .unwrap();
     let long = server.token(&addr(1));
     let calls = Arc::new(AtomicU32::new(0));
-    let counted = calls.clone();
+    let refreshes = Arc::new(AtomicU32::new(0));
+    let counted = refreshes.clone();
     let source: TokenSource = Arc::new(move || {
-        let t = if counted.fetch_add(1, Ordering::Relaxed) == 0 {
-            short.clone()
+        let t = if calls.fetch_add(1, Ordering::Relaxed) == 0 {
+            Ok(short.clone())
+        } else if realtime_core::time::now_ms() < exp * 1000 - 300 {
+            counted.fetch_add(1, Ordering::Relaxed);
+            bad.clone()
         } else {
-            long.clone()
+            Ok(long.clone())
         };
-        Box::pin(async move { Ok(t) })
+        Box::pin(async move { t })
     });
+    (source, refreshes)
+}
+
+async fn an_expired_session_comes_back_after_a_failed_refresh(
+    bad: fn(&Server) -> Result<String, String>,
+) {
+    let server = Server::start().await;
+    let (source, refreshes) = failing_refreshes(&server, bad(&server));
     let mut session = Session::start(SessionOptions {
         url: server.ws_url(),
         token: source,
@@ -140,8 +217,20 @@ async fn an_expired_session_comes_back_with_a_fresh_token() {
             ..
         }
     ));
-    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert!(refreshes.load(Ordering::Relaxed) >= 1);
     let other = server.client(&addr(2)).await;
     other.publish("world", "still here", "s1").await.unwrap();
     assert_eq!(message(&mut session).await, (1, "still here".into()));
+}
+
+#[tokio::test]
+async fn a_session_whose_token_source_fails_to_refresh_reconnects_at_expiry() {
+    an_expired_session_comes_back_after_a_failed_refresh(|_| Err("the wallet is locked".into()))
+        .await;
+}
+
+#[tokio::test]
+async fn a_session_whose_refresh_is_refused_reconnects_at_expiry() {
+    // A token for another address: the server answers `forbidden`.
+    an_expired_session_comes_back_after_a_failed_refresh(|server| Ok(server.token(&addr(2)))).await;
 }

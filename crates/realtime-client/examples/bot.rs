@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             SessionEvent::Gap { channel, after } => {
                 println!("missed messages of {channel} after {after}; not answering those");
             }
-            SessionEvent::Push(_) => {}
+            SessionEvent::Push(_) | SessionEvent::Refreshed { .. } => {}
         }
     }
 }

@@ -9,7 +9,8 @@
 //! [`Client`] is one connection: when it ends, the close code tells whether to reconnect
 //! ([`realtime_protocol::CloseCode::should_reconnect`]). [`Session`] does that by itself:
 //! it reconnects with backoff, subscribes again from the last seq it delivered, and retries
-//! publishes with one client message id (see [`session`]).
+//! publishes with one client message id; it also refreshes its token in band before expiry,
+//! so short-lived tokens do not cost a reconnect (see [`session`]).
 
 pub mod session;
 

@@ -5,6 +5,13 @@
 //! each message once, in order. A publish gets its client message id once and keeps it
 //! through retries, so a publish whose reply was lost to a drop is stored once.
 //!
+//! An expiring token would otherwise cost a 4402 close, a reconnect and a replay, so the
+//! session refreshes in band: at about four fifths of the remaining lifetime, and never
+//! sooner than a second, it asks its token source for a fresh token and sends `refresh` on
+//! the live connection ([`SessionEvent::Refreshed`]). When that fails (the source errs, the
+//! server refuses the token, or too little time is left), the 4402 close still leads to a
+//! reconnect with a fresh token.
+//!
 //! What the server says cannot be fixed by reconnecting (a token refused with a fresh one,
 //! a protocol this client does not speak) stops the session with [`SessionEvent::Stopped`].
 
@@ -24,14 +31,18 @@ use tokio::sync::{mpsc, watch};
 
 use crate::{Auth, Client, ClientError, Event};
 
+mod refresh;
+
 /// A boxed future, for token sources.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// Where session tokens come from: called before every connection attempt.
+/// Where session tokens come from: called before every connection attempt and before each
+/// in-band refresh, so each call should give a token with as much time left as possible.
 pub type TokenSource = Arc<dyn Fn() -> BoxFuture<Result<String, String>> + Send + Sync>;
 
 /// A token source that always gives `token`: for tools and bots whose token outlives them.
-/// An expired token then stops the session (the server refuses it twice).
+/// Such a session is never refreshed (the same token cannot extend it), and an expired
+/// token stops it (the server refuses it twice).
 pub fn fixed_token(token: String) -> TokenSource {
     Arc::new(move || {
         let t = token.clone();
@@ -96,6 +107,10 @@ pub enum SessionEvent {
     /// Messages of `channel` after `after` could not be replayed (too many, or no longer
     /// stored): read them with `history`. Live messages continue.
     Gap { channel: String, after: u64 },
+    /// The live connection was extended in band with a fresh token from the token source,
+    /// so it now expires at `expires_at` (RFC 3339) and no reconnect is needed. For logs
+    /// and for apps that show the session's lifetime; nothing to do.
+    Refreshed { expires_at: String },
     /// The connection dropped; the session is reconnecting.
     Disconnected { code: Option<u16>, reason: String },
     /// The session gave up, with why.
@@ -321,12 +336,13 @@ async fn run(options: SessionOptions, shared: Arc<Shared>, tx: mpsc::Sender<Sess
                 return;
             }
         };
-        let Ok(mut client) = Client::connect(&options.url, Auth::Header(token)).await else {
+        let Ok(mut client) = Client::connect(&options.url, Auth::Header(token.clone())).await
+        else {
             continue;
         };
         let mut events = client.take_events();
-        let address = match events.recv().await {
-            Some(Event::Push(Push::Connected(c))) => c.address,
+        let (address, expires_at) = match events.recv().await {
+            Some(Event::Push(Push::Connected(c))) => (c.address, c.expires_at),
             Some(Event::Closed(Some(info))) if fatal(info.code) => {
                 let _ = tx
                     .send(SessionEvent::Stopped(format!(
@@ -365,7 +381,12 @@ async fn run(options: SessionOptions, shared: Arc<Shared>, tx: mpsc::Sender<Sess
             })
             .await;
         connected_once = true;
-        let close = pump(&mut events, &shared, &tx).await;
+        let close = tokio::select! {
+            close = pump(&mut events, &shared, &tx) => close,
+            never = refresh::keep_fresh(&client, &options.token, token, expires_at, &tx) => {
+                match never {}
+            }
+        };
         shared.current.send_replace(None);
         match close {
             Some((code, reason)) if fatal(code) => {
