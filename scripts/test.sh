@@ -22,6 +22,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== build the binary the end-to-end tests start"
 cargo build --locked -p realtime-server --bin torii-realtime
+cargo build --locked -p e2e --bin fake-torii
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then

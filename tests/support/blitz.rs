@@ -23,11 +23,16 @@ pub fn a(n: u64) -> Address {
 }
 
 pub fn name(addr: Address, n: u64) -> Struct {
+    named(addr, felt_of(n))
+}
+
+/// The name record with the name as a felt (in the game, a Cairo short string).
+pub fn named(addr: Address, name: [u8; 32]) -> Struct {
     model(
         NAME,
         vec![
             member("address", address(addr), true),
-            member("name", felt(felt_of(n)), false),
+            member("name", felt(name), false),
         ],
     )
 }
@@ -94,10 +99,7 @@ pub fn config_file() -> PathBuf {
 /// (100, 100) with explorer 1 next to it; structure 8 of player 3 at (500, 500) with explorer 2.
 pub async fn world() -> FakeTorii {
     let t = FakeTorii::start(WORLD.parse().unwrap(), 0).await.unwrap();
-    t.add_model(&name(a(1), 1));
-    t.add_model(&guild_member(a(1), a(1)));
-    t.add_model(&structure(1, a(1), 0, 0));
-    t.add_model(&explorer(1, 1, 0, 0));
+    add_models(&t);
     for p in 1..=3 {
         t.set(p, name(a(p), 100 + p));
     }
@@ -109,6 +111,15 @@ pub async fn world() -> FakeTorii {
     t.set(201, explorer(1, 7, 101, 100));
     t.set(202, explorer(2, 8, 501, 500));
     t
+}
+
+/// Registers the world's models (their schemas taken from example records), as the server
+/// checks its rules against them before following the world.
+pub fn add_models(t: &FakeTorii) {
+    t.add_model(&name(a(1), 1));
+    t.add_model(&guild_member(a(1), a(1)));
+    t.add_model(&structure(1, a(1), 0, 0));
+    t.add_model(&explorer(1, 1, 0, 0));
 }
 
 /// Points the server at the fake Torii, with quick reconnects.
