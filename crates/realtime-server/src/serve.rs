@@ -86,6 +86,9 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
             "development tokens are enabled: do not run this configuration in production"
         );
     }
+    if config.server.demo {
+        tracing::warn!("the demo page is served at /demo: not for production");
+    }
     if store.backend() == realtime_store::Backend::Postgres && config.bus.kind == BusKind::Memory {
         // Nothing stops a second instance on the same database, and it would look healthy.
         tracing::warn!(

@@ -48,6 +48,10 @@ pub struct ServerConfig {
     /// The header trusted proxies write the client address into: `x-forwarded-for` or
     /// `forwarded` (RFC 7239).
     pub client_ip_header: crate::client_ip::ForwardedHeader,
+    /// Serves a demo page at `/demo` that talks to this server: a way to try it from a
+    /// browser during development. Off by default: the page is not meant for players, and
+    /// anyone who reaches the server could use it.
+    pub demo: bool,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +68,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             client_ip_header: crate::client_ip::ForwardedHeader::XForwardedFor,
+            demo: false,
         }
     }
 }

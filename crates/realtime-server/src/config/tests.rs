@@ -23,6 +23,22 @@ fn no_file_means_the_documented_defaults() {
     assert_eq!(loaded.config.server.listen.to_string(), "127.0.0.1:8090");
     assert_eq!(loaded.config.storage.url, "sqlite://./data/realtime.db");
     assert!(!loaded.config.auth.dev_tokens);
+    assert!(!loaded.config.server.demo);
+}
+
+#[test]
+fn the_demo_page_is_switched_on_explicitly() {
+    let loaded =
+        Config::load_with_env(None, vars(&[("TORII_REALTIME__SERVER__DEMO", "true")])).unwrap();
+    assert!(loaded.config.server.demo);
+    let file = write("demo.toml", "[server]\ndemo = true\n");
+    assert!(
+        Config::load_with_env(Some(&file), vars(&[]))
+            .unwrap()
+            .config
+            .server
+            .demo
+    );
 }
 
 #[test]

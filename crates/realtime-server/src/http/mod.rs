@@ -1,6 +1,8 @@
-//! HTTP routes: the WebSocket endpoint, history, health and readiness, with CORS from config.
+//! HTTP routes: the WebSocket endpoint, history, health and readiness, and the demo page when
+//! `[server] demo` is on, with CORS from config.
 
 mod auth;
+mod demo;
 pub mod health;
 
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use crate::state::App;
 pub fn router(app: App, features: Arc<Features>) -> Router {
     let cors = cors(&app);
     let limit = app.config.server.request_timeout;
-    Router::new()
+    let mut routes = Router::new()
         .route(
             "/v1/ws",
             get(session::upgrade).layer(axum::Extension(features.clone())),
@@ -27,7 +29,11 @@ pub fn router(app: App, features: Arc<Features>) -> Router {
         .route("/v1/auth/verify", post(auth::verify))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/v1/status", get(health::status))
+        .route("/v1/status", get(health::status));
+    if app.config.server.demo {
+        routes = routes.merge(demo::routes());
+    }
+    routes
         .fallback(crate::web::not_found)
         .method_not_allowed_fallback(crate::web::method_not_allowed)
         .layer(cors)
