@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, trust auth for local TCP) and Redis (127.0.0.1:6379)
-# are running for the test suite: starts them when installed but stopped, installs them with
-# apt-get (as root) when missing. Safe to run repeatedly.
+# are running for the test suite, and that Node.js, Chromium and a Starknet devnet are
+# installed: starts services when installed but stopped, installs what is missing (apt-get as
+# root; the devnet from crates.io). Safe to run repeatedly.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -100,8 +101,19 @@ node_js() {
   apt_install nodejs npm
 }
 
+# Chromium for the browser tests of the demo page (driven by playwright-core, which
+# downloads no browser of its own).
+chromium_browser() {
+  if command -v chromium >/dev/null 2>&1; then
+    return
+  fi
+  log "installing chromium"
+  apt_install chromium
+}
+
 postgres
 redis
 node_js
+chromium_browser
 devnet
-log "PostgreSQL, Redis, Node.js and starknet-devnet are ready"
+log "PostgreSQL, Redis, Node.js, Chromium and starknet-devnet are ready"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and lints, unit tests, the storage suite on SQLite and on
-# Postgres, the end-to-end tests that start the real binary, and the TypeScript client's type
-# check and tests (against the same binary). Starts the services it needs.
+# Postgres, the end-to-end tests that start the real binary, the TypeScript client's type
+# check and tests (against the same binary), and the demo page in Chromium. Starts the
+# services it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,10 +32,12 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-echo "== TypeScript client"
+echo "== TypeScript client, demo page and browser tests"
 (
   cd clients/typescript
   [ -d node_modules ] || npm ci --no-audit --no-fund --silent
   npx tsc --noEmit
+  # The demo the binary embeds must be the one its sources build.
+  node scripts/build-demo.mjs --check
   CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/../../target} npx vitest run
 )

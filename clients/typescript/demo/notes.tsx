@@ -24,7 +24,9 @@ export function NotesPanel(props: { viewport: Area; selected: Tile | null }) {
             e.preventDefault();
             setError(null);
             try {
-              await pin({ x: tile.x, y: tile.y, title: title.trim(), body: body.trim(), visibility });
+              // A group note names the kind of group: the server picks the author's own.
+              const group = visibility === "group" ? { group: "guild" } : {};
+              await pin({ x: tile.x, y: tile.y, title: title.trim(), body: body.trim(), visibility, ...group });
               setTitle("");
               setBody("");
             } catch (err) {

@@ -138,6 +138,7 @@ export class RealtimeStore {
   private typingTimer: ReturnType<typeof setInterval> | null = null;
   private lastTypingSent = new Map<string, number>();
   private focused = new Set<string>();
+  private announced = new Set<string>();
   private readonly off: () => void;
 
   constructor(readonly client: RealtimeClient) {
@@ -272,7 +273,9 @@ export class RealtimeStore {
         if (this.state.viewport === area) this.patch({ notes: byId(page.notes) });
       }
     } catch (e) {
-      this.notify({ type: "error", error: errorOf(e) });
+      // `not_found`: this server has neither a map feed nor notes; the map stays empty.
+      const error = errorOf(e);
+      if (error.code !== "not_found") this.notify({ type: "error", error });
     }
   }
 
@@ -287,7 +290,14 @@ export class RealtimeStore {
   async refreshThreads(): Promise<void> {
     try {
       const page = await this.client.threads(undefined, FOLLOWED_THREADS);
-      this.patch({ threads: page.threads });
+      // A page read before a message committed must not undo what its push told since.
+      const local = new Map(this.state.threads.map((t) => [t.channel, t]));
+      const threads = page.threads.map((t) => {
+        const l = local.get(t.channel);
+        return l && l.last_seq > t.last_seq ? { ...t, last_seq: l.last_seq, last_message: l.last_message ?? null, unread: l.unread } : t;
+      });
+      for (const l of local.values()) if (!threads.some((t) => t.channel === l.channel)) threads.push(l);
+      this.patch({ threads: threads.sort((a, b) => threadTime(b) - threadTime(a)) });
       for (const t of page.threads) {
         if (!this.holders.has(t.channel)) this.holders.set(t.channel, 1);
         if (!this.state.channels[t.channel]) void this.follow(t.channel);
@@ -301,7 +311,7 @@ export class RealtimeStore {
     return this.state.channels[channel];
   }
 
-  private async follow(channel: string): Promise<void> {
+  private async follow(channel: string, announce = false): Promise<void> {
     if (!this.channelOf(channel)) this.patch({ channels: { ...this.state.channels, [channel]: emptyChannel(channel) } });
     try {
       const presence = this.withPresence.has(channel);
@@ -316,6 +326,11 @@ export class RealtimeStore {
         presence: ok.presence ?? c.presence,
         error: null,
       }));
+      if (announce) {
+        const me = this.state.me?.address;
+        const first = page.messages.find((m) => !sameAddress(m.sender, me));
+        if (first) this.notify({ type: "message", channel, message: first, direct: channel.startsWith("dm:") });
+      }
       if (this.focused.has(channel)) void this.markRead(channel);
     } catch (e) {
       const error = errorOf(e);
@@ -411,7 +426,8 @@ export class RealtimeStore {
         ...t,
         last_seq: Math.max(t.last_seq, seq),
         last_message: message,
-        unread: !mine && !focused ? t.unread + 1 : t.unread,
+        // A message at or below the listed last seq is already counted in `unread`.
+        unread: !mine && !focused && seq > t.last_seq ? t.unread + 1 : t.unread,
       }));
       this.patch({ threads: [...this.state.threads].sort((a, b) => threadTime(b) - threadTime(a)) });
     }
@@ -423,7 +439,9 @@ export class RealtimeStore {
     switch (push.push) {
       case "dm_started":
         if (!this.holders.has(push.channel)) this.holders.set(push.channel, 1);
-        if (!this.state.channels[push.channel]) void this.follow(push.channel);
+        // The first message is usually stored before the subscription: it comes with the
+        // history, and is announced from there.
+        if (!this.state.channels[push.channel]) void this.follow(push.channel, true);
         void this.refreshThreads();
         return;
       case "typing":
@@ -553,6 +571,13 @@ export class RealtimeStore {
   }
 
   private notify(n: Notice): void {
+    if (n.type === "message") {
+      // A message can arrive twice (pushed, and in the page loaded alongside): once is news.
+      const key = `${n.channel}#${n.message.seq}`;
+      if (this.announced.has(key)) return;
+      if (this.announced.size > 1000) this.announced.clear();
+      this.announced.add(key);
+    }
     for (const l of this.noticeListeners) l(n);
   }
 }

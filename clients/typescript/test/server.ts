@@ -53,7 +53,10 @@ export class TestServer {
 
   /** A development token for `address`, valid `ttl` (e.g. "1h", "2s"). */
   token(address: string, ttl = "1h"): string {
-    return execFileSync(binary(), ["token", "--config", join(this.dir, "realtime.toml"), "--address", address, "--ttl", ttl])
+    // With the server's environment: a token names the world it is for.
+    return execFileSync(binary(), ["token", "--config", join(this.dir, "realtime.toml"), "--address", address, "--ttl", ttl], {
+      env: { ...process.env, ...this.env },
+    })
       .toString()
       .trim();
   }

@@ -88,9 +88,12 @@ test("a direct message opens the thread on the other side; typing and a read rec
 
   a.open(dm);
   await a.send(dm, "want to raid?");
-  const thread = await until("b lists the thread", () => b.getState().threads.find((t) => t.channel === dm));
-  expect(thread.unread).toBe(1);
+  await until("b lists the thread", () => b.getState().threads.find((t) => t.channel === dm));
   await until("b has the message", () => b.getState().channels[dm]?.messages.some((m) => m.body === "want to raid?"));
+  await until("b counts it", () => b.getState().threads.find((t) => t.channel === dm)?.unread);
+  // Listed and pushed, it is counted once.
+  await new Promise((r) => setTimeout(r, 300));
+  expect(b.getState().threads.find((t) => t.channel === dm)?.unread).toBe(1);
   await until("b was told", () => notices.some((n) => n.type === "message" && n.direct));
 
   a.typing(dm);
