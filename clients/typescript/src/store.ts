@@ -4,120 +4,31 @@
 // replaces the parts it touches, so a view can compare snapshots by reference (React's
 // `useSyncExternalStore` does). The React bindings in `./react` are a thin layer over it.
 
-import { type ClientEvent, type RealtimeClient, ServerError, clientMsgId } from "./client.ts";
-import type {
-  Area,
-  EntityUpdate,
-  ErrorBody,
-  MeOk,
-  MessageData,
-  NoteData,
-  NoteEvent,
-  PresenceSnapshot,
-  PushFrame,
-  ThreadItem,
-} from "./protocol.ts";
+import { type ClientEvent, type RealtimeClient, clientMsgId } from "./client.ts";
+import type { Area, EntityUpdate, MessageData, NoteData, NoteEvent, PushFrame, ThreadItem } from "./protocol.ts";
+import {
+  type ChannelView,
+  type MapEntity,
+  type Notice,
+  type StoreState,
+  byId,
+  emptyChannel,
+  errorOf,
+  inside,
+  keepInside,
+  merge,
+  sameAddress,
+  sameArea,
+  threadTime,
+  without,
+} from "./store-state.ts";
 
-/** A message sent from here and not stored yet (or refused: then `error` says why). */
-export interface OutgoingMessage {
-  client_msg_id: string;
-  body: string;
-  error?: ErrorBody;
-}
-
-export interface ChannelView {
-  channel: string;
-  /** Stored messages, oldest first, each with its `seq`. */
-  messages: MessageData[];
-  pending: OutgoingMessage[];
-  /** Whether older messages than the first one exist (`loadOlder`). */
-  hasMore: boolean;
-  loading: boolean;
-  lastSeq: number;
-  /** How far this address has read. */
-  readSeq: number;
-  /** Messages from others after `readSeq` (capped by the server at 1000). */
-  unread: number;
-  /** In a thread: how far the peer has read (its read receipt). */
-  peerReadSeq: number;
-  /** Addresses typing now, other than this one. */
-  typing: string[];
-  /** Who is present, for channels opened with presence. */
-  presence: PresenceSnapshot | null;
-  /** Why the channel cannot be followed (refused, or revoked on chain). */
-  error: ErrorBody | null;
-}
-
-/** A unit or structure of the map feed, as the last `entity` push left it. */
-export interface MapEntity {
-  key: string;
-  model: string;
-  entity: string;
-  keys: Record<string, unknown>;
-  x: number;
-  y: number;
-  owner: string | null;
-  /** Where it stood before its last move, if it moved. */
-  from: { x: number; y: number } | null;
-  updatedAt: number;
-}
-
-export interface StoreState {
-  status: "connecting" | "connected" | "reconnecting" | "stopped";
-  me: MeOk | null;
-  channels: Readonly<Record<string, ChannelView>>;
-  /** Direct-message threads, newest activity first. */
-  threads: ThreadItem[];
-  viewport: Area | null;
-  notes: Readonly<Record<number, NoteData>>;
-  entities: Readonly<Record<string, MapEntity>>;
-}
-
-/** Something a view may want to surface (a toast, a sound). */
-export type Notice =
-  | { type: "message"; channel: string; message: MessageData; direct: boolean }
-  | { type: "revoked"; channel: string | null; reason: string }
-  | { type: "error"; error: ErrorBody };
+export type { ChannelView, MapEntity, Notice, OutgoingMessage, StoreState } from "./store-state.ts";
+export { sameAddress } from "./store-state.ts";
 
 const PAGE = 50;
 /** Threads followed on connect, newest first (each is a subscription). */
 const FOLLOWED_THREADS = 20;
-
-function emptyChannel(channel: string): ChannelView {
-  return {
-    channel,
-    messages: [],
-    pending: [],
-    hasMore: false,
-    loading: true,
-    lastSeq: 0,
-    readSeq: 0,
-    unread: 0,
-    peerReadSeq: 0,
-    typing: [],
-    presence: null,
-    error: null,
-  };
-}
-
-function errorOf(e: unknown): ErrorBody {
-  if (e instanceof ServerError) return e.body;
-  return { code: "unavailable", message: e instanceof Error ? e.message : String(e) };
-}
-
-function inside(a: Area | null, x: number, y: number): boolean {
-  return a !== null && x >= a.min_x && x <= a.max_x && y >= a.min_y && y <= a.max_y;
-}
-
-/** Short addresses compare equal whatever their zero padding. */
-export function sameAddress(a: string | null | undefined, b: string | null | undefined): boolean {
-  if (!a || !b) return false;
-  try {
-    return BigInt(a) === BigInt(b);
-  } catch {
-    return a === b;
-  }
-}
 
 export class RealtimeStore {
   private state: StoreState = {
@@ -139,6 +50,8 @@ export class RealtimeStore {
   private lastTypingSent = new Map<string, number>();
   private focused = new Set<string>();
   private announced = new Set<string>();
+  /** The note clock as last seen in the viewport (a page, a push, a sync). */
+  private notesRev: number | null = null;
   private readonly off: () => void;
 
   constructor(readonly client: RealtimeClient) {
@@ -264,13 +177,17 @@ export class RealtimeStore {
   /** Follows on-chain updates and notes inside `area` (and this address's own units). */
   async setViewport(area: Area | null, force = false): Promise<void> {
     if (!force && sameArea(area, this.state.viewport)) return;
+    this.notesRev = null;
     this.patch({ viewport: area, notes: {}, entities: keepInside(this.state.entities, area) });
     if (!this.client.connected && this.state.status !== "connecting") return;
     try {
       await this.client.watch(area ?? undefined, true);
       if (area) {
         const page = await this.client.notes(area, undefined, 100);
-        if (this.state.viewport === area) this.patch({ notes: byId(page.notes) });
+        if (this.state.viewport === area) {
+          this.notesRev = page.rev;
+          this.patch({ notes: byId(page.notes) });
+        }
       }
     } catch (e) {
       // `not_found`: this server has neither a map feed nor notes; the map stays empty.
@@ -375,24 +292,42 @@ export class RealtimeStore {
     } catch {
       // Without `me`, group channels are unknown; everything else works.
     }
-    await this.refreshUnread();
+    const viewport = this.state.viewport;
+    const resumeNotes = reconnect && viewport !== null && this.notesRev !== null;
+    try {
+      // The watch belongs to the connection: set it again before asking what changed.
+      if (reconnect && viewport) await this.client.watch(viewport, true);
+      await this.catchUp(resumeNotes && viewport ? { area: viewport, rev: this.notesRev ?? 0 } : undefined);
+    } catch (e) {
+      this.notify({ type: "error", error: errorOf(e) });
+    }
     await this.refreshThreads();
-    if (reconnect && this.state.viewport) await this.setViewport(this.state.viewport, true);
+    if (reconnect && viewport && !resumeNotes) await this.setViewport(viewport, true);
   }
 
-  private async refreshUnread(): Promise<void> {
-    try {
-      for (const u of await this.client.unread()) {
-        if (!this.state.channels[u.channel]) continue;
-        this.updateChannel(u.channel, (c) => ({
-          ...c,
-          readSeq: u.read_seq,
-          unread: u.unread,
-          lastSeq: Math.max(c.lastSeq, u.last_seq),
-        }));
-      }
-    } catch {
-      // Counts stay as they were; the next connection asks again.
+  /** One `sync`: unread counts, the peers' read positions in the followed threads (with any
+   * of their messages the replay has not brought yet), and the viewport's note changes. */
+  private async catchUp(notes: { area: Area; rev: number } | undefined): Promise<void> {
+    const cursors = this.client.cursors();
+    const threads = Object.keys(this.state.channels).filter((c) => c.startsWith("dm:"));
+    const channels = Object.fromEntries(threads.map((c) => [c, cursors[c] ?? this.state.channels[c]?.lastSeq ?? 0]));
+    const ok = await this.client.sync(channels, notes);
+    for (const c of ok.channels) {
+      if (c.messages.length === 0) continue;
+      this.updateChannel(c.channel, (v) => ({ ...v, messages: merge(v.messages, c.messages), lastSeq: Math.max(v.lastSeq, c.last_seq) }));
+    }
+    for (const u of ok.unread) {
+      this.updateChannel(u.channel, (c) => ({ ...c, readSeq: u.read_seq, unread: u.unread, lastSeq: Math.max(c.lastSeq, u.last_seq) }));
+    }
+    const me = this.state.me?.address;
+    for (const r of ok.receipts) {
+      if (sameAddress(r.address, me)) continue;
+      this.updateChannel(r.channel, (c) => ({ ...c, peerReadSeq: Math.max(c.peerReadSeq, r.seq) }));
+    }
+    if (notes && ok.notes) {
+      if (!ok.notes.complete) return this.setViewport(notes.area, true);
+      for (const change of ok.notes.changes) this.onNote(change);
+      this.notesRev = Math.max(this.notesRev ?? 0, ok.notes.rev);
     }
   }
 
@@ -522,6 +457,7 @@ export class RealtimeStore {
   }
 
   private onNote(e: NoteEvent): void {
+    if (this.notesRev !== null) this.notesRev = Math.max(this.notesRev, e.rev);
     if (e.note && (e.event === "created" || e.event === "edited")) this.upsertNote(e.note);
     else if (this.state.notes[e.id]) this.patch({ notes: without(this.state.notes, e.id) });
   }
@@ -580,34 +516,4 @@ export class RealtimeStore {
     }
     for (const l of this.noticeListeners) l(n);
   }
-}
-
-/** Both lists' messages, one per seq, oldest first. */
-function merge(a: MessageData[], b: MessageData[]): MessageData[] {
-  const bySeq = new Map<number, MessageData>();
-  for (const m of [...a, ...b]) if (m.seq != null) bySeq.set(m.seq, m);
-  return [...bySeq.values()].sort((x, y) => (x.seq ?? 0) - (y.seq ?? 0));
-}
-
-function sameArea(a: Area | null, b: Area | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.min_x === b.min_x && a.min_y === b.min_y && a.max_x === b.max_x && a.max_y === b.max_y;
-}
-
-function threadTime(t: ThreadItem): number {
-  return t.last_message ? Date.parse(t.last_message.ts) : 0;
-}
-
-function byId(notes: NoteData[]): Record<number, NoteData> {
-  return Object.fromEntries(notes.map((n) => [n.id, n]));
-}
-
-function without<K extends string | number, V>(r: Readonly<Record<K, V>>, key: K): Record<K, V> {
-  const copy = { ...r } as Record<K, V>;
-  delete copy[key];
-  return copy;
-}
-
-function keepInside(entities: Readonly<Record<string, MapEntity>>, area: Area | null): Record<string, MapEntity> {
-  return Object.fromEntries(Object.entries(entities).filter(([, e]) => inside(area, e.x, e.y)));
 }

@@ -1,7 +1,8 @@
 // The store over two real clients against the real binary: an optimistic send reconciled with
 // the stored message, unread counts that a focus clears, a direct message that opens the thread
-// on the other side with a read receipt back, typing, presence, and a gap-free reload after a
-// kill -9 of the server.
+// on the other side with a read receipt back, typing, presence, a gap-free reload after a
+// kill -9 of the server, and a `sync` after a dropped connection that brings back what
+// changed meanwhile.
 import { afterEach, expect, test } from "vitest";
 import WebSocket from "ws";
 
@@ -19,11 +20,27 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.stop();
 });
 
-function store(s: TestServer, address: string): RealtimeStore {
+/** A network the test can cut: while down, connections fail; `cut` drops the live one. */
+class Network {
+  down = false;
+  private live: WebSocket | null = null;
+  connect = (url: string, protocols: string[]): WebSocketLike => {
+    const ws = new WebSocket(this.down ? "ws://127.0.0.1:1/v1/ws" : url, protocols);
+    ws.on("error", () => {});
+    this.live = ws;
+    return ws as unknown as WebSocketLike;
+  };
+  cut(): void {
+    this.down = true;
+    this.live?.terminate();
+  }
+}
+
+function store(s: TestServer, address: string, network?: Network): RealtimeStore {
   const c = new RealtimeClient({
     url: s.url,
     token: async () => s.token(address),
-    webSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike,
+    webSocket: network?.connect ?? ((url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike),
     backoff: { baseMs: 50, maxMs: 500 },
   });
   const st = new RealtimeStore(c);
@@ -132,4 +149,34 @@ test("after a kill -9 the store reconnects and a send made meanwhile lands once"
     [2, "two"],
   ]);
   expect(a.getState().channels.world?.pending).toEqual([]);
+});
+
+test("back from a dropped connection, one sync brings the note, the receipt and the message missed", async () => {
+  const s = await TestServer.start();
+  servers.push(s);
+  const a = store(s, A);
+  const network = new Network();
+  const b = store(s, B, network);
+  const dm = threadChannel(A, B);
+  const area = { min_x: 0, min_y: 0, max_x: 20, max_y: 20 };
+  await until("both signed in", () => a.getState().me && b.getState().me);
+  await b.setViewport(area);
+  a.open(dm);
+  await a.send(dm, "hi");
+  await until("b follows the thread", () => b.getState().channels[dm]?.messages.length === 1);
+  await b.send(dm, "yo");
+  await until("a has it", () => a.getState().channels[dm]?.lastSeq === 2);
+
+  network.cut();
+  await until("b is offline", () => b.getState().status === "reconnecting");
+  await a.pinNote({ x: 5, y: 5, title: "Rally here", visibility: "public" });
+  a.focus(dm, true);
+  await a.send(dm, "one more");
+  network.down = false;
+
+  await until("b is back", () => b.getState().status === "connected");
+  await until("b has the note", () => Object.values(b.getState().notes).some((n) => n.title === "Rally here"));
+  await until("b has a's receipt", () => (b.getState().channels[dm]?.peerReadSeq ?? 0) >= 2);
+  await until("b has the message", () => b.getState().channels[dm]?.messages.some((m) => m.body === "one more"));
+  expect(b.getState().channels[dm]?.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
 });
