@@ -112,7 +112,14 @@ export function App() {
       </section>
       <div className="toasts">
         {toasts.map((t) => (
-          <div key={t.id} className={`toast ${t.kind}`} data-testid="toast" data-kind={t.kind}>
+          <div
+            key={t.id}
+            className={`toast ${t.kind}`}
+            data-testid="toast"
+            data-kind={t.kind}
+            title="Dismiss"
+            onClick={() => setToasts((all) => all.filter((x) => x.id !== t.id))}
+          >
             {t.text}
           </div>
         ))}
