@@ -5,7 +5,7 @@
 // receipt, a guild note seen by the guild mate on the map, a unit move seen live, an
 // announcement toast, and a guild membership revoked live. Screenshots of each step, at both
 // sizes, go to test-artifacts/ (or ARTIFACTS_DIR).
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 import { type Browser, type Page, chromium } from "playwright-core";
@@ -28,6 +28,7 @@ let bob: DevnetAccount;
 
 beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is needed (scripts/services.sh installs chromium)`);
+  rmSync(artifacts, { recursive: true, force: true }); // Only this run's screenshots.
   mkdirSync(artifacts, { recursive: true });
   devnet = await Devnet.start();
   [alice, bob] = (await devnet.accounts()) as [DevnetAccount, DevnetAccount];
