@@ -10,16 +10,24 @@
 //! - [`secret`]: the session secret, inline or from a file created on first start.
 //! - [`external`]: tokens from a game's own session backend (a secret, a PEM key or JWKS).
 //!
+//! The `tokens` feature (on by default) brings `config`, `token`, `secret` and `external`;
+//! without it the crate is the challenge and the RPC check, for clients that sign in.
+//!
 //! Whatever the credential, the result is an [`Identity`]: the canonical address and when
 //! the credential stops being valid.
 
 pub mod challenge;
+#[cfg(feature = "tokens")]
 pub mod config;
+#[cfg(feature = "tokens")]
 pub mod external;
 pub mod rpc;
+#[cfg(feature = "tokens")]
 pub mod secret;
+#[cfg(feature = "tokens")]
 pub mod token;
 
 pub use challenge::{Challenge, Domain, SignInError};
 pub use rpc::{Rpc, VerifyError};
+#[cfg(feature = "tokens")]
 pub use token::{Identity, TokenError, Tokens};

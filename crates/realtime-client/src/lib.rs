@@ -11,8 +11,32 @@
 //! it reconnects with backoff, subscribes again from the last seq it delivered, and retries
 //! publishes with one client message id; it also refreshes its token in band before expiry,
 //! so short-lived tokens do not cost a reconnect (see [`session`]).
+//!
+//! With the `wallet` feature, the `wallet` module signs in with a Starknet account: a
+//! `Signer` signs the server's SNIP-12 challenge (`KeySigner` with a Stark private key; a
+//! wallet, a remote signer or a hardware device implements the trait), and `wallet_token`
+//! makes a token source of it that signs in again only when its token runs short. Bots that
+//! connect with development tokens leave the feature off and build without HTTP or curve
+//! code.
+//!
+//! ```no_run
+//! # #[cfg(feature = "wallet")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use realtime_client::{Backoff, KeySigner, Session, SessionOptions, wallet_token};
+//!
+//! let signer = KeySigner::from_hex("0x64b4…", "0x71d7…")?;
+//! let session = Session::start(SessionOptions {
+//!     url: "wss://chat.example.com/v1/ws".into(),
+//!     token: wallet_token("https://chat.example.com", signer),
+//!     backoff: Backoff::default(),
+//! });
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod session;
+#[cfg(feature = "wallet")]
+pub mod wallet;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,6 +75,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use session::{
     Backoff, Session, SessionEvent, SessionHandle, SessionOptions, TokenSource, fixed_token,
+};
+#[cfg(feature = "wallet")]
+pub use wallet::{
+    KeySigner, SignInError, SignedIn, Signer, WalletTokenOptions, sign_in, wallet_token,
+    wallet_token_with,
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -38,6 +38,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Where session tokens come from: called before every connection attempt and before each
 /// in-band refresh, so each call should give a token with as much time left as possible.
+/// [`fixed_token`] gives one token throughout; with the `wallet` feature,
+/// `wallet::wallet_token` signs in with a Starknet account whenever its token runs short.
 pub type TokenSource = Arc<dyn Fn() -> BoxFuture<Result<String, String>> + Send + Sync>;
 
 /// A token source that always gives `token`: for tools and bots whose token outlives them.
@@ -80,7 +82,7 @@ impl Backoff {
 }
 
 /// A random number in [0, 1), from the standard library's per-process random hashing keys.
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
