@@ -1,6 +1,6 @@
 //! `me` end to end: the name, player status and groups on-chain state gives the session's
 //! address, over the socket and HTTP, following membership changes; and an honest empty
-//! answer without a world.
+//! answer without a world. `names`: other players' names for a chat view.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use e2e::blitz::*;
 use e2e::{Server, addr, http};
+use realtime_client::ErrorCode;
 use serde_json::{Value, json};
 
 async fn me(server: &Server, who: &str) -> Value {
@@ -68,4 +69,30 @@ async fn without_a_world_me_is_only_the_address() {
     let r = http::get(server.addr, "/v1/me", &[]).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn names_answers_the_named_addresses_only() {
+    let torii = world().await;
+    let server = server_for(&torii).await;
+    let c = server.client(&who(3)).await;
+    let ok = c
+        .request("names", json!({"addresses": [who(1), "0x0002", who(4), "0x77"]}))
+        .await
+        .unwrap();
+    let full = |n: u64| format!("0x{n:064x}");
+    assert_eq!(ok, json!({"names": {full(1): "e", full(2): "f"}}));
+
+    // Over HTTP without a token; a bad address is a bad request that names it.
+    let r = http::get(server.addr, "/v1/names?addresses=0x1,0x3", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"names": {full(1): "e", full(3): "g"}}));
+    let r = http::get(server.addr, "/v1/names?addresses=0x1,alice", &[]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("alice"));
+    let err = c
+        .request("names", json!({"addresses": ["nope"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::BadRequest), "{err}");
 }

@@ -5,7 +5,7 @@ import { useMemo, useState } from "react";
 
 import { type Area, threadChannel } from "../src/index.ts";
 import { useDirectMessages, useGroupChat, useNotices, useRealtime, useUnread, useWorldChat } from "../src/react.ts";
-import { ChatView, short } from "./chat.tsx";
+import { ChatView, Name, short } from "./chat.tsx";
 import { DirectMessages } from "./direct.tsx";
 import { HexMap, type Tile } from "./map.tsx";
 import { NotesPanel } from "./notes.tsx";
@@ -19,6 +19,8 @@ interface Toast {
   id: number;
   kind: "dm" | "announcement" | "revoked" | "error";
   text: string;
+  /** Who sent it, for a direct message. */
+  from?: string;
 }
 
 function startCentre(): Tile {
@@ -49,16 +51,16 @@ export function App() {
   const dms = useDirectMessages(null);
   const unread = useUnread();
 
-  function toast(kind: Toast["kind"], text: string) {
+  function toast(kind: Toast["kind"], text: string, from?: string) {
     const id = Date.now() + Math.random();
-    setToasts((t) => [...t.slice(-3), { id, kind, text }]);
+    setToasts((t) => [...t.slice(-3), from ? { id, kind, text, from } : { id, kind, text }]);
     setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), 8000);
   }
 
   useNotices((n) => {
     if (n.type === "message" && n.message.client_msg_id?.startsWith("ann:")) toast("announcement", n.message.body);
     else if (n.type === "message" && n.direct && !(tab === "dm" && peer && me && n.channel === threadChannel(me.address, peer)))
-      toast("dm", `${short(n.message.sender)}: ${n.message.body}`);
+      toast("dm", n.message.body, n.message.sender);
     else if (n.type === "revoked") toast("revoked", n.reason);
     else if (n.type === "error") toast("error", `${n.error.code}: ${n.error.message}`);
   });
@@ -120,6 +122,14 @@ export function App() {
             title="Dismiss"
             onClick={() => setToasts((all) => all.filter((x) => x.id !== t.id))}
           >
+            {t.from && (
+              <>
+                <strong>
+                  <Name address={t.from} />
+                </strong>
+                :{" "}
+              </>
+            )}
             {t.text}
           </div>
         ))}

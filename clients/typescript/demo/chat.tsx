@@ -1,9 +1,8 @@
 // A channel's messages (stored, then pending ones), who is typing and present, and a composer.
-import { useState } from "react";
+import { type ReactNode, useState } from "react";
 
-import type { ChannelHook } from "../src/react.ts";
+import { type ChannelHook, useName, useRealtime } from "../src/react.ts";
 import { sameAddress } from "../src/store.ts";
-import { useRealtime } from "../src/react.ts";
 
 /** `0x1234…abcd`. */
 export function short(address: string): string {
@@ -11,12 +10,17 @@ export function short(address: string): string {
   return hex.length > 12 ? `${hex.slice(0, 6)}…${hex.slice(-4)}` : hex;
 }
 
-export function ChatView(props: { hook: ChannelHook; title: string; peerRead?: boolean }) {
+/** A player's name once known, its short address until then. */
+export function Name(props: { address: string }) {
+  const name = useName(props.address);
+  return <>{name ?? short(props.address)}</>;
+}
+
+export function ChatView(props: { hook: ChannelHook; title: ReactNode; peerRead?: boolean }) {
   const { view, send, loadOlder, typing, dismiss } = props.hook;
   const me = useRealtime((s) => s.me?.address ?? null);
   const [text, setText] = useState("");
   if (!view) return <p className="empty">Connecting…</p>;
-  const who = (a: string) => (sameAddress(a, me) ? "you" : short(a));
   const lastMine = [...view.messages].reverse().find((m) => sameAddress(m.sender, me));
   return (
     <div className="chat" data-testid={`chat-${view.channel}`}>
@@ -43,7 +47,8 @@ export function ChatView(props: { hook: ChannelHook; title: string; peerRead?: b
         )}
         {view.messages.map((m) => (
           <li key={m.seq} className={sameAddress(m.sender, me) ? "mine" : ""} data-testid="message">
-            <span className="sender">{who(m.sender)}</span> <span className="body">{m.body}</span>
+            <span className="sender">{sameAddress(m.sender, me) ? "you" : <Name address={m.sender} />}</span>{" "}
+            <span className="body">{m.body}</span>
           </li>
         ))}
         {view.pending.map((p) => (
@@ -68,7 +73,19 @@ export function ChatView(props: { hook: ChannelHook; title: string; peerRead?: b
         </p>
       )}
       <p className="typing" data-testid="typing">
-        {view.typing.length > 0 ? `${view.typing.map(short).join(", ")} typing…` : " "}
+        {view.typing.length > 0 ? (
+          <>
+            {view.typing.map((a, i) => (
+              <span key={a}>
+                {i > 0 && ", "}
+                <Name address={a} />
+              </span>
+            ))}{" "}
+            typing…
+          </>
+        ) : (
+          " "
+        )}
       </p>
       <form
         className="composer"

@@ -3,7 +3,7 @@
 import { useState } from "react";
 
 import { useDirectMessages } from "../src/react.ts";
-import { ChatView, short } from "./chat.tsx";
+import { ChatView, Name } from "./chat.tsx";
 
 export function DirectMessages(props: { peer: string | null; onPeer: (p: string | null) => void }) {
   const dm = useDirectMessages(props.peer, { focused: props.peer !== null });
@@ -14,7 +14,7 @@ export function DirectMessages(props: { peer: string | null; onPeer: (p: string 
         <button className="link" data-testid="back" onClick={() => props.onPeer(null)}>
           ← threads
         </button>
-        <ChatView hook={dm} title={short(props.peer)} peerRead />
+        <ChatView hook={dm} title={<Name address={props.peer} />} peerRead />
       </div>
     );
   return (
@@ -36,7 +36,9 @@ export function DirectMessages(props: { peer: string | null; onPeer: (p: string 
           <li key={t.channel}>
             <button className="thread-item" data-testid="thread" onClick={() => props.onPeer(t.peer)}>
               <span className={`dot ${t.peer_online ? "online" : ""}`} />
-              <strong>{short(t.peer)}</strong>
+              <strong>
+                <Name address={t.peer} />
+              </strong>
               <span className="muted preview">{t.last_message?.body ?? ""}</span>
               {t.unread > 0 && (
                 <span className="badge" data-testid="thread-unread">

@@ -3,7 +3,7 @@ import { useState } from "react";
 
 import { type Area, ServerError } from "../src/index.ts";
 import { useNotes } from "../src/react.ts";
-import { short } from "./chat.tsx";
+import { Name } from "./chat.tsx";
 import type { Tile } from "./map.tsx";
 
 type Visibility = "public" | "group" | "private";
@@ -60,7 +60,7 @@ export function NotesPanel(props: { viewport: Area; selected: Tile | null }) {
         {notes.map((n) => (
           <li key={n.id} data-testid="note">
             <strong>{n.title}</strong> <span className="muted">
-              ({n.x}, {n.y}) · {n.visibility} · {short(n.author)}
+              ({n.x}, {n.y}) · {n.visibility} · <Name address={n.author} />
             </span>
             {n.body && <p>{n.body}</p>}
           </li>

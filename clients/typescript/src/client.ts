@@ -12,6 +12,7 @@ import {
   FATAL_CLOSE_CODES,
   type HistoryPage,
   type MeOk,
+  type NamesOk,
   type MessageData,
   type NewNote,
   type NoteData,
@@ -206,6 +207,11 @@ export class RealtimeClient {
   /** Who this session is on chain: name, player status, groups and their channels. */
   me(): Promise<MeOk> {
     return this.request<MeOk>("me");
+  }
+
+  /** The `[players] name` of up to 100 addresses, keyed by canonical address. */
+  async names(addresses: string[]): Promise<Record<string, string>> {
+    return (await this.request<NamesOk>("names", { addresses })).names;
   }
 
   /** Publishes `body`, shown in `pending()` until stored; retried through drops and

@@ -17,6 +17,7 @@ import {
 
 import type { RealtimeClient } from "./client.ts";
 import { type Area, type GroupRef, type NoteData, type PresenceSnapshot, type ThreadItem, threadChannel } from "./protocol.ts";
+import { canonical } from "./store-state.ts";
 import { type ChannelView, type MapEntity, type Notice, RealtimeStore, type StoreState } from "./store.ts";
 
 const StoreContext = createContext<RealtimeStore | null>(null);
@@ -134,6 +135,13 @@ export function usePresence(channel: string | null): PresenceSnapshot | null {
 export function useTyping(channel: string | null): { typing: string[]; notify: () => void } {
   const hook = useChannel(channel);
   return { typing: hook.view?.typing ?? [], notify: hook.typing };
+}
+
+/** The `[players] name` of `address`, once known (asked for as messages, notes and threads
+ * show it). */
+export function useName(address: string | null | undefined): string | null {
+  const key = address ? canonical(address) : "";
+  return useRealtime((s) => (key ? (s.names[key] ?? null) : null));
 }
 
 /** Unread counts of the followed channels and threads, and their total. */

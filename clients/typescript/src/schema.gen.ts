@@ -69,6 +69,7 @@ export type ClientFrame =
   | ReadClientFrame
   | UnreadClientFrame
   | MeClientFrame
+  | NamesClientFrame
   | PresenceClientFrame
   | SyncClientFrame
   | NotesClientFrame
@@ -219,6 +220,15 @@ export interface MeClientFrame {
   /** Chosen by the client; the reply carries it back. */
   id: number;
   op: "me";
+}
+
+/** The `ClientFrame` whose `op` is `"names"`. */
+export interface NamesClientFrame {
+  /** Up to 100 Starknet addresses. */
+  addresses: string[];
+  /** Chosen by the client; the reply carries it back. */
+  id: number;
+  op: "names";
 }
 
 /** The `ClientFrame` whose `op` is `"presence"`. */
@@ -479,6 +489,14 @@ export interface MessageData {
   ts: string;
 }
 
+/**
+ * Reply to `names` and body of `GET /v1/names`: the `[players] name` of each address asked
+ * about that has one, keyed by its canonical form (`0x` and 64 hex digits).
+ */
+export interface NamesOk {
+  names: { [key: string]: string };
+}
+
 /** A note as clients see it. */
 export interface NoteData {
   author: string;
@@ -579,6 +597,7 @@ export type OkPayload =
   | ReadOk
   | UnreadList
   | MeOk
+  | NamesOk
   /** `presence` (the channel is the request's). */
   | PresenceSnapshot
   | SyncOk

@@ -56,6 +56,8 @@ export interface StoreState {
   threads: ThreadItem[];
   viewport: Area | null;
   notes: Readonly<Record<number, NoteData>>;
+  /** Players' names by canonical address, learnt as their messages and notes show up. */
+  names: Readonly<Record<string, string>>;
   entities: Readonly<Record<string, MapEntity>>;
 }
 
@@ -129,4 +131,13 @@ export function without<K extends string | number, V>(r: Readonly<Record<K, V>>,
 
 export function keepInside(entities: Readonly<Record<string, MapEntity>>, area: Area | null): Record<string, MapEntity> {
   return Object.fromEntries(Object.entries(entities).filter(([, e]) => inside(area, e.x, e.y)));
+}
+
+/** `0x` and 64 lower-case hex digits, as the server writes addresses. */
+export function canonical(address: string): string {
+  try {
+    return `0x${BigInt(address).toString(16).padStart(64, "0")}`;
+  } catch {
+    return address;
+  }
 }

@@ -12,6 +12,7 @@ import {
   type Notice,
   type StoreState,
   byId,
+  canonical,
   emptyChannel,
   errorOf,
   inside,
@@ -39,6 +40,7 @@ export class RealtimeStore {
     viewport: null,
     notes: {},
     entities: {},
+    names: {},
   };
   private listeners = new Set<() => void>();
   private noticeListeners = new Set<(n: Notice) => void>();
@@ -50,6 +52,10 @@ export class RealtimeStore {
   private lastTypingSent = new Map<string, number>();
   private focused = new Set<string>();
   private announced = new Set<string>();
+  /** Addresses whose name was asked for (or is about to be). */
+  private namesAsked = new Set<string>();
+  private namesWanted = new Set<string>();
+  private namesTimer: ReturnType<typeof setTimeout> | null = null;
   /** The note clock as last seen in the viewport (a page, a push, a sync). */
   private notesRev: number | null = null;
   private readonly off: () => void;
@@ -73,6 +79,7 @@ export class RealtimeStore {
   /** Stops listening to the client (the client itself is left running). */
   dispose(): void {
     this.off();
+    if (this.namesTimer) clearTimeout(this.namesTimer);
     if (this.typingTimer) clearInterval(this.typingTimer);
   }
 
@@ -187,6 +194,7 @@ export class RealtimeStore {
         if (this.state.viewport === area) {
           this.notesRev = page.rev;
           this.patch({ notes: byId(page.notes) });
+          this.learnNames(page.notes.map((n) => n.author));
         }
       }
     } catch (e) {
@@ -215,6 +223,7 @@ export class RealtimeStore {
       });
       for (const l of local.values()) if (!threads.some((t) => t.channel === l.channel)) threads.push(l);
       this.patch({ threads: threads.sort((a, b) => threadTime(b) - threadTime(a)) });
+      this.learnNames(threads.map((t) => t.peer));
       for (const t of page.threads) {
         if (!this.holders.has(t.channel)) this.holders.set(t.channel, 1);
         if (!this.state.channels[t.channel]) void this.follow(t.channel);
@@ -464,6 +473,7 @@ export class RealtimeStore {
 
   private upsertNote(note: NoteData): void {
     if (!inside(this.state.viewport, note.x, note.y)) return;
+    this.learnNames([note.author]);
     this.patch({ notes: { ...this.state.notes, [note.id]: note } });
   }
 
@@ -493,12 +503,40 @@ export class RealtimeStore {
   private updateChannel(channel: string, f: (c: ChannelView) => ChannelView): void {
     const current = this.state.channels[channel];
     if (!current) return;
-    this.patch({ channels: { ...this.state.channels, [channel]: f(current) } });
+    const next = f(current);
+    if (next.messages !== current.messages) this.learnNames(next.messages.map((m) => m.sender));
+    this.patch({ channels: { ...this.state.channels, [channel]: next } });
   }
 
   private patchThread(channel: string, f: (t: ThreadItem) => ThreadItem): void {
     if (!this.state.threads.some((t) => t.channel === channel)) return;
     this.patch({ threads: this.state.threads.map((t) => (t.channel === channel ? f(t) : t)) });
+  }
+
+  /** Asks for the names of these addresses, once each, batched. */
+  private learnNames(addresses: Iterable<string>): void {
+    for (const a of addresses) {
+      const key = canonical(a);
+      if (this.namesAsked.has(key)) continue;
+      this.namesAsked.add(key);
+      this.namesWanted.add(key);
+    }
+    if (this.namesWanted.size === 0 || this.namesTimer) return;
+    this.namesTimer = setTimeout(() => {
+      this.namesTimer = null;
+      const batch = [...this.namesWanted].slice(0, 100);
+      for (const a of batch) this.namesWanted.delete(a);
+      this.client.names(batch).then(
+        (names) => {
+          if (Object.keys(names).length > 0) this.patch({ names: { ...this.state.names, ...names } });
+        },
+        () => {
+          // Asked again the next time they show up.
+          for (const a of batch) this.namesAsked.delete(a);
+        },
+      );
+      if (this.namesWanted.size > 0) this.learnNames([]);
+    }, 50);
   }
 
   private patch(p: Partial<StoreState>): void {

@@ -82,6 +82,10 @@ pub enum Op {
     Unread,
     /// Who the connection is signed in as: name, player status and groups on chain.
     Me,
+    /// The `[players] name` of each of these addresses that has one.
+    Names {
+        addresses: Vec<Address>,
+    },
     /// What was missed since the client's cursors.
     Sync(SyncArgs),
     /// Who is present in a channel.
@@ -144,6 +148,7 @@ impl Op {
             Op::Read { .. } => "read",
             Op::Unread => "unread",
             Op::Me => "me",
+            Op::Names { .. } => "names",
             Op::Presence { .. } => "presence",
             Op::Sync(_) => "sync",
             Op::Notes { .. } => "notes",
@@ -236,6 +241,16 @@ pub(crate) struct ThreadsArgs {
 pub(crate) struct AddressArgs {
     /// A Starknet address, `0x` and up to 64 hex digits.
     address: String,
+}
+
+/// Most addresses one `names` request may ask about.
+pub const MAX_NAMES: usize = 100;
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NamesArgs {
+    /// Up to 100 Starknet addresses.
+    addresses: Vec<String>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -403,6 +418,30 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
             let _: NoArgs = args_of(id, &op, args)?;
             Op::Me
         }
+        "names" => {
+            let a: NamesArgs = args_of(id, &op, args)?;
+            if a.addresses.len() > MAX_NAMES {
+                return Err(DecodeError::new(
+                    Some(id),
+                    ErrorCode::BadRequest,
+                    format!("names: at most {MAX_NAMES} addresses"),
+                ));
+            }
+            let addresses = a
+                .addresses
+                .iter()
+                .map(|s| {
+                    s.parse().map_err(|e| {
+                        DecodeError::new(
+                            Some(id),
+                            ErrorCode::BadRequest,
+                            format!("names: address {s:?}: {e}"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Op::Names { addresses }
+        }
         "notes" => {
             let a: NotesArgs = args_of(id, &op, args)?;
             Op::Notes {
@@ -474,115 +513,5 @@ fn channel(id: u64, name: &str) -> Result<ChannelName, DecodeError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn world() -> ChannelName {
-        ChannelName::new("world").unwrap()
-    }
-
-    #[test]
-    fn decodes_every_op() {
-        let cases = [
-            (
-                r#"{"id":1,"op":"auth","token":"t"}"#,
-                Op::Auth { token: "t".into() },
-            ),
-            (
-                r#"{"id":1,"op":"subscribe","channel":"world","since":41,"presence":true}"#,
-                Op::Subscribe {
-                    channel: world(),
-                    since: Some(41),
-                    presence: true,
-                },
-            ),
-            (
-                r#"{"id":1,"op":"subscribe","channel":"world"}"#,
-                Op::Subscribe {
-                    channel: world(),
-                    since: None,
-                    presence: false,
-                },
-            ),
-            (
-                r#"{"id":1,"op":"unsubscribe","channel":"world"}"#,
-                Op::Unsubscribe { channel: world() },
-            ),
-            (
-                r#"{"id":1,"op":"publish","channel":"world","body":"hi","client_msg_id":"m1"}"#,
-                Op::Publish {
-                    channel: world(),
-                    body: "hi".into(),
-                    client_msg_id: "m1".into(),
-                },
-            ),
-            (
-                r#"{"id":1,"op":"history","channel":"world","before":10,"limit":20}"#,
-                Op::History {
-                    channel: world(),
-                    before: Some(10),
-                    after: None,
-                    limit: Some(20),
-                },
-            ),
-            (r#"{"id":1,"op":"ping"}"#, Op::Ping),
-            (
-                r#"{"id":1,"op":"refresh","token":"t"}"#,
-                Op::Refresh { token: "t".into() },
-            ),
-            (
-                r#"{"id":1,"op":"watch","area":{"min_x":1,"min_y":2,"max_x":3,"max_y":4},"mine":true}"#,
-                Op::Watch {
-                    area: Some(Area {
-                        min_x: 1,
-                        min_y: 2,
-                        max_x: 3,
-                        max_y: 4,
-                    }),
-                    mine: true,
-                },
-            ),
-            (
-                r#"{"id":1,"op":"watch"}"#,
-                Op::Watch {
-                    area: None,
-                    mine: false,
-                },
-            ),
-        ];
-        for (text, op) in cases {
-            assert_eq!(decode_request(text), Ok(Request { id: 1, op }), "{text}");
-        }
-    }
-
-    #[test]
-    fn tells_bad_frames_apart() {
-        let e = decode_request("{not json").unwrap_err();
-        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
-        let e = decode_request("[1,2]").unwrap_err();
-        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
-        let e = decode_request(r#"{"op":"ping"}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
-        let e = decode_request(r#"{"id":-1,"op":"ping"}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
-        let e = decode_request(r#"{"id":4}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (Some(4), ErrorCode::BadRequest));
-        let e = decode_request(r#"{"id":5,"op":"dance"}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (Some(5), ErrorCode::UnknownOp));
-        let e = decode_request(r#"{"id":6,"op":"publish","channel":"world"}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (Some(6), ErrorCode::BadRequest));
-        assert!(e.message.contains("body"), "{}", e.message);
-        let e =
-            decode_request(r#"{"id":7,"op":"subscribe","channel":"world","sinse":3}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (Some(7), ErrorCode::BadRequest));
-        let e = decode_request(r#"{"id":8,"op":"subscribe","channel":"No Way"}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (Some(8), ErrorCode::InvalidChannel));
-        let e = decode_request(
-            r#"{"id":10,"op":"watch","area":{"min_x":5,"min_y":0,"max_x":1,"max_y":0}}"#,
-        )
-        .unwrap_err();
-        assert_eq!((e.id, e.code), (Some(10), ErrorCode::BadRequest));
-        let e = decode_request(r#"{"id":9,"op":"history","channel":"w","limit":"x"}"#).unwrap_err();
-        assert_eq!((e.id, e.code), (Some(9), ErrorCode::BadRequest));
-    }
-}
+#[path = "request_tests.rs"]
+mod tests;

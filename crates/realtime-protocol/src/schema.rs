@@ -22,11 +22,12 @@ use crate::reply::{
     TypingOk, UnsubscribeOk, WatchOk,
 };
 use crate::request::{
-    AddressArgs, AuthArgs, ChannelArgs, HistoryArgs, NoArgs, PublishArgs, ReadArgs, SubscribeArgs,
-    ThreadsArgs, WatchArgs,
+    AddressArgs, AuthArgs, ChannelArgs, HistoryArgs, NamesArgs, NoArgs, PublishArgs, ReadArgs,
+    SubscribeArgs, ThreadsArgs, WatchArgs,
 };
 use crate::social::{
-    BlockList, BlockOk, MeOk, PresenceChange, PresenceSnapshot, ReadOk, ThreadsPage, UnreadList,
+    BlockList, BlockOk, MeOk, NamesOk, PresenceChange, PresenceSnapshot, ReadOk, ThreadsPage,
+    UnreadList,
 };
 use crate::sync::{SyncArgs, SyncOk};
 
@@ -59,6 +60,7 @@ enum Operation {
     Read(ReadArgs),
     Unread(NoArgs),
     Me(NoArgs),
+    Names(NamesArgs),
     Presence(ChannelArgs),
     Sync(SyncArgs),
     Notes(NotesArgs),
@@ -106,6 +108,7 @@ enum OkPayload {
     Read(ReadOk),
     Unread(UnreadList),
     Me(MeOk),
+    Names(NamesOk),
     /// `presence` (the channel is the request's).
     Presence(PresenceSnapshot),
     Sync(SyncOk),

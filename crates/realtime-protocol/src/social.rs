@@ -106,6 +106,13 @@ pub struct MeOk {
     pub groups: Vec<GroupRef>,
 }
 
+/// Reply to `names` and body of `GET /v1/names`: the `[players] name` of each address asked
+/// about that has one, keyed by its canonical form (`0x` and 64 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NamesOk {
+    pub names: std::collections::BTreeMap<String, String>,
+}
+
 /// Reply to `presence`, body of `GET /v1/channels/{channel}/presence`, and the `presence`
 /// of a `subscribe` reply that asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

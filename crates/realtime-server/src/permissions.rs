@@ -86,6 +86,18 @@ impl Permissions {
         })
     }
 
+    /// The `[players] name` of each of `addresses` that has one (none while on-chain state is
+    /// unavailable).
+    pub fn names_of(&self, addresses: &[Address]) -> Vec<(Address, String)> {
+        self.with_world(|w| match w {
+            Ok(w) => addresses
+                .iter()
+                .filter_map(|a| w.name_of(*a).map(|n| (*a, n)))
+                .collect(),
+            Err(_) => Vec::new(),
+        })
+    }
+
     /// Whether `viewer` sees a note of `author` with `visibility`.
     pub fn sees(&self, visibility: &Visibility, author: Address, viewer: Option<Address>) -> bool {
         // Public and private notes need no on-chain state: only group notes take the lock.

@@ -122,6 +122,8 @@ async function walkThrough(a: Page, b: Page): Promise<void> {
   await a.getByTestId("composer").fill("gm from alice");
   await a.getByTestId("send").click();
   await b.getByTestId("chat-world").getByText("gm from alice").waitFor();
+  // Beside it, her name on chain rather than her address.
+  await b.getByTestId("message").filter({ hasText: "gm from alice" }).getByText("alice", { exact: true }).waitFor();
   await shot(a, "desktop-2-world-chat");
   await shot(b, "phone-2-world-chat");
 
@@ -132,7 +134,7 @@ async function walkThrough(a: Page, b: Page): Promise<void> {
   await a.getByTestId("composer").fill("want to raid at dawn?");
   await a.getByTestId("send").click();
   await b.getByTestId("tab-dm").getByTestId("badge").getByText("1").waitFor();
-  await b.getByTestId("toast").getByText("want to raid at dawn?").waitFor();
+  await b.getByTestId("toast").filter({ hasText: "want to raid at dawn?" }).getByText("alice").waitFor();
   await shot(b, "phone-3-dm-unread");
   await b.getByTestId("tab-dm").click();
   await b.getByTestId("thread").click();
