@@ -33,6 +33,11 @@ async fn me_names_the_player_and_its_guild_channel() {
         json!([{"kind": "guild", "id": GUILD, "channel": "guild:0x9001"}])
     );
 
+    // The SDK's typed call says the same.
+    let typed = server.client(&who(1)).await.me().await.unwrap();
+    assert_eq!((typed.name.as_deref(), typed.player), (Some("e"), true));
+    assert_eq!(typed.groups[0].channel, "guild:0x9001");
+
     let three = me(&server, &who(3)).await;
     assert_eq!(
         (three["player"].clone(), three["groups"].clone()),
@@ -77,11 +82,20 @@ async fn names_answers_the_named_addresses_only() {
     let server = server_for(&torii).await;
     let c = server.client(&who(3)).await;
     let ok = c
-        .request("names", json!({"addresses": [who(1), "0x0002", who(4), "0x77"]}))
+        .request(
+            "names",
+            json!({"addresses": [who(1), "0x0002", who(4), "0x77"]}),
+        )
         .await
         .unwrap();
     let full = |n: u64| format!("0x{n:064x}");
     assert_eq!(ok, json!({"names": {full(1): "e", full(2): "f"}}));
+
+    let typed = c.names(&["0x1", "0x4"]).await.unwrap();
+    assert_eq!(
+        typed.names.into_iter().collect::<Vec<_>>(),
+        vec![(full(1), "e".to_string())]
+    );
 
     // Over HTTP without a token; a bad address is a bad request that names it.
     let r = http::get(server.addr, "/v1/names?addresses=0x1,0x3", &[]).await;
@@ -89,7 +103,12 @@ async fn names_answers_the_named_addresses_only() {
     assert_eq!(r.json(), json!({"names": {full(1): "e", full(3): "g"}}));
     let r = http::get(server.addr, "/v1/names?addresses=0x1,alice", &[]).await;
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("alice"));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alice")
+    );
     let err = c
         .request("names", json!({"addresses": ["nope"]}))
         .await

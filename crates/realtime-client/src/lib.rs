@@ -59,8 +59,8 @@ pub use realtime_protocol::reply::{
 };
 pub use realtime_protocol::request::Area;
 pub use realtime_protocol::social::{
-    BlockList, BlockOk, Blocked, PresenceChange, PresenceSnapshot, ReadOk, ThreadItem, ThreadsPage,
-    UnreadItem, UnreadList,
+    BlockList, BlockOk, Blocked, GroupRef, MeOk, NamesOk, PresenceChange, PresenceSnapshot, ReadOk,
+    ThreadItem, ThreadsPage, UnreadItem, UnreadList,
 };
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL, ServerFrame};
 pub use realtime_protocol::{ErrorBody, ErrorCode};
@@ -410,6 +410,17 @@ impl Client {
     /// Unread counts of every channel read before and every thread.
     pub async fn unread(&self) -> Result<UnreadList, ClientError> {
         self.call("unread", Value::Null).await
+    }
+
+    /// Who this session is on chain: its name, player status and group channels.
+    pub async fn me(&self) -> Result<MeOk, ClientError> {
+        self.call("me", Value::Null).await
+    }
+
+    /// The `[players] name` of up to 100 addresses (those without one are left out).
+    pub async fn names(&self, addresses: &[&str]) -> Result<NamesOk, ClientError> {
+        self.call("names", serde_json::json!({ "addresses": addresses }))
+            .await
     }
 
     pub async fn ping(&self) -> Result<Empty, ClientError> {
