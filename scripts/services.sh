@@ -66,12 +66,14 @@ postgres() {
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG; }
 
 redis() {
-  if command -v redis-cli >/dev/null 2>&1 && redis_up; then
-    return
-  fi
+  # The multi-instance tests start private redis-server processes (to stop and restart them),
+  # so the binary is needed even when a Redis already answers on 6379.
   if ! command -v redis-server >/dev/null 2>&1; then
     log "installing Redis"
     apt_install redis-server
+  fi
+  if redis_up; then
+    return
   fi
   log "starting Redis"
   mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true

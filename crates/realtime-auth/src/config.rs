@@ -7,19 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// A setting of `[auth]` that breaks a rule: its dotted key and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {reason}")]
-pub struct ConfigError {
-    pub key: String,
-    pub reason: String,
-}
-
-fn fail(key: &str, reason: impl Into<String>) -> Result<(), ConfigError> {
-    Err(ConfigError {
-        key: key.to_owned(),
-        reason: reason.into(),
-    })
-}
+pub use realtime_core::setting::SettingError as ConfigError;
+use realtime_core::setting::refuse as fail;
 
 /// `[auth]`: session tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

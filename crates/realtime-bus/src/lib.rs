@@ -3,12 +3,15 @@
 //! instance's hub detects gaps by seq and reads what it missed from storage.
 //!
 //! [`Broker`] is the one trait the server calls. [`MemoryBroker`] serves a single instance;
-//! a Redis implementation plugs in behind the same trait for several instances. The broker
-//! never sees clients: it hands publications to one [`PublicationHandler`] per instance
-//! (the local hub), which owns the subscribers.
+//! `RedisBroker` (feature `redis`) carries notices between several instances over Redis
+//! pub/sub. The broker never sees clients: it hands publications to one
+//! [`PublicationHandler`] per instance (the local hub), which owns the subscribers.
 //!
-//! [`RateLimiter`] keeps rate limits per subject (an address), with [`MemoryRateLimiter`] for
-//! one instance; a shared implementation makes them cluster-wide.
+//! - [`config`]: the `[bus]` section.
+//! - `memory`: the in-process broker.
+//! - `redis` (feature `redis`): the Redis broker, its wire format and its connections.
+//! - [`rate`]: [`RateLimiter`] keeps rate limits per subject (an address), with
+//!   [`MemoryRateLimiter`] for one instance; a shared implementation makes them cluster-wide.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,11 +19,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
+pub mod config;
 mod memory;
 pub mod rate;
+#[cfg(feature = "redis")]
+mod redis;
 
+pub use config::{BusConfig, BusKind};
 pub use memory::MemoryBroker;
 pub use rate::{KeyedBuckets, MemoryRateLimiter, Rate, RateLimiter};
+#[cfg(feature = "redis")]
+pub use redis::RedisBroker;
 
 /// A committed message on its way to every instance: the channel, its seq, and the push
 /// frame already encoded once, to be shared byte-for-byte with every subscriber.
@@ -64,28 +73,81 @@ pub trait PublicationHandler: Send + Sync + 'static {
     }
 }
 
+/// Whether notices reach the other instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BusState {
+    /// In-process: there are no other instances to reach.
+    #[default]
+    Local,
+    /// Started, and not connected yet.
+    Connecting,
+    /// Connected to the shared backend.
+    Connected,
+    /// The shared backend cannot be reached: notices of other instances arrive only through
+    /// the storage head check, and the broker reconnects in the background.
+    Disconnected,
+}
+
+impl BusState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusState::Local => "local",
+            BusState::Connecting => "connecting",
+            BusState::Connected => "connected",
+            BusState::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// What a broker reports to `/readyz` and `/v1/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BusStatus {
+    pub state: BusState,
+    /// Connections to the backend re-established after a loss.
+    pub reconnects: u64,
+    /// Notices sent to the backend (one per channel of a commit batch).
+    pub sent: u64,
+    /// Notices received from other instances.
+    pub received: u64,
+    /// Notices not sent (backend unreachable or too slow) or not readable; other instances
+    /// catch up from storage.
+    pub dropped: u64,
+    /// The last connection error, if any.
+    pub last_error: Option<String>,
+}
+
 /// Cross-instance fan-out.
 pub trait Broker: Send + Sync + 'static {
     /// Announces a committed message to every instance with subscribers to its channel,
     /// this one included.
-    fn publish(&self, publication: Publication) -> BoxFuture<'_, Result<(), BusError>>;
-
-    /// Announces the messages of one commit, in order.
-    fn publish_batch(&self, publications: Vec<Publication>) -> BoxFuture<'_, Result<(), BusError>> {
-        Box::pin(async move {
-            for p in publications {
-                self.publish(p).await?;
-            }
-            Ok(())
-        })
+    fn publish(&self, publication: Publication) -> BoxFuture<'_, Result<(), BusError>> {
+        self.publish_batch(vec![publication])
     }
 
-    /// This instance now has local subscribers to `channel`.
+    /// Announces the messages of one commit, in order. This instance's subscribers get
+    /// them before the call returns; a remote broker must not make the caller wait for its
+    /// backend (the committer calls it between batches).
+    fn publish_batch(&self, publications: Vec<Publication>) -> BoxFuture<'_, Result<(), BusError>>;
+
+    /// This instance now has local subscribers to `channel`. Returns once notices of the
+    /// channel are expected to arrive (the hub reads the channel's head after this), or
+    /// with an error when that cannot be confirmed; the subscription is kept and made
+    /// effective as soon as the backend is reachable.
     fn subscribe(&self, channel: &str) -> BoxFuture<'_, Result<(), BusError>>;
 
-    /// This instance no longer has local subscribers to `channel`.
-    fn unsubscribe(&self, channel: &str) -> BoxFuture<'_, Result<(), BusError>>;
+    /// This instance no longer has local subscribers to `channel`. Recorded at once, in
+    /// call order with [`Broker::subscribe`] (so the hub may call it under its own lock and
+    /// a subscribe that follows is never undone); the backend is told in the background.
+    fn unsubscribe(&self, channel: &str);
 
     /// Short name for logs and the status endpoint (`memory`, `redis`).
     fn kind(&self) -> &'static str;
+
+    /// Connection state and counters, for health endpoints.
+    fn status(&self) -> BusStatus {
+        BusStatus::default()
+    }
+
+    /// Stops background work (connections to the backend); called once at shutdown.
+    fn close(&self) {}
 }

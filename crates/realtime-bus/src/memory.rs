@@ -40,9 +40,7 @@ impl Broker for MemoryBroker {
         futures_util::future::ready(Ok(())).boxed()
     }
 
-    fn unsubscribe(&self, _channel: &str) -> BoxFuture<'_, Result<(), BusError>> {
-        futures_util::future::ready(Ok(())).boxed()
-    }
+    fn unsubscribe(&self, _channel: &str) {}
 
     fn kind(&self) -> &'static str {
         "memory"

@@ -24,6 +24,7 @@ pub mod message;
 pub mod notes;
 pub mod policy;
 pub mod rate;
+pub mod setting;
 pub mod text;
 pub mod time;
 

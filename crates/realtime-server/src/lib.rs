@@ -13,7 +13,8 @@
 //!
 //! Configuration and the machinery features use:
 //! - [`config`]: the TOML file, defaults, environment overrides, validation.
-//! - [`hub`]: local fan-out, in seq order, with gap filling from storage.
+//! - [`hub`]: local fan-out, in seq order, with gap filling from storage and, with a shared
+//!   bus, the periodic head check.
 //! - [`presence`]: who is present in each channel, changes coalesced per second.
 //! - [`ip_limit`]: per-IP token buckets and counts of sockets not signed in yet.
 //! - [`registry`]: signed-in sessions by address, for live changes.

@@ -1,11 +1,11 @@
-//! `serve`: open storage (migrating if configured), wire hub and bus, bind the listener,
-//! serve until a signal, then shut down gracefully: stop accepting, tell every WebSocket to
-//! reconnect (4000), wait for sessions to drain up to `server.shutdown_timeout`, close
-//! storage.
+//! `serve`: open storage (migrating if configured), wire hub and bus (with a shared bus, start
+//! the head check), bind the listener, serve until a signal, then shut down gracefully: stop
+//! accepting, tell every WebSocket to reconnect (4000), wait for sessions to drain up to
+//! `server.shutdown_timeout`, close the bus and storage.
 
 use std::sync::Arc;
 
-use realtime_bus::{Broker, MemoryBroker};
+use realtime_bus::{Broker, MemoryBroker, RedisBroker};
 use realtime_core::Address;
 use realtime_store::Store;
 use tokio::sync::mpsc;
@@ -33,6 +33,8 @@ pub enum ServeError {
     PendingMigrations(String),
     #[error("{0}")]
     Keys(#[from] realtime_auth::token::KeyError),
+    #[error("{0}")]
+    Bus(realtime_bus::BusError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -98,11 +100,37 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
              instance"
         );
     }
+    if store.backend() == realtime_store::Backend::Sqlite && config.bus.kind == BusKind::Redis {
+        tracing::warn!(
+            "[bus] kind = \"redis\" with SQLite storage: instances must share one database \
+             for their seqs to agree; use Postgres for several instances"
+        );
+    }
     let hub = Hub::new(store.clone(), config.limits.send_queue_bytes);
     let broker: Arc<dyn Broker> = match config.bus.kind {
         BusKind::Memory => Arc::new(MemoryBroker::new(hub.clone())),
+        BusKind::Redis => {
+            let broker = RedisBroker::start(&config.bus, hub.clone())
+                .await
+                .map_err(ServeError::Bus)?;
+            tracing::info!(
+                url = %config.bus.redacted_url(),
+                prefix = %config.bus.prefix,
+                state = broker.status().state.as_str(),
+                "redis bus started"
+            );
+            Arc::new(broker)
+        }
     };
     hub.set_broker(broker.clone());
+    if config.bus.kind != BusKind::Memory {
+        // Not tracked: it stops at the shutdown signal and leaves nothing half done.
+        tokio::spawn(crate::hub::heads::run(
+            hub.clone(),
+            config.bus.head_check_interval,
+            shutdown.clone(),
+        ));
+    }
 
     let listener =
         crate::listener::bind(config.server.listen).map_err(|source| ServeError::Listen {
@@ -211,6 +239,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
         );
     }
     http.close().await;
+    app.delivery.broker.close();
     store.close().await;
     tracing::info!("stopped");
     result

@@ -29,4 +29,6 @@ pub use migrate::MigrationStatus;
 pub use nonces::Nonce;
 pub use notes::{MAX_READER_GROUPS, NewNote, Note, NoteEdit, Reader, Removal};
 pub use social::{DmGate, ThreadCursor, ThreadSummary, UNREAD_CAP, Unread};
-pub use store::{Backend, ChannelHead, HistoryPage, HistoryQuery, NewMessage, Published, Store};
+pub use store::{
+    Backend, ChannelHead, HEADS_PER_QUERY, HistoryPage, HistoryQuery, NewMessage, Published, Store,
+};

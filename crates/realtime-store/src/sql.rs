@@ -47,6 +47,14 @@ pub const CHANNEL_HEAD: &str = "SELECT c.last_seq, \
      (SELECT MIN(m.seq) FROM messages m WHERE m.channel_id = c.id) \
      FROM channels c WHERE c.name = $1";
 
+/// The newest seq of each named channel that exists (Postgres: the names as one array).
+pub const PG_CHANNEL_HEADS: &str =
+    "SELECT name, last_seq FROM channels WHERE name = ANY($1::text[])";
+
+/// [`PG_CHANNEL_HEADS`] for SQLite, which has no arrays: the list of `$N` placeholders is
+/// appended, one per name.
+pub const SQLITE_CHANNEL_HEADS: &str = "SELECT name, last_seq FROM channels WHERE name IN ";
+
 /// Ascending from `after` (exclusive) up to `before` (exclusive).
 pub const PAGE_FORWARD: &str = "SELECT m.seq, m.sender, m.body, m.client_msg_id, \
      m.created_at_ms, m.edited_at_ms, m.deleted_at_ms \

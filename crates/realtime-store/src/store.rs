@@ -98,6 +98,10 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+/// Most channels named in one [`Store::channel_heads`] query (SQLite binds each name as a
+/// parameter, and allows 32 766 per statement).
+pub const HEADS_PER_QUERY: usize = 1000;
+
 fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
@@ -271,6 +275,43 @@ impl Store {
                 first_seq: first.and_then(|f| u64::try_from(f).ok()),
             },
         })
+    }
+
+    /// The newest seq of each of `channels`, in their order (0 for a channel with no message
+    /// yet), with one query per [`HEADS_PER_QUERY`] channels: an instance checks every channel
+    /// it follows at once, however many.
+    pub async fn channel_heads(&self, channels: &[ChannelName]) -> Result<Vec<u64>, StoreError> {
+        let mut heads = std::collections::HashMap::with_capacity(channels.len());
+        for chunk in channels.chunks(HEADS_PER_QUERY) {
+            let rows: Vec<(String, i64)> = match &self.pools {
+                Pools::Postgres(pool) => {
+                    let names: Vec<&str> = chunk.iter().map(ChannelName::as_str).collect();
+                    sqlx::query_as(sql::PG_CHANNEL_HEADS)
+                        .bind(names)
+                        .fetch_all(pool)
+                        .await?
+                }
+                Pools::Sqlite { read, .. } => {
+                    let placeholders: Vec<String> =
+                        (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let text = format!("{}({})", sql::SQLITE_CHANNEL_HEADS, placeholders.join(","));
+                    // Only placeholders are spliced in; the names are bound.
+                    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(text));
+                    for c in chunk {
+                        query = query.bind(c.as_str());
+                    }
+                    query.fetch_all(read).await?
+                }
+            };
+            heads.extend(
+                rows.into_iter()
+                    .map(|(name, last)| (name, u64::try_from(last).unwrap_or(0))),
+            );
+        }
+        Ok(channels
+            .iter()
+            .map(|c| heads.get(c.as_str()).copied().unwrap_or(0))
+            .collect())
     }
 
     /// Messages with `after < seq <= up_to`, ascending, at most `limit`.

@@ -46,6 +46,34 @@ async fn seq_is_gap_free_per_channel(store: &Store) {
 }
 on_each_backend!(seq_is_gap_free_per_channel);
 
+async fn heads_of_many_channels_in_one_call(store: &Store) {
+    let world = ch("world");
+    let guild = ch("guild:7");
+    for i in 0..3 {
+        post(store, &world, 1, "w", &format!("w{i}")).await;
+    }
+    post(store, &guild, 1, "g", "g1").await;
+    // More names than one query takes, most of them never used, in an order of our own.
+    let mut names: Vec<ChannelName> = (0..realtime_store::HEADS_PER_QUERY * 2 + 5)
+        .map(|i| ch(&format!("dm:{i}")))
+        .collect();
+    names.insert(3, guild.clone());
+    names.push(world.clone());
+    names.push(guild.clone());
+    let heads = store.channel_heads(&names).await.unwrap();
+    assert_eq!(heads.len(), names.len());
+    for (name, head) in names.iter().zip(&heads) {
+        let expected = match name.as_str() {
+            "world" => 3,
+            "guild:7" => 1,
+            _ => 0,
+        };
+        assert_eq!(*head, expected, "{name}");
+    }
+    assert_eq!(store.channel_heads(&[]).await.unwrap(), Vec::<u64>::new());
+}
+on_each_backend!(heads_of_many_channels_in_one_call);
+
 async fn retry_with_same_client_id_is_stored_once(store: &Store) {
     let world = ch("world");
     let first = store

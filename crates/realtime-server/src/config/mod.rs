@@ -26,8 +26,9 @@ pub use limits::{LimitsConfig, MAX_WATCH_BUCKETS, MAX_WATCH_TILES};
 pub use realtime_auth::config::{
     AuthConfig, ExternalAuthConfig, KeyAlgorithm, SessionKeyConfig, StarknetAuthConfig,
 };
+pub use realtime_bus::{BusConfig, BusKind};
 pub use realtime_store::StorageConfig;
-pub use sections::{BusConfig, BusKind, LogConfig, LogFormat, ServerConfig};
+pub use sections::{LogConfig, LogFormat, ServerConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -124,6 +125,7 @@ impl Config {
         self.limits.validate()?;
         self.log.validate()?;
         self.auth.validate().map_err(|e| (e.key, e.reason))?;
+        self.bus.validate().map_err(|e| (e.key, e.reason))?;
         if self.storage.max_connections == 0 {
             return Err((
                 "storage.max_connections".into(),
@@ -200,6 +202,7 @@ impl Config {
             t.grpc_url = urls::redacted(&t.grpc_url, true);
         }
         copy.storage.url = urls::redacted(&copy.storage.url, false);
+        copy.bus.url = urls::redacted(&copy.bus.url, false);
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }

@@ -1,5 +1,5 @@
 //! The config sections owned by the server (`[limits]` has a file of its own). `[storage]`
-//! belongs to the store crate.
+//! belongs to the store crate, `[bus]` to the bus crate.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -116,29 +116,6 @@ impl ServerConfig {
     /// True when any origin is allowed.
     pub fn any_origin(&self) -> bool {
         self.cors_origins.iter().any(|o| o == "*")
-    }
-}
-
-/// Which fan-out implementation to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BusKind {
-    /// In-process: one instance.
-    Memory,
-}
-
-/// `[bus]`: fan-out between instances.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BusConfig {
-    pub kind: BusKind,
-}
-
-impl Default for BusConfig {
-    fn default() -> Self {
-        Self {
-            kind: BusKind::Memory,
-        }
     }
 }
 

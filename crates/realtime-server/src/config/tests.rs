@@ -84,6 +84,25 @@ fn environment_overrides_follow_one_rule() {
 }
 
 #[test]
+fn the_bus_is_chosen_from_the_environment_too() {
+    let loaded = Config::load_with_env(
+        None,
+        vars(&[
+            ("TORII_REALTIME__BUS__KIND", "redis"),
+            ("TORII_REALTIME__BUS__URL", "redis://:pw@cache:6380/2"),
+            ("TORII_REALTIME__BUS__PREFIX", "world-2"),
+            ("TORII_REALTIME__BUS__HEAD_CHECK_INTERVAL", "2s"),
+        ]),
+    )
+    .unwrap();
+    let bus = &loaded.config.bus;
+    assert_eq!(bus.kind, BusKind::Redis);
+    assert_eq!(bus.url, "redis://:pw@cache:6380/2");
+    assert_eq!(bus.prefix, "world-2");
+    assert_eq!(bus.head_check_interval, std::time::Duration::from_secs(2));
+}
+
+#[test]
 fn overrides_win_over_the_file() {
     let file = write("override.toml", "[limits]\nmax_message_chars = 100\n");
     let loaded = Config::load_with_env(
@@ -163,6 +182,11 @@ fn rules_across_keys_are_checked() {
             "[storage]\nmax_connections = 0\n",
             "storage.max_connections",
         ),
+        (
+            "[bus]\nkind = \"redis\"\nurl = \"rediss://cache:6379\"\n",
+            "bus.url",
+        ),
+        ("[bus]\nkind = \"redis\"\nprefix = \"a b\"\n", "bus.prefix"),
     ];
     for (text, key) in cases {
         let file = write("rule.toml", text);
@@ -178,6 +202,10 @@ fn printing_hides_secrets() {
         r#"
 [storage]
 url = "postgres://u:hunter2@db/x"
+
+[bus]
+kind = "redis"
+url = "redis://chat:redispass@cache:6379/1"
 
 [auth]
 session_secret = "session-secret-of-forty-bytes-xxxxxxxxxx"
@@ -215,9 +243,11 @@ world_address = "0x1"
         "ALCHEMYKEY",
         "grpcpass",
         "TORIITOKEN",
+        "redispass",
     ] {
         assert!(!text.contains(secret), "{secret} printed:\n{text}");
     }
+    assert!(text.contains("chat:***@cache"), "{text}");
     assert!(text.contains("u:***@db"), "{text}");
     assert!(text.contains("https://rpc.example/***"), "{text}");
 }

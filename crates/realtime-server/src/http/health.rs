@@ -1,5 +1,6 @@
 //! `/healthz` says the process is up; `/readyz` says it can serve: storage answers and the
-//! server is not shutting down. Load balancers route on `/readyz`.
+//! server is not shutting down. Load balancers route on `/readyz`. What works but worse
+//! (stale on-chain state, a shared bus that is down) is reported as `degraded` with a 200.
 //!
 //! Probes come often and from anywhere, so the storage round trip behind `/readyz` is made
 //! at most once per [`crate::probe::PROBE_TTL`]; other requests reuse its answer.
@@ -7,6 +8,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use realtime_bus::BusState;
 use serde_json::{Value, json};
 
 use crate::state::App;
@@ -26,7 +28,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     // outage: those rules fail closed, but the instance stays in rotation, since every
     // instance shares the one Torii and taking all of them out would stop chat that does not
     // depend on the chain; the reason is reported as `degraded`.
-    let mut degraded = None;
+    let mut degraded: Vec<String> = Vec::new();
     if let Some(world) = &app.world.permissions.world
         && let Some(reason) = world.unavailable()
     {
@@ -37,8 +39,19 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
                 Json(json!({"status": "not_ready", "reason": reason, "torii": state})),
             );
         }
-        degraded = Some(reason);
+        degraded.push(reason);
     }
+    // A shared bus that is down degrades, and does not stop, this instance: its own sockets
+    // still get its messages at once, and other instances' arrive through the head check.
+    // Every instance shares the one Redis, so taking them out of rotation would stop all chat.
+    let bus = app.delivery.broker.status().state;
+    if matches!(bus, BusState::Disconnected | BusState::Connecting) {
+        degraded.push(format!(
+            "bus {}: messages of other instances arrive through storage head checks",
+            bus.as_str()
+        ));
+    }
+    let degraded = (!degraded.is_empty()).then(|| degraded.join("; "));
     let store = app.storage.store.clone();
     let probe = app
         .storage
@@ -53,9 +66,13 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     match probe {
         Ok(()) => (
             StatusCode::OK,
-            Json(
-                json!({"status": "ready", "storage": "ok", "bus": app.delivery.broker.kind(), "degraded": degraded}),
-            ),
+            Json(json!({
+                "status": "ready",
+                "storage": "ok",
+                "bus": app.delivery.broker.kind(),
+                "bus_state": bus.as_str(),
+                "degraded": degraded,
+            })),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: storage unreachable");
@@ -90,12 +107,21 @@ pub async fn status(State(app): State<App>) -> Json<Value> {
             "last_error": s.last_error,
         })
     });
+    let bus = app.delivery.broker.status();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "connections": app.conns.connections.total(),
         "signed_in": app.conns.registry.len(),
         "channels": app.delivery.hub.channel_count(),
         "bus": app.delivery.broker.kind(),
+        "bus_status": {
+            "state": bus.state.as_str(),
+            "reconnects": bus.reconnects,
+            "sent": bus.sent,
+            "received": bus.received,
+            "dropped": bus.dropped,
+            "last_error": bus.last_error,
+        },
         "storage": format!("{:?}", app.storage.store.backend()).to_lowercase(),
         "torii": torii,
     }))

@@ -35,6 +35,9 @@ pub(super) struct ChannelState {
     pub subscribers: HashMap<ConnId, Subscriber>,
     /// Publications ahead of `last + 1`, waiting for the ones before them.
     early: BTreeMap<u64, Utf8Bytes>,
+    /// The newest seq storage was seen to hold (head check): what is between `last` and it
+    /// was committed, and its notices did not arrive.
+    pub head: u64,
     /// A gap fill is scheduled or running.
     pub filling: bool,
     /// Consecutive failed gap fills, for backoff.
@@ -50,6 +53,7 @@ impl ChannelState {
             last: None,
             subscribers: HashMap::new(),
             early: BTreeMap::new(),
+            head: 0,
             filling: false,
             fill_failures: 0,
             removed: false,
@@ -130,17 +134,21 @@ impl ChannelState {
         !self.early.is_empty()
     }
 
-    /// The missing range `(after, up_to]` before the earliest waiting publication.
+    /// The missing range `(after, up_to]`: before the earliest waiting publication, or else
+    /// up to the head storage was seen to hold.
     pub fn gap(&self) -> Option<(u64, u64)> {
         let last = self.last?;
-        let first = *self.early.keys().next()?;
-        (first > last + 1).then(|| (last, first - 1))
+        let up_to = match self.early.keys().next() {
+            Some(first) => first - 1,
+            None => self.head,
+        };
+        (up_to > last).then_some((last, up_to))
     }
 
-    /// Gives up on the missing range and continues with the earliest waiting publication.
+    /// Gives up on the missing range and continues after it.
     pub fn skip_gap(&mut self) {
-        if let Some(first) = self.early.keys().next() {
-            self.last = Some(first - 1);
+        if let Some((_, up_to)) = self.gap() {
+            self.last = Some(up_to);
         }
     }
 

@@ -7,11 +7,16 @@
 //! already committed, since seqs are assigned under the channel's row lock). A publication
 //! at or below the last delivered seq is a duplicate and is dropped.
 //!
+//! With a shared bus, notices can also be lost with nothing after them to reveal the gap (a
+//! quiet channel, or Redis down): [`heads`] compares the stored head of every followed channel
+//! with what was delivered, and a channel behind is filled the same way.
+//!
 //! Subscribing with recovery is race-free: the subscriber is registered first in a pending
 //! state that buffers live pushes, the session replays from storage up to the seq returned by
 //! [`Hub::join`], then [`Hub::activate`] releases the buffered pushes after that seq.
 
 mod channel;
+pub mod heads;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -131,7 +136,9 @@ impl Hub {
                 if let Some(broker) = self.broker.get()
                     && let Err(e) = broker.subscribe(channel.as_str()).await
                 {
-                    tracing::warn!(%channel, error = %e, "bus subscribe failed; live delivery degraded");
+                    // The broker warns about its own outages; until the subscription takes
+                    // effect, the head check (with a shared bus) brings the channel's messages.
+                    tracing::debug!(%channel, error = %e, "bus subscribe not confirmed");
                 }
             }
             let head = match self.store.channel_head(channel).await {
@@ -182,27 +189,11 @@ impl Hub {
         if st.subscribers.is_empty() {
             st.removed = true;
             map.remove(channel);
-            drop(st);
-            drop(map);
-            if let (Some(broker), Some(me)) = (self.broker.get().cloned(), self.me.upgrade()) {
-                let name = channel.clone();
-                // Not tracked: one bus call, and at shutdown nothing needs it to finish (the
-                // bus forgets an instance that goes away).
-                tokio::spawn(async move {
-                    // A channel re-joined meanwhile is subscribed again by its joiner.
-                    if me.channels_has(&name) {
-                        return;
-                    }
-                    if let Err(e) = broker.unsubscribe(name.as_str()).await {
-                        tracing::debug!(channel = %name, error = %e, "bus unsubscribe failed");
-                    }
-                });
+            // Under the map lock: a joiner that re-creates the channel subscribes after this.
+            if let Some(broker) = self.broker.get() {
+                broker.unsubscribe(channel.as_str());
             }
         }
-    }
-
-    fn channels_has(&self, channel: &ChannelName) -> bool {
-        lock(&self.channels).contains_key(channel)
     }
 
     /// Delivers publications of one channel to local subscribers, in seq order.
@@ -260,15 +251,15 @@ impl Hub {
                 for m in &messages {
                     st.offer(m.seq, Utf8Bytes::from(encode_message_push(m)));
                 }
+                if st.gap().is_some() && messages.is_empty() {
+                    // Storage no longer has them (retention): skip ahead rather than stall.
+                    tracing::warn!(%channel, after, up_to, "missing messages are gone from storage; skipping");
+                    st.skip_gap();
+                    st.drain_ready();
+                }
+                // More than one read's worth, or another gap behind the one just filled.
                 if st.gap().is_some() {
-                    if messages.is_empty() {
-                        // Storage no longer has them (retention): skip ahead rather than stall.
-                        tracing::warn!(%channel, after, up_to, "missing messages are gone from storage; skipping");
-                        st.skip_gap();
-                    }
-                    if st.drain_ready() {
-                        self.schedule_gap_fill(&mut st);
-                    }
+                    self.schedule_gap_fill(&mut st);
                 }
             }
             Err(e) => {

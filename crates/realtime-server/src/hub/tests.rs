@@ -209,3 +209,97 @@ async fn a_batch_reaches_each_subscriber_in_seq_order_as_one_write() {
     nothing_more(&q).await;
     f.finish().await;
 }
+
+#[tokio::test]
+async fn a_quiet_channel_catches_up_through_the_head_check() {
+    let f = Fixture::new().await;
+    let q = SendQueue::new(1 << 20);
+    f.hub.join(&f.world, 1, q.clone()).await.unwrap();
+    f.hub.activate(&f.world, 1);
+    assert_eq!(f.hub.followed(), vec![f.world.clone()]);
+    // Committed elsewhere; no notice ever arrives, and nothing later reveals a gap.
+    for body in ["a", "b", "c"] {
+        f.commit(body).await;
+    }
+    nothing_more(&q).await;
+    assert_eq!(f.hub.check_heads().await.unwrap(), 1);
+    assert_eq!(seqs(&q, 3).await, vec![1, 2, 3]);
+    // Nothing is delivered twice: not by another check, nor by the late notices.
+    f.hub.check_heads().await.unwrap();
+    f.hub.on_publication(f.commit("d").await);
+    assert_eq!(seqs(&q, 1).await, vec![4]);
+    nothing_more(&q).await;
+    f.finish().await;
+}
+
+#[tokio::test]
+async fn a_long_outage_is_read_back_in_pages() {
+    let f = Fixture::new().await;
+    let q = SendQueue::new(1 << 22);
+    f.hub.join(&f.world, 1, q.clone()).await.unwrap();
+    f.hub.activate(&f.world, 1);
+    let total = GAP_FILL_BATCH as usize * 2 + 7;
+    let ids: Vec<String> = (0..total).map(|i| format!("m{i}")).collect();
+    let sender: Address = "0x1".parse().unwrap();
+    let batch: Vec<NewMessage<'_>> = ids
+        .iter()
+        .map(|id| NewMessage {
+            channel: &f.world,
+            sender,
+            body: id,
+            client_msg_id: id,
+            now_ms: 0,
+        })
+        .collect();
+    f.store.publish_many(&batch).await.unwrap();
+    f.hub.check_heads().await.unwrap();
+    let got = seqs(&q, total).await;
+    assert_eq!(got, (1..=total as u64).collect::<Vec<_>>());
+    nothing_more(&q).await;
+    f.finish().await;
+}
+
+/// Records what the hub asks of the bus, in order.
+#[derive(Default)]
+struct RecordingBroker(std::sync::Mutex<Vec<String>>);
+
+impl Broker for RecordingBroker {
+    fn publish_batch(
+        &self,
+        _: Vec<Publication>,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), realtime_bus::BusError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn subscribe(
+        &self,
+        channel: &str,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), realtime_bus::BusError>> {
+        self.0.lock().unwrap().push(format!("+{channel}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn unsubscribe(&self, channel: &str) {
+        self.0.lock().unwrap().push(format!("-{channel}"));
+    }
+
+    fn kind(&self) -> &'static str {
+        "recording"
+    }
+}
+
+#[tokio::test]
+async fn the_bus_hears_of_a_channel_s_first_join_and_last_leave_in_order() {
+    let f = Fixture::new().await;
+    let bus = Arc::new(RecordingBroker::default());
+    f.hub.set_broker(bus.clone());
+    let q = SendQueue::new(1 << 20);
+    f.hub.join(&f.world, 1, q.clone()).await.unwrap();
+    f.hub.join(&f.world, 2, q.clone()).await.unwrap();
+    f.hub.leave(&f.world, 1);
+    f.hub.leave(&f.world, 2);
+    f.hub.join(&f.world, 3, q.clone()).await.unwrap();
+    assert_eq!(*bus.0.lock().unwrap(), ["+world", "-world", "+world"]);
+    assert!(f.hub.followed().contains(&f.world));
+    f.finish().await;
+}
