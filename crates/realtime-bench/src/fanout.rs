@@ -68,7 +68,18 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 const DRAIN_QUIET: Duration = Duration::from_secs(2);
 
 pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Outcome, String> {
-    let target = server.target;
+    run_across(server, server, spec, with_postgres).await
+}
+
+/// Fan-out with the publishers on `publish_to` and the subscribers on `subscribe_to` (the
+/// same server, or two instances sharing a bus); the CPU and memory of both are counted.
+pub async fn run_across(
+    publish_to: &Server,
+    subscribe_to: &Server,
+    spec: &Spec,
+    with_postgres: bool,
+) -> Result<Outcome, String> {
+    let target = subscribe_to.target;
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop) = watch::channel(false);
     let run = spec.run.clone();
@@ -94,7 +105,7 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
     }
     let first = (spec.rooms * spec.subscribers) as u64;
     let pubs = join_many(
-        target,
+        publish_to.target,
         first,
         spec.rooms * spec.publishers,
         256,
@@ -106,7 +117,9 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
     let total_publishers = pubs.len().max(1);
     let per_publisher = (spec.rate * spec.duration.as_secs_f64() / total_publishers as f64).round();
     let period = Duration::from_secs_f64(total_publishers as f64 / spec.rate);
-    let meter = CpuMeter::start(&[server.pid()], with_postgres);
+    let mut pids = vec![publish_to.pid(), subscribe_to.pid()];
+    pids.dedup();
+    let meter = CpuMeter::start(&pids, with_postgres);
     let mut senders = Vec::new();
     let mut ack_readers = Vec::new();
     for (k, (reader, writer)) in pubs.into_iter().enumerate() {
@@ -164,7 +177,7 @@ pub async fn run(server: &Server, spec: &Spec, with_postgres: bool) -> Result<Ou
         }
     }
     let (server_cpu, generator_cpu) = meter.read();
-    let rss = procfs::rss(server.pid()).unwrap_or(0);
+    let rss = pids.iter().map(|p| procfs::rss(*p).unwrap_or(0)).sum();
     let _ = stop_tx.send(true);
     drop(writers);
     let mut latency = histogram();

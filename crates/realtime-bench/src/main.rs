@@ -6,6 +6,7 @@
 mod clients;
 mod fanout;
 mod idle;
+mod instances;
 mod onchain;
 mod procfs;
 mod recovery;
@@ -74,6 +75,22 @@ enum Command {
         publishers: usize,
         /// Publishes per second over all publishers.
         #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Seconds of publishing.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Fan-out across two instances over Redis (publishers on A, subscribers on B), beside
+    /// the same run on one instance; both over `--postgres-url`.
+    Instances {
+        #[command(flatten)]
+        servers: Servers,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 10)]
+        publishers: usize,
+        /// Publishes per second over all publishers.
+        #[arg(long, default_value_t = 200.0)]
         rate: f64,
         /// Seconds of publishing.
         #[arg(long, default_value_t = 10)]
@@ -163,6 +180,23 @@ fn main() -> ExitCode {
                     run: suite::run_id(),
                 };
                 suite::fanout_one(&servers, &target, &spec).await
+            }
+            Command::Instances {
+                servers,
+                subscribers,
+                publishers,
+                rate,
+                seconds,
+            } => {
+                let spec = fanout::Spec {
+                    rooms: 1,
+                    subscribers,
+                    publishers,
+                    rate,
+                    duration: Duration::from_secs(seconds),
+                    run: suite::run_id(),
+                };
+                suite::instances_one(&servers, &spec).await
             }
             Command::Idle {
                 servers,

@@ -9,7 +9,7 @@ use crate::Servers;
 use crate::fanout::{self, Outcome, Spec};
 use crate::servers::{self, Server, Storage};
 use crate::stats::{mib, percentiles, si};
-use crate::{idle, onchain, recovery, throughput};
+use crate::{idle, instances, onchain, recovery, throughput};
 
 /// A short id that keeps channel names of this run apart from earlier runs on one database.
 pub fn run_id() -> String {
@@ -278,7 +278,31 @@ pub async fn run(servers: &Servers, smoke: bool, out: Option<&Path>) -> Result<(
         }
         let _ = writeln!(table, "| {name} | {} |", cells.join(" | "));
     }
-    let more = others(servers, smoke, &targets, &mut details).await?;
+    let mut more = others(servers, smoke, &targets, &mut details).await?;
+    if let Some(url) = &servers.postgres_url {
+        let spec = Spec {
+            rooms: 1,
+            subscribers: 1000 / scale,
+            publishers: 10,
+            // A fifth of A's rate: below saturation of two cores, so latency shows the hop
+            // rather than queueing.
+            rate: 200.0,
+            duration,
+            run: String::new(),
+        };
+        let o = instances::run(&servers.server_bin, url, &spec).await?;
+        let _ = writeln!(
+            details,
+            "- two instances, one instance: {}",
+            describe("realtime-postgres", &o.one)
+        );
+        let _ = writeln!(
+            details,
+            "- two instances, A → Redis → B: {}",
+            describe("realtime-postgres ×2", &o.two)
+        );
+        more.push_str(&describe_instances(&spec, &o));
+    }
     let report = format!("{table}\n{more}\nRuns:\n\n{details}");
     println!("\n{report}");
     if let Some(path) = out {
@@ -384,6 +408,57 @@ async fn others(
         "\nOn-chain routing (torii-realtime, fake Torii in the generator): {text}."
     );
     Ok(out)
+}
+
+/// One two-instance run, printed.
+pub async fn instances_one(servers: &Servers, spec: &Spec) -> Result<(), String> {
+    let url = servers
+        .postgres_url
+        .as_deref()
+        .ok_or("two instances need --postgres-url")?;
+    let o = instances::run(&servers.server_bin, url, spec).await?;
+    println!("{}", describe("one instance", &o.one));
+    println!("{}", describe("two instances", &o.two));
+    println!("{}", describe_instances(spec, &o));
+    Ok(())
+}
+
+/// The two-instance table: one instance and two side by side, and what the hop adds.
+fn describe_instances(spec: &Spec, o: &instances::Outcomes) -> String {
+    let us = |v: i64| {
+        let ms = v as f64 / 1000.0;
+        if ms.abs() < 1.0 {
+            format!("{v} µs")
+        } else {
+            format!("{ms:.1} ms")
+        }
+    };
+    let cell = |x: &Outcome| {
+        format!(
+            "{:.1} % delivered, **{}/CPU-s**, {:.3} ms CPU per publish, p50 / p99 / p999 {}, RSS {}",
+            x.delivered_share() * 100.0,
+            si(x.deliveries_per_cpu_second()),
+            x.cpu_ms_per_publish(),
+            percentiles(&x.latency),
+            mib(x.rss),
+        )
+    };
+    format!(
+        "\n| two instances: 1 room × {} subscribers, {} publishers, {} publishes/s ({} s, Postgres) | one instance | publishers on A, subscribers on B, over Redis |\n|---|---|---|\n\
+         | deliveries per CPU-second (instances and Postgres together) | {} | {} |\n\n\
+         The Redis hop adds p50 {} / p99 {} / p999 {} publish→deliver; CPU is {:.2}× the one instance's per delivery; `redis-server` used {:.2} s CPU (not counted above).\n",
+        spec.subscribers,
+        spec.publishers,
+        spec.rate,
+        spec.duration.as_secs(),
+        cell(&o.one),
+        cell(&o.two),
+        us(o.added_micros(0.5)),
+        us(o.added_micros(0.99)),
+        us(o.added_micros(0.999)),
+        o.one.deliveries_per_cpu_second() / o.two.deliveries_per_cpu_second().max(1.0),
+        o.redis_cpu.as_secs_f64(),
+    )
 }
 
 /// Idle connections measured by the full suite.

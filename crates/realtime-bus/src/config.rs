@@ -35,6 +35,11 @@ pub struct BusConfig {
     /// be down, and a quiet channel would otherwise wait for its next message to notice.
     #[serde(with = "realtime_core::duration::serde")]
     pub head_check_interval: Duration,
+    /// With a shared bus, how long the lease that makes one instance the leader (the one that
+    /// posts on-chain announcements) lasts without renewal: how long announcements may wait
+    /// after the leader dies before another instance takes over.
+    #[serde(with = "realtime_core::duration::serde")]
+    pub lease_ttl: Duration,
 }
 
 impl Default for BusConfig {
@@ -44,6 +49,7 @@ impl Default for BusConfig {
             url: "redis://127.0.0.1:6379".into(),
             prefix: "torii-realtime".into(),
             head_check_interval: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -80,6 +86,10 @@ impl BusConfig {
             || self.head_check_interval > Duration::from_secs(60)
         {
             return fail("bus.head_check_interval", "must be between 100ms and 60s");
+        }
+        // Renewed every third of it: below a second, one slow round trip would cost the lease.
+        if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > Duration::from_secs(300) {
+            return fail("bus.lease_ttl", "must be between 1s and 300s");
         }
         Ok(())
     }
@@ -185,6 +195,9 @@ mod tests {
         let mut fast = redis("redis://cache", "p");
         fast.head_check_interval = Duration::from_millis(10);
         assert_eq!(fast.validate().unwrap_err().key, "bus.head_check_interval");
+        let mut short = redis("redis://cache", "p");
+        short.lease_ttl = Duration::from_millis(500);
+        assert_eq!(short.validate().unwrap_err().key, "bus.lease_ttl");
     }
 
     #[test]

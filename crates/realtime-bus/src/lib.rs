@@ -9,9 +9,12 @@
 //!
 //! - [`config`]: the `[bus]` section.
 //! - `memory`: the in-process broker.
-//! - `redis` (feature `redis`): the Redis broker, its wire format and its connections.
+//! - `redis` (feature `redis`): the Redis broker, its wire format and its connections, and
+//!   `RedisLease`, which makes one instance the leader for work only one should do.
 //! - [`rate`]: [`RateLimiter`] keeps rate limits per subject (an address), with
-//!   [`MemoryRateLimiter`] for one instance; a shared implementation makes them cluster-wide.
+//!   [`MemoryRateLimiter`] for one instance and `RedisRateLimiter` across instances.
+//! - [`cluster`]: [`SharedState`], presence and connection counts across instances
+//!   (`RedisShared`); with one instance the server's memory is the whole truth.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,17 +22,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
+pub mod cluster;
 pub mod config;
 mod memory;
 pub mod rate;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub use cluster::{Round, SharedState};
 pub use config::{BusConfig, BusKind};
 pub use memory::MemoryBroker;
 pub use rate::{KeyedBuckets, MemoryRateLimiter, Rate, RateLimiter};
 #[cfg(feature = "redis")]
-pub use redis::RedisBroker;
+pub use redis::{LocalRedis, RedisBroker, RedisLease};
 
 /// A committed message on its way to every instance: the channel, its seq, and the push
 /// frame already encoded once, to be shared byte-for-byte with every subscriber.
@@ -71,6 +76,10 @@ pub trait PublicationHandler: Send + Sync + 'static {
             self.on_publication(p);
         }
     }
+
+    /// Called with an ephemeral frame another instance sent to `channel`'s subscribers
+    /// ([`Broker::signal`]): not in the log, no seq, delivered to whoever follows now.
+    fn on_signal(&self, _channel: &str, _frame: Bytes) {}
 }
 
 /// Whether notices reach the other instances.
@@ -139,6 +148,11 @@ pub trait Broker: Send + Sync + 'static {
     /// call order with [`Broker::subscribe`] (so the hub may call it under its own lock and
     /// a subscribe that follows is never undone); the backend is told in the background.
     fn unsubscribe(&self, channel: &str);
+
+    /// Sends an ephemeral frame (a typing notice) to `channel`'s subscribers on the other
+    /// instances; the caller delivers it to its own. At most once, never stored, never
+    /// waited on: the in-process broker has no other instance to reach.
+    fn signal(&self, _channel: &str, _frame: Bytes) {}
 
     /// Short name for logs and the status endpoint (`memory`, `redis`).
     fn kind(&self) -> &'static str;

@@ -34,6 +34,12 @@ pub trait RateLimiter: Send + Sync + 'static {
 
     /// Short name for logs (`memory`, `redis`).
     fn kind(&self) -> &'static str;
+
+    /// Takes decided by this instance's own buckets because the shared store could not be
+    /// reached (a shared limiter fails open to local limits); always 0 for local limiters.
+    fn fallbacks(&self) -> u64 {
+        0
+    }
 }
 
 /// Token buckets by key, bounded: when the table is full, buckets idle long enough to be full

@@ -4,52 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use realtime_bus::{
-    Broker, BusConfig, BusKind, BusState, Publication, PublicationHandler, RedisBroker,
+    Broker, BusConfig, BusKind, BusState, LocalRedis, Publication, PublicationHandler, RedisBroker,
 };
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is required (scripts/services.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port }
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The publications a broker handed to its instance, as (channel, seq).
 #[derive(Default)]
@@ -114,7 +75,7 @@ async fn wait_for_state(broker: &RedisBroker, state: BusState) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_reach_subscribed_instances_once() {
-    let server = Server::start(Server::free_port());
+    let server = LocalRedis::start().await.unwrap();
     let (a, from_a) = broker(server.port, "deploy").await;
     let (b, at_b) = broker(server.port, "deploy").await;
     let (other, at_other) = broker(server.port, "other-deploy").await;
@@ -148,13 +109,13 @@ async fn notices_reach_subscribed_instances_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_come_back_after_redis_restarts() {
-    let port = Server::free_port();
-    let server = Server::start(port);
+    let mut server = LocalRedis::start().await.unwrap();
+    let port = server.port;
     let (a, from_a) = broker(port, "deploy").await;
     let (b, at_b) = broker(port, "deploy").await;
     b.subscribe("world").await.unwrap();
 
-    drop(server);
+    server.kill();
     wait_for_state(&a, BusState::Disconnected).await;
     wait_for_state(&b, BusState::Disconnected).await;
     // Publishing neither fails nor waits; the instance's own subscribers still get it.
@@ -165,7 +126,7 @@ async fn subscriptions_come_back_after_redis_restarts() {
     // A subscription made meanwhile is kept for when Redis is back.
     assert!(b.subscribe("guild:1").await.is_err());
 
-    let _server = Server::start(port);
+    server.restart().await.unwrap();
     wait_for_state(&a, BusState::Connected).await;
     wait_for_state(&b, BusState::Connected).await;
     a.publish_batch(batch(&[("world", 2), ("guild:1", 1)]))

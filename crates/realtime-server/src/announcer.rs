@@ -44,54 +44,42 @@ pub fn message_id(rule: &str, a: &Announcement) -> String {
     format!("ann:{}:{h:016x}", a.executed_at)
 }
 
-/// What posting an announcement needs.
+/// What rendering an announcement needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Announcer<'a> {
     pub config: &'a Config,
     pub permissions: &'a Permissions,
-    pub publisher: &'a Publisher,
 }
 
-impl Announcer<'_> {
-    /// Posts `a` in each of its rule's channels; the commits happen in the background.
-    pub async fn post(&self, a: &Announcement) {
-        let Some(rule) = self.config.announcements.get(a.rule) else {
-            return;
-        };
-        let Some(sender) = self
-            .config
-            .torii
-            .as_ref()
-            .and_then(|t| t.world_address.parse::<Address>().ok())
-        else {
-            return;
-        };
-        // Validated at load.
-        let Ok(template) = Template::parse(&rule.text) else {
-            return;
-        };
-        let (text, channels) = self.render(rule, &template, a);
-        let body = match chat::validate_body(&self.config.limits, &text) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(rule = %rule.name, error = %e.message, "announcement not posted");
-                return;
-            }
-        };
-        let id = message_id(&rule.name, a);
-        for channel in channels {
-            tracing::info!(rule = %rule.name, %channel, "announcement");
+/// An announcement ready to post: rendered when its change was applied (names and groups as
+/// they were then), posted by whichever instance leads (see [`crate::posting`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    rule: String,
+    sender: Address,
+    body: String,
+    id: String,
+    channels: Vec<ChannelName>,
+}
+
+impl Prepared {
+    /// Posts the line in each of its channels; the commits happen in the background. Posting
+    /// it again, from this or another instance, stores nothing new: the message id is the
+    /// change's.
+    pub async fn post(self, publisher: &Publisher) {
+        for channel in self.channels {
+            tracing::info!(rule = %self.rule, %channel, "announcement");
             let (tx, rx) = tokio::sync::oneshot::channel();
-            self.publisher
+            publisher
                 .submit(Job {
                     channel,
-                    sender,
-                    body: body.clone(),
-                    client_msg_id: id.clone(),
+                    sender: self.sender,
+                    body: self.body.clone(),
+                    client_msg_id: self.id.clone(),
                     reply: Reply::Waiting(tx),
                 })
                 .await;
-            let rule = rule.name.clone();
+            let rule = self.rule.clone();
             tokio::spawn(async move {
                 let outcome: Option<Result<PublishOk, ErrorBody>> = rx.await.ok();
                 if let Some(Err(e)) = outcome {
@@ -99,6 +87,36 @@ impl Announcer<'_> {
                 }
             });
         }
+    }
+}
+
+impl Announcer<'_> {
+    /// Renders `a` for each of its rule's channels, from the live projection; `None` when
+    /// there is nothing to post.
+    pub fn prepare(&self, a: &Announcement) -> Option<Prepared> {
+        let rule = self.config.announcements.get(a.rule)?;
+        let sender = self
+            .config
+            .torii
+            .as_ref()
+            .and_then(|t| t.world_address.parse::<Address>().ok())?;
+        // Validated at load.
+        let template = Template::parse(&rule.text).ok()?;
+        let (text, channels) = self.render(rule, &template, a);
+        let body = match chat::validate_body(&self.config.limits, &text) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(rule = %rule.name, error = %e.message, "announcement not posted");
+                return None;
+            }
+        };
+        Some(Prepared {
+            rule: rule.name.clone(),
+            sender,
+            body,
+            id: message_id(&rule.name, a),
+            channels,
+        })
     }
 
     /// The line and the channels it goes to, from the live projection.

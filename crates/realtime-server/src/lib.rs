@@ -27,9 +27,13 @@
 //! - [`dm`]: direct-message blocks and the rule for starting a thread.
 //! - [`publisher`]: group commit of publishes, replies after the commit, batched announcements.
 //! - [`announcer`]: `[[announcements]]` rules that fired, posted as messages by the world.
+//! - [`leader`]: whether this instance posts them (one instance does, under a Redis lease).
 //!
 //! Composition and transports:
 //! - [`state`]: the handles routes and sessions share, built once at start.
+//! - [`posting`]: posts announcements while leading, keeps them for a takeover otherwise.
+//! - [`cluster`]: presence, connection counts and "online" shared with the other instances
+//!   over a shared bus.
 //! - [`listener`]: the accept loop: connection cap, header timeout, bounded shutdown.
 //! - [`session`]: the session core: upgrade, reader, writer, sign-in, paced replays, and
 //!   the registry that hands each op to its feature.
@@ -76,7 +80,13 @@ pub mod publisher;
 
 pub mod announcer;
 
+pub mod leader;
+
 pub mod state;
+
+pub mod posting;
+
+pub mod cluster;
 
 pub mod listener;
 

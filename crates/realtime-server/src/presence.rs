@@ -1,6 +1,12 @@
-//! Who is present in each channel on this instance: signed-in addresses with at least one
-//! subscribed connection. An address with several sockets counts once, and leaves when its
-//! last socket on the channel goes.
+//! Who is present in each channel: signed-in addresses with at least one subscribed
+//! connection. An address with several sockets counts once, and leaves when its last socket
+//! on the channel goes.
+//!
+//! This instance's sockets are counted here. With a shared bus, each room also holds who is
+//! present through other instances ([`Presence::set_remote`], read from Redis once a second
+//! by [`crate::cluster`]), and an address counts once whichever instances its sockets are on;
+//! [`Presence::round`] says what to write there. Rooms are kept only while this instance has
+//! members in them: the others' presence matters only to local listeners.
 //!
 //! Changes are not announced one by one: a channel with changes is marked, and [`Presence::flush`]
 //! (run once a second) compares who is present with who was last announced. So an address that
@@ -40,12 +46,53 @@ struct Room {
     present: usize,
     /// Connections that asked for the changes (`subscribe` with `presence: true`).
     listeners: HashMap<ConnId, SendQueue>,
+    /// Addresses present through other instances, as last read.
+    remote: HashSet<Address>,
+}
+
+impl Room {
+    /// Whether `who` has a subscribed socket on this instance.
+    fn is_here(&self, who: &Address) -> bool {
+        self.members.get(who).is_some_and(|m| m.conns > 0)
+    }
+
+    fn is_present(&self, who: &Address) -> bool {
+        self.is_here(who) || self.remote.contains(who)
+    }
+
+    /// Addresses present here or elsewhere, each once.
+    fn present_all(&self) -> Vec<Address> {
+        let mut all: Vec<Address> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.conns > 0)
+            .map(|(a, _)| *a)
+            .chain(self.remote.iter().filter(|a| !self.is_here(a)).copied())
+            .collect();
+        all.sort();
+        all
+    }
 }
 
 #[derive(Debug, Default)]
 struct Rooms {
     rooms: HashMap<ChannelName, Room>,
     changed: HashSet<ChannelName>,
+    /// Channels whose local members changed since the last [`Presence::round`].
+    dirty: HashSet<ChannelName>,
+    /// Addresses whose last local socket left a channel since the last round.
+    departed: HashMap<ChannelName, HashSet<Address>>,
+}
+
+/// What this instance writes to the shared presence in one round.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Per channel, the addresses present through this instance.
+    pub present: Vec<(ChannelName, Vec<Address>)>,
+    /// Per channel, the addresses that left this instance since the last round.
+    pub left: Vec<(ChannelName, Vec<Address>)>,
+    /// Every channel with local members, whose remote members are wanted.
+    pub rooms: Vec<ChannelName>,
 }
 
 /// What changed in one channel since its last announcement.
@@ -77,6 +124,10 @@ impl Presence {
         member.conns += 1;
         if member.conns == 1 {
             room.present += 1;
+            if let Some(gone) = r.departed.get_mut(channel) {
+                gone.remove(&who);
+            }
+            r.dirty.insert(channel.clone());
         }
         r.changed.insert(channel.clone());
     }
@@ -104,6 +155,7 @@ impl Presence {
                 if !member.announced {
                     room.members.remove(&who);
                 }
+                r.departed.entry(channel.clone()).or_default().insert(who);
             }
         }
         r.changed.insert(channel.clone());
@@ -116,15 +168,69 @@ impl Presence {
         let Some(room) = r.rooms.get(channel) else {
             return (0, Vec::new());
         };
-        let mut members: Vec<Address> = room
-            .members
-            .iter()
-            .filter(|(_, m)| m.conns > 0)
-            .map(|(a, _)| *a)
-            .collect();
-        members.sort();
+        let mut members = room.present_all();
+        let count = members.len();
         members.truncate(max);
-        (room.present, members)
+        (count, members)
+    }
+
+    /// Addresses present in `channel` through this instance's sockets.
+    pub fn local(&self, channel: &ChannelName) -> Vec<Address> {
+        self.lock()
+            .rooms
+            .get(channel)
+            .map_or_else(Vec::new, |room| {
+                room.members
+                    .iter()
+                    .filter(|(_, m)| m.conns > 0)
+                    .map(|(a, _)| *a)
+                    .collect()
+            })
+    }
+
+    /// What to write to the shared presence: the channels whose local members changed
+    /// since the last round (all channels when `full`, to refresh every entry), and who
+    /// left. Takes the changes: the next round starts from here.
+    pub fn round(&self, full: bool) -> Round {
+        let mut r = self.lock();
+        let dirty: HashSet<ChannelName> = std::mem::take(&mut r.dirty);
+        let departed = std::mem::take(&mut r.departed);
+        let mut round = Round::default();
+        for (channel, room) in &r.rooms {
+            round.rooms.push(channel.clone());
+            if full || dirty.contains(channel) {
+                let here: Vec<Address> = room
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.conns > 0)
+                    .map(|(a, _)| *a)
+                    .collect();
+                round.present.push((channel.clone(), here));
+            }
+        }
+        for (channel, gone) in departed {
+            let still = r.rooms.get(&channel);
+            let gone: Vec<Address> = gone
+                .into_iter()
+                .filter(|a| !still.is_some_and(|room| room.is_here(a)))
+                .collect();
+            if !gone.is_empty() {
+                round.left.push((channel, gone));
+            }
+        }
+        round
+    }
+
+    /// Who is present in `channel` through other instances, as just read.
+    pub fn set_remote(&self, channel: &ChannelName, remote: HashSet<Address>) {
+        let mut r = self.lock();
+        let Some(room) = r.rooms.get_mut(channel) else {
+            return;
+        };
+        if room.remote != remote {
+            room.remote = remote;
+            r.changed.insert(channel.clone());
+        }
     }
 
     /// The snapshot of `channel` as clients see it.
@@ -142,8 +248,7 @@ impl Presence {
         self.lock()
             .rooms
             .get(channel)
-            .and_then(|room| room.members.get(&who))
-            .is_some_and(|m| m.conns > 0)
+            .is_some_and(|room| room.is_present(&who))
     }
 
     /// The changes since the last flush, net of churn, one per channel that has any, with
@@ -157,7 +262,10 @@ impl Presence {
             let Some(room) = r.rooms.get_mut(&channel) else {
                 continue;
             };
-            let count = room.present;
+            let present = room.present_all();
+            let count = present.len();
+            // No member and no listener here: what happens elsewhere concerns no one here.
+            let idle = room.present == 0 && room.listeners.is_empty();
             if count == 0 && room.members.values().all(|m| !m.announced) {
                 r.rooms.remove(&channel);
                 continue;
@@ -165,24 +273,28 @@ impl Presence {
             // Too crowded to announce: nothing is sent, so nothing is marked announced; the
             // differences wait for the room to shrink.
             if count > ANNOUNCE_MAX {
+                if idle {
+                    r.rooms.remove(&channel);
+                }
                 continue;
             }
-            let mut joined: Vec<Address> = room
-                .members
+            let mut joined: Vec<Address> = present
                 .iter()
-                .filter(|(_, m)| m.conns > 0 && !m.announced)
-                .map(|(a, _)| *a)
+                .filter(|a| !room.members.get(a).is_some_and(|m| m.announced))
+                .copied()
                 .collect();
             let mut left: Vec<Address> = room
                 .members
                 .iter()
-                .filter(|(_, m)| m.conns == 0 && m.announced)
+                .filter(|(a, m)| m.announced && !room.is_present(a))
                 .map(|(a, _)| *a)
                 .collect();
             if joined.is_empty() && left.is_empty() {
+                if idle {
+                    r.rooms.remove(&channel);
+                }
                 continue;
             }
-            joined.sort();
             left.sort();
             // Only what one push lists counts as announced; the rest goes in the next one.
             if joined.len() > LIST_MAX || left.len() > LIST_MAX {
@@ -191,15 +303,15 @@ impl Presence {
                 again.push(channel.clone());
             }
             for who in &joined {
-                if let Some(m) = room.members.get_mut(who) {
-                    m.announced = true;
-                }
+                // Present through another instance only: an entry to remember the announcement.
+                room.members.entry(*who).or_default().announced = true;
             }
             for who in &left {
                 room.members.remove(who);
             }
             let listeners: Vec<SendQueue> = room.listeners.values().cloned().collect();
-            if room.members.is_empty() {
+            // Nobody here any more: the others' presence concerns no one on this instance.
+            if room.members.is_empty() || idle {
                 r.rooms.remove(&channel);
             }
             let change = Change {
@@ -312,5 +424,29 @@ mod tests {
         p.leave(&world(), addr(1), 1);
         assert_eq!(p.flush()[0].0.left, vec![addr(1)]);
         assert!(p.lock().rooms.is_empty(), "an empty room is dropped");
+    }
+
+    #[test]
+    fn other_instances_count_once_and_rounds_carry_the_changes() {
+        let p = Presence::default();
+        p.join(&world(), addr(1));
+        let round = p.round(false);
+        assert_eq!(round.present, vec![(world(), vec![addr(1)])]);
+        assert!(p.round(false).present.is_empty(), "nothing changed since");
+        p.set_remote(&world(), [addr(1), addr(2)].into_iter().collect());
+        assert_eq!(p.snapshot(&world(), 10), (2, vec![addr(1), addr(2)]));
+        assert_eq!(p.flush()[0].0.joined, vec![addr(1), addr(2)]);
+        // Leaving here while present elsewhere: written as left, not announced.
+        p.join(&world(), addr(3));
+        p.leave(&world(), addr(1), 1);
+        let round = p.round(false);
+        assert_eq!(round.left, vec![(world(), vec![addr(1)])]);
+        assert_eq!(p.flush()[0].0.joined, vec![addr(3)]);
+        p.set_remote(&world(), [addr(2)].into_iter().collect());
+        assert_eq!(p.flush()[0].0.left, vec![addr(1)]);
+        // The last local member gone: the room goes, whoever is elsewhere.
+        p.leave(&world(), addr(3), 3);
+        p.flush();
+        assert!(p.lock().rooms.is_empty());
     }
 }

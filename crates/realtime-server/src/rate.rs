@@ -1,6 +1,7 @@
 //! Per-address rate limits: what one signed-in address may do, whichever of its connections
 //! (or HTTP requests) it uses, so reconnecting does not refill a bucket. The buckets live
-//! behind [`realtime_bus::RateLimiter`], so a shared store can make them cluster-wide.
+//! behind [`realtime_bus::RateLimiter`]: with a shared bus they are kept in Redis, so an
+//! address is limited once whichever instances its connections land on.
 
 use std::sync::Arc;
 
@@ -86,6 +87,12 @@ impl RateLimits {
                 per_second: limits.read_per_second,
             },
         }
+    }
+
+    /// Where the buckets are (`memory`, `redis`), and how many takes fell back to this
+    /// instance's buckets because the shared store could not be reached.
+    pub fn status(&self) -> (&'static str, u64) {
+        (self.buckets.kind(), self.buckets.fallbacks())
     }
 
     /// Takes one `limit` action of `who`, or answers `rate_limited` with `retry_after_ms`.

@@ -85,6 +85,14 @@ impl Registry {
         self.map().contains_key(&address)
     }
 
+    /// The connections of every signed-in address, to refresh their shared entries.
+    pub fn connections(&self) -> Vec<(Address, Vec<ConnId>)> {
+        self.map()
+            .iter()
+            .map(|(a, conns)| (*a, conns.keys().copied().collect()))
+            .collect()
+    }
+
     /// Signed-in sessions.
     pub fn len(&self) -> usize {
         self.map().values().map(HashMap::len).sum()

@@ -107,6 +107,7 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
         );
     }
     let hub = Hub::new(store.clone(), config.limits.send_queue_bytes);
+    let mut shared = None;
     let broker: Arc<dyn Broker> = match config.bus.kind {
         BusKind::Memory => Arc::new(MemoryBroker::new(hub.clone())),
         BusKind::Redis => {
@@ -119,10 +120,19 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
                 state = broker.status().state.as_str(),
                 "redis bus started"
             );
+            // Rate limits, presence and connection counts go through the same connection.
+            shared = Some((
+                Arc::new(broker.rate_limiter(crate::state::RATE_SUBJECTS)) as _,
+                Arc::new(broker.shared_state()) as _,
+            ));
             Arc::new(broker)
         }
     };
     hub.set_broker(broker.clone());
+    let leader = match config.bus.kind {
+        BusKind::Memory => crate::leader::Leadership::alone(),
+        BusKind::Redis => crate::leader::Leadership::lease(&config.bus).map_err(ServeError::Bus)?,
+    };
     if config.bus.kind != BusKind::Memory {
         // Not tracked: it stops at the shutdown signal and leaves nothing half done.
         tokio::spawn(crate::hub::heads::run(
@@ -176,20 +186,27 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
         store: store.clone(),
         hub,
         broker,
+        leader,
         tokens,
         world,
         wallet,
+        shared,
         shutdown: shutdown.clone(),
     }));
     if let Some(changes) = changes {
         // Not tracked: it ends when the follower does, and what it applies only matters to
         // live sessions.
-        tokio::spawn(apply_changes(app.clone(), changes));
+        let (prepared, to_post) = mpsc::channel(crate::posting::QUEUE);
+        tokio::spawn(apply_changes(app.clone(), changes, prepared));
+        tokio::spawn(crate::posting::post_announcements(app.clone(), to_post));
     }
     // Not tracked: it stops at the shutdown signal, and a sweep cut short is redone by the
     // next start.
     tokio::spawn(crate::features::notes::expiry::run(app.clone()));
     tokio::spawn(crate::features::presence::run(app.clone()));
+    if let Some(shared) = app.conns.shared.clone() {
+        tokio::spawn(crate::cluster::run(app.clone(), shared));
+    }
     // The one line scripts and tests wait for; keep its wording stable.
     tracing::info!(addr = %local, "listening");
 
@@ -219,6 +236,8 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
     };
     shutdown.cancel();
     signals.abort();
+    // Hand announcements over now rather than when the lease expires.
+    app.delivery.leader.release().await;
 
     // The whole shutdown is bounded by shutdown_timeout: sessions are told to reconnect
     // (4000), HTTP connections finish their request, and the listener stays open meanwhile
@@ -300,8 +319,12 @@ async fn wait_for_signal(shutdown: CancellationToken) {
 
 /// Applies projection changes to live connections until the follower stops. A lost right
 /// makes the affected sessions re-check their subscriptions at once, before the batch's
-/// announcements are posted.
-pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
+/// announcements are rendered and handed to the poster ([`crate::posting`]).
+pub async fn apply_changes(
+    app: App,
+    mut changes: mpsc::Receiver<Vec<Change>>,
+    prepared: mpsc::Sender<crate::announcer::Prepared>,
+) {
     while let Some(batch) = changes.recv().await {
         let mut affected: Vec<Address> = Vec::new();
         let mut announcements = Vec::new();
@@ -326,10 +349,12 @@ pub async fn apply_changes(app: App, mut changes: mpsc::Receiver<Vec<Change>>) {
         let announcer = crate::announcer::Announcer {
             config: &app.config,
             permissions: &app.world.permissions,
-            publisher: &app.delivery.publisher,
         };
-        for a in announcements {
-            announcer.post(a).await;
+        for p in announcements
+            .into_iter()
+            .filter_map(|a| announcer.prepare(a))
+        {
+            let _ = prepared.send(p).await;
         }
     }
 }

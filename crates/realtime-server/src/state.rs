@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use realtime_bus::{Broker, MemoryRateLimiter};
+use realtime_bus::{Broker, MemoryRateLimiter, RateLimiter, SharedState};
 use realtime_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,8 +26,9 @@ pub struct WalletSignIn {
     pub limiter: IpLimiter,
 }
 
-/// Most rate-limit subjects (address × limit) one instance tracks at once.
-const RATE_SUBJECTS: usize = 200_000;
+/// Most rate-limit subjects (address × limit) one instance tracks at once (with a shared
+/// bus, while Redis cannot be reached).
+pub const RATE_SUBJECTS: usize = 200_000;
 
 /// Storage and its readiness probe.
 #[derive(Debug)]
@@ -46,6 +47,8 @@ pub struct Delivery {
     pub publisher: crate::publisher::Publisher,
     /// Per-address rate limits (publish, storage reads).
     pub rate_limits: crate::rate::RateLimits,
+    /// Whether this instance posts on-chain announcements.
+    pub leader: crate::leader::Leadership,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -79,8 +82,10 @@ pub struct Connectivity {
     pub connections: Arc<Connections>,
     /// Signed-in sessions by address.
     pub registry: Registry,
-    /// Who is present in each channel on this instance.
+    /// Who is present in each channel.
     pub presence: crate::presence::Presence,
+    /// Presence and connections shared with the other instances (`[bus] kind = "redis"`).
+    pub shared: Option<Arc<dyn SharedState>>,
     /// Per-IP rate of WebSocket upgrades.
     pub upgrade_limiter: IpLimiter,
     /// Per-IP count of WebSockets that have not signed in yet.
@@ -140,11 +145,14 @@ pub struct Parts {
     pub store: Store,
     pub hub: Arc<Hub>,
     pub broker: Arc<dyn Broker>,
+    pub leader: crate::leader::Leadership,
     pub tokens: Tokens,
     /// On-chain state, when `[torii]` is configured.
     pub world: Option<World>,
     /// Wallet sign-in, when `[auth.starknet]` is configured.
     pub wallet: Option<WalletSignIn>,
+    /// With a shared bus: rate limits and state shared by the instances.
+    pub shared: Option<(Arc<dyn RateLimiter>, Arc<dyn SharedState>)>,
     pub shutdown: CancellationToken,
 }
 
@@ -156,9 +164,11 @@ impl AppState {
             store,
             hub,
             broker,
+            leader,
             tokens,
             world,
             wallet,
+            shared,
             shutdown,
         } = parts;
         let upgrade_limiter = IpLimiter::new(
@@ -172,10 +182,11 @@ impl AppState {
         ));
         let publisher = crate::publisher::Publisher::start(store.clone(), broker.clone());
         let rules = config.channel_rules();
-        let rate_limits = crate::rate::RateLimits::new(
-            Arc::new(MemoryRateLimiter::new(RATE_SUBJECTS)),
-            &config.limits,
-        );
+        let (limiter, shared): (Arc<dyn RateLimiter>, _) = match shared {
+            Some((limiter, state)) => (limiter, Some(state)),
+            None => (Arc::new(MemoryRateLimiter::new(RATE_SUBJECTS)), None),
+        };
+        let rate_limits = crate::rate::RateLimits::new(limiter, &config.limits);
         Self {
             config,
             storage: Storage {
@@ -187,6 +198,7 @@ impl AppState {
                 broker,
                 publisher,
                 rate_limits,
+                leader,
             },
             identity: IdentityHandles { tokens, wallet },
             world: WorldView {
@@ -197,6 +209,7 @@ impl AppState {
                 connections,
                 registry: Registry::default(),
                 presence: Default::default(),
+                shared,
                 upgrade_limiter,
                 unauthenticated,
                 sessions: TaskTracker::new(),
@@ -231,9 +244,11 @@ pub(crate) async fn test_app(config: Config) -> (App, std::path::PathBuf) {
         store,
         hub,
         broker,
+        leader: crate::leader::Leadership::alone(),
         tokens,
         world: None,
         wallet: None,
+        shared: None,
         shutdown: CancellationToken::new(),
     });
     (Arc::new(app), dir)

@@ -1,9 +1,15 @@
 //! The state of the two Redis connections (one publishes, one subscribes), their counters,
 //! reconnect delays and rate-limited warnings. Shared by the broker and its two tasks.
+//!
+//! The publishing connection is multiplexed: while it is up, a clone of it is kept here so
+//! the cluster-wide state (rate limits, presence, connection counts) sends its commands over
+//! the same connection, reconnected by the same task, instead of a second one.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
 
 use crate::{BusState, BusStatus};
 
@@ -38,7 +44,7 @@ impl Side {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Link {
     publish: AtomicU8,
     subscribe: AtomicU8,
@@ -48,6 +54,16 @@ pub(super) struct Link {
     pub dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
     warned: Mutex<Option<Instant>>,
+    /// The publishing connection while it is up, for commands of the shared state.
+    commands: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("state", &self.status().state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Link {
@@ -56,6 +72,22 @@ impl Link {
             Side::Publish => &self.publish,
             Side::Subscribe => &self.subscribe,
         }
+    }
+
+    /// Shares the publishing connection (set when it is up, cleared when it is lost).
+    pub fn set_commands(&self, conn: Option<MultiplexedConnection>) {
+        *self.commands.lock().unwrap_or_else(|p| p.into_inner()) = conn;
+    }
+
+    /// A handle on the publishing connection, if it is up.
+    pub fn commands(&self) -> Option<MultiplexedConnection> {
+        if !self.is_up(Side::Publish) {
+            return None;
+        }
+        self.commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn is_up(&self, side: Side) -> bool {
@@ -75,6 +107,9 @@ impl Link {
 
     /// The connection of `side` failed or could not be made.
     pub fn down(&self, side: Side, error: &str) {
+        if side == Side::Publish {
+            self.set_commands(None);
+        }
         let before = self.side(side).swap(DOWN, Ordering::AcqRel);
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_owned());
         if before == UP {

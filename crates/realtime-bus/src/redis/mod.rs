@@ -27,8 +27,12 @@
 //! notice pub/sub loses, the server's head check (`bus.head_check_interval`) reads the newest
 //! seq of every followed channel from storage and fills what is missing, in order.
 
+mod lease;
 mod link;
+mod local;
 mod publish;
+mod rate;
+mod shared;
 mod subscribe;
 mod wire;
 
@@ -43,9 +47,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::BusConfig;
 use crate::{Broker, BusError, BusState, BusStatus, Publication, PublicationHandler};
+pub use lease::RedisLease;
 use link::Link;
+pub use local::LocalRedis;
 use publish::{Notice, Publisher};
 use subscribe::{Subscriber, Subscriptions};
+
+pub use rate::RedisRateLimiter;
+pub use shared::RedisShared;
 
 /// How long a subscribe waits for Redis to confirm it before the hub goes on without it.
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(1);
@@ -128,6 +137,23 @@ impl RedisBroker {
     }
 }
 
+impl RedisBroker {
+    /// Rate limits shared through this broker's Redis, falling back to local buckets (at
+    /// most about `max_local_subjects`) while Redis cannot be reached.
+    pub fn rate_limiter(&self, max_local_subjects: usize) -> RedisRateLimiter {
+        RedisRateLimiter::new(self.prefix.clone(), self.link.clone(), max_local_subjects)
+    }
+
+    /// Presence and connection counts shared through this broker's Redis.
+    pub fn shared_state(&self) -> RedisShared {
+        RedisShared {
+            prefix: self.prefix.clone(),
+            origin: self.origin,
+            link: self.link.clone(),
+        }
+    }
+}
+
 impl Broker for RedisBroker {
     fn publish_batch(&self, publications: Vec<Publication>) -> BoxFuture<'_, Result<(), BusError>> {
         let mut unsent = 0u64;
@@ -178,6 +204,18 @@ impl Broker for RedisBroker {
 
     fn unsubscribe(&self, channel: &str) {
         self.subs.drop_wish(channel);
+    }
+
+    fn signal(&self, channel: &str, frame: bytes::Bytes) {
+        let notice = Notice {
+            key: wire::channel_key(&self.prefix, channel),
+            payload: wire::encode_signal(self.origin, &frame),
+        };
+        // Ephemeral: a full queue or a Redis outage loses it, as it would lose a typing
+        // notice on a dropped socket.
+        if self.queue.try_send(notice).is_err() {
+            self.link.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn kind(&self) -> &'static str {

@@ -84,6 +84,7 @@ impl Publisher {
             .map_err(|e| (e.to_string(), false))?;
         // A PING proves the server answers (not merely that a port accepted).
         ping(&mut conn).await.map_err(|e| (e, false))?;
+        self.link.set_commands(Some(conn.clone()));
         self.link.up(Side::Publish);
         let mut batch = Vec::with_capacity(PIPELINE_MAX);
         loop {

@@ -218,6 +218,16 @@ impl Subscriber {
             return;
         };
         let channel: Arc<str> = Arc::from(channel);
+        if wire::is_signal(msg.get_payload_bytes()) {
+            match wire::decode_signal(Bytes::copy_from_slice(msg.get_payload_bytes())) {
+                Ok((origin, _)) if origin == self.origin => {}
+                Ok((_, frame)) => self.handler.on_signal(&channel, frame),
+                Err(_) => {
+                    self.link.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return;
+        }
         match wire::decode(&channel, Bytes::copy_from_slice(msg.get_payload_bytes())) {
             // This instance delivered its own publications before announcing them.
             Ok(d) if d.origin == self.origin => {}

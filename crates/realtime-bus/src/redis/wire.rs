@@ -9,7 +9,15 @@
 //! ```
 //!
 //! `origin` names the publishing instance, which skips its own echo: it delivered the batch
-//! locally already. Binary rather than JSON so a frame (itself JSON) is neither escaped nor
+//! locally already.
+//!
+//! The same Redis channel carries signals, ephemeral frames that are not in the log (typing
+//! notices): they reach exactly the instances whose sockets follow the channel, which is the
+//! routing they need, without a second subscription per channel:
+//!
+//! ```text
+//! kind: u8 (2) | origin: u64 | frame: the rest
+//! ``` Binary rather than JSON so a frame (itself JSON) is neither escaped nor
 //! parsed again on the way.
 
 use std::sync::Arc;
@@ -19,6 +27,8 @@ use bytes::{Buf, BufMut, Bytes};
 use crate::Publication;
 
 const VERSION: u8 = 1;
+/// First byte of a signal payload.
+const SIGNAL: u8 = 2;
 const HEADER: usize = 1 + 8 + 4;
 const ITEM_HEADER: usize = 8 + 4;
 
@@ -111,6 +121,33 @@ pub(crate) fn decode(channel: &Arc<str>, mut payload: Bytes) -> Result<Decoded, 
     })
 }
 
+/// Encodes a signal frame.
+pub(crate) fn encode_signal(origin: u64, frame: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 8 + frame.len());
+    out.put_u8(SIGNAL);
+    out.put_u64(origin);
+    out.put_slice(frame);
+    out
+}
+
+/// Whether a payload is a signal rather than publications.
+pub(crate) fn is_signal(payload: &[u8]) -> bool {
+    payload.first() == Some(&SIGNAL)
+}
+
+/// Decodes a signal payload: its origin and frame (sharing `payload`'s memory).
+pub(crate) fn decode_signal(mut payload: Bytes) -> Result<(u64, Bytes), WireError> {
+    if payload.len() < 1 + 8 {
+        return Err(WireError::Truncated);
+    }
+    let kind = payload.get_u8();
+    if kind != SIGNAL {
+        return Err(WireError::Version(kind));
+    }
+    let origin = payload.get_u64();
+    Ok((origin, payload))
+}
+
 /// Splits a commit batch by channel, keeping the order within each channel and the order in
 /// which channels first appear.
 pub(crate) fn by_channel(publications: &[Publication]) -> Vec<(&str, Vec<&Publication>)> {
@@ -183,6 +220,29 @@ mod tests {
         let mut liar = encode(9, &[]);
         liar[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(decode(&world, Bytes::from(liar)), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn signals_share_the_channel_and_are_told_apart() {
+        let payload = encode_signal(5, br#"{"push":"typing"}"#);
+        assert!(is_signal(&payload));
+        assert!(!is_signal(&encode(5, &[])));
+        let (origin, frame) = decode_signal(Bytes::from(payload)).unwrap();
+        assert_eq!((origin, &frame[..]), (5, &br#"{"push":"typing"}"#[..]));
+        assert_eq!(
+            decode_signal(Bytes::from_static(&[2, 0, 0])),
+            Err(WireError::Truncated)
+        );
+        // Publications are not read as signals, nor signals as publications.
+        assert_eq!(
+            decode_signal(Bytes::from(encode(5, &[]))),
+            Err(WireError::Version(1))
+        );
+        let world: Arc<str> = Arc::from("world");
+        assert_eq!(
+            decode(&world, Bytes::from(encode_signal(5, b"{\"push\":1}"))),
+            Err(WireError::Version(2))
+        );
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub async fn threads(
         .then(|| rows.last())
         .flatten()
         .map(|t| format!("{}~{}", t.activity_ms, t.channel));
+    let peers: Vec<_> = rows.iter().map(|t| t.peer).collect();
+    let online = crate::cluster::online(app, &peers).await;
     let threads = rows
         .into_iter()
         .map(|t| ThreadItem {
@@ -133,7 +135,7 @@ pub async fn threads(
             last_seq: t.last_seq,
             read_seq: t.read_seq,
             unread: t.unread,
-            peer_online: !hidden.contains(&t.peer) && app.conns.registry.is_online(t.peer),
+            peer_online: !hidden.contains(&t.peer) && online.contains(&t.peer),
             last_message: t
                 .last_message
                 .as_ref()

@@ -3,7 +3,7 @@
 //! by the chat feature) gets a snapshot in its reply and `presence_change` pushes from
 //! [`run`], once a second at most. A
 //! direct-message thread is a channel, so its two participants see each other come and go.
-//! Presence is kept per instance.
+//! With a shared bus presence spans the instances (see [`crate::cluster`]).
 
 use std::time::Duration;
 
@@ -55,13 +55,13 @@ fn handle<'a>(conn: Conn<'a>, id: u64, op: Op) -> BoxFuture<'a, Result<(), Error
         let Op::Presence { channel } = op else {
             return Err(not_registered("presence", &op));
         };
-        conn.reply_ok(id, &presence(conn.app, who, channel)?);
+        conn.reply_ok(id, &presence(conn.app, who, channel).await?);
         Ok(())
     })
 }
 
 /// Who is present in `channel`, for `who`, who must be allowed to read it.
-pub fn presence(
+pub async fn presence(
     app: &AppState,
     who: Address,
     channel: ChannelName,
@@ -69,7 +69,7 @@ pub fn presence(
     let permissions = &app.world.permissions;
     let channel = permissions.canonical(channel);
     permissions.check(Some(who), &channel, Action::Read)?;
-    Ok(app.conns.presence.snapshot_of(&channel))
+    Ok(crate::cluster::snapshot(app, &channel).await)
 }
 
 async fn http_presence(
@@ -78,7 +78,7 @@ async fn http_presence(
     Path(channel): Path<String>,
 ) -> Result<Json<PresenceSnapshot>, ApiError> {
     let who = signed_in(&app, &headers)?;
-    Ok(Json(presence(&app, who, channel_in_path(&channel)?)?))
+    Ok(Json(presence(&app, who, channel_in_path(&channel)?).await?))
 }
 
 /// Announces presence changes to each channel's subscribers until the server shuts down.

@@ -1,5 +1,7 @@
-//! Typing notices: `typing` on a channel tells the channel's other subscribers on this
-//! instance that the address is typing, for [`TYPING_TTL`]. Nothing is stored. Only an
+//! Typing notices: `typing` on a channel tells the channel's other subscribers that the
+//! address is typing, for [`TYPING_TTL`]. Nothing is stored: with a shared bus the notice
+//! goes to the other instances as a signal on the channel's Redis channel, so it reaches
+//! exactly the instances whose sockets follow the channel. Only an
 //! address that may post to the channel may say it is typing. Clients send the op every few
 //! seconds while their user types; a repeat within [`RESEND_AFTER`] on the same connection is
 //! answered but not pushed again, and past that, notices are limited per address.
@@ -98,10 +100,12 @@ impl LastSent {
                     expires_in_ms: TYPING_TTL.as_millis() as u64,
                 },
             );
-            conn.app
-                .delivery
-                .hub
-                .signal(&channel, Utf8Bytes::from(frame), Some(conn.id));
+            let frame = Utf8Bytes::from(frame);
+            let delivery = &conn.app.delivery;
+            delivery
+                .broker
+                .signal(channel.as_str(), bytes::Bytes::from(frame.clone()));
+            delivery.hub.signal(&channel, frame, Some(conn.id));
             self.remember(channel.clone(), now);
         }
         conn.reply_ok(

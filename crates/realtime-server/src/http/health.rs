@@ -108,6 +108,7 @@ pub async fn status(State(app): State<App>) -> Json<Value> {
         })
     });
     let bus = app.delivery.broker.status();
+    let (limits_kind, limits_fallbacks) = app.delivery.rate_limits.status();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "connections": app.conns.connections.total(),
@@ -122,7 +123,11 @@ pub async fn status(State(app): State<App>) -> Json<Value> {
             "dropped": bus.dropped,
             "last_error": bus.last_error,
         },
+        // `local_fallbacks`: takes decided by this instance alone while Redis was unreachable.
+        "rate_limits": { "kind": limits_kind, "local_fallbacks": limits_fallbacks },
         "storage": format!("{:?}", app.storage.store.backend()).to_lowercase(),
+        // Whether this instance posts on-chain announcements (one instance at a time).
+        "leader": app.delivery.leader.is_leader(),
         "torii": torii,
     }))
 }

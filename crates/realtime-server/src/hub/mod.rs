@@ -305,6 +305,17 @@ impl PublicationHandler for Hub {
             self.deliver(&channel, items);
         }
     }
+
+    /// Another instance's typing notice: to this instance's subscribers of the channel.
+    fn on_signal(&self, channel: &str, frame: bytes::Bytes) {
+        let Ok(frame) = Utf8Bytes::try_from(frame) else {
+            return;
+        };
+        let state = lock(&self.channels).get(channel).cloned();
+        if let Some(state) = state {
+            lock(&state).signal(&frame, None);
+        }
+    }
 }
 
 #[cfg(test)]

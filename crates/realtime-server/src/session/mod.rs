@@ -86,7 +86,8 @@ pub(crate) struct Session {
     id: ConnId,
     queue: SendQueue,
     identity: Option<Identity>,
-    _address_slot: Option<AddressSlot>,
+    /// The address's connection slots: on this instance, and across instances.
+    _address_slot: Option<(AddressSlot, Option<crate::cluster::SharedSlot>)>,
     /// Held until the session signs in.
     pending: Option<IpSlot>,
     /// Every feature's state on this connection, in registration order.
@@ -154,7 +155,7 @@ pub(crate) async fn run(
     if unsupported {
         queue.close(CloseCode::UnsupportedProtocol);
     } else if let Some(token) = token
-        && let Err(e) = session.authenticate(&token, None)
+        && let Err(e) = session.authenticate(&token, None).await
     {
         tracing::info!(code = %e.code, reason = %e.message, "token refused at connect");
         queue.close(close_code_for(e.code));

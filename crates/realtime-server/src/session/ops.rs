@@ -73,7 +73,7 @@ impl Session {
             return;
         }
         let result = match request.op {
-            Op::Auth { token } => self.auth(id, &token),
+            Op::Auth { token } => self.auth(id, &token).await,
             Op::Refresh { token } => self.refresh(id, &token),
             Op::Ping => {
                 self.reply_ok(id, &Empty {});
@@ -86,14 +86,14 @@ impl Session {
         }
     }
 
-    fn auth(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
+    async fn auth(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
         if self.identity.is_some() {
             return Err(ErrorBody::new(
                 ErrorCode::BadRequest,
                 "this connection is already signed in",
             ));
         }
-        match self.authenticate(token, Some(id)) {
+        match self.authenticate(token, Some(id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.code == ErrorCode::TooManyConnections => {
                 self.reply_error(Some(id), e.clone());
@@ -106,7 +106,7 @@ impl Session {
 
     /// Verifies `token`, takes a connection slot for its address, and announces the session:
     /// a `connected` push, and an ok reply to `reply_to` when the token came in an `auth` op.
-    pub(super) fn authenticate(
+    pub(super) async fn authenticate(
         &mut self,
         token: &str,
         reply_to: Option<u64>,
@@ -117,20 +117,23 @@ impl Session {
             .tokens
             .verify(token)
             .map_err(|e| ErrorBody::new(e.code, e.message))?;
+        let max = self.app.config.limits.max_connections_per_address;
+        let too_many = || {
+            ErrorBody::new(
+                ErrorCode::TooManyConnections,
+                format!("this address already has {max} connections open"),
+            )
+        };
+        // This instance's count first (it needs no round trip), then every instance's.
         let slot = self
             .app
             .conns
             .connections
             .claim(identity.address)
-            .ok_or_else(|| {
-                ErrorBody::new(
-                    ErrorCode::TooManyConnections,
-                    format!(
-                        "this address already has {} connections open",
-                        self.app.config.limits.max_connections_per_address
-                    ),
-                )
-            })?;
+            .ok_or_else(too_many)?;
+        let shared = crate::cluster::claim(&self.app, identity.address, self.id, max)
+            .await
+            .map_err(|()| too_many())?;
         tracing::Span::current().record("address", tracing::field::display(identity.address));
         let limits = &self.app.config.limits;
         let connected = Connected {
@@ -158,7 +161,7 @@ impl Session {
             },
         );
         self.identity = Some(identity);
-        self._address_slot = Some(slot);
+        self._address_slot = Some((slot, shared));
         // Signed in: no longer counted against the client IP's sockets awaiting sign-in.
         self.pending = None;
         Ok(())

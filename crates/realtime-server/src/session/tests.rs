@@ -30,7 +30,7 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         .tokens
         .mint("0xa11ce".parse().unwrap(), Duration::from_secs(60), true)
         .unwrap();
-    session.authenticate(&token, None).unwrap();
+    session.authenticate(&token, None).await.unwrap();
     session
         .on_text(r#"{"id":1,"op":"subscribe","channel":"world"}"#)
         .await;

@@ -180,6 +180,11 @@ impl ChatConn {
                 presence.listen(&channel, conn.id, conn.queue.clone());
             }
         }
+        let snapshot = if with_presence {
+            Some(crate::cluster::snapshot(conn.app, &channel).await)
+        } else {
+            None
+        };
         conn.reply_ok(
             id,
             &SubscribeOk {
@@ -187,7 +192,7 @@ impl ChatConn {
                 last_seq: last,
                 recovered,
                 replayed: replay.len() as u64,
-                presence: with_presence.then(|| presence.snapshot_of(&channel)),
+                presence: snapshot,
             },
         );
         // The replay may exceed the send budget: it waits for the client to read, as long as
