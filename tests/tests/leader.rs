@@ -1,7 +1,7 @@
-//! One instance posts on-chain announcements. Two instances follow one fake Torii over one
-//! Postgres database and a private Redis; the one holding the lease posts each announcement,
-//! once; when it is killed (`kill -9`, no release), the other takes over within the lease's
-//! TTL and posts what changed meanwhile, once.
+//! Two instances following one world. They follow one fake Torii over one Postgres database
+//! and a private Redis; the one holding the lease posts each announcement, once; when it is
+//! killed (`kill -9`, no release), the other takes over within the lease's TTL and posts what
+//! changed meanwhile, once. A revocation on chain reaches the clients of both instances.
 
 #![allow(clippy::unwrap_used)]
 
@@ -193,5 +193,44 @@ async fn a_leader_that_stops_hands_over_at_once() {
     drop(leader);
     drop(survivor);
     drop(redis);
+    e2e::drop_postgres(&db).await;
+}
+
+/// A membership lost on chain ends the guild subscriptions of that address on every
+/// instance (each follows the chain itself), and nobody else's.
+#[tokio::test]
+async fn a_revocation_on_chain_reaches_the_clients_of_both_instances() {
+    let torii = world().await;
+    let redis = Redis::start().await;
+    let (first, second, db) = two_instances(&torii, &redis).await;
+    let mut on_first = first.client(&who(2)).await;
+    let mut on_second = second.client(&who(2)).await;
+    let mut mate = second.client(&who(1)).await;
+    for c in [&mut on_first, &mut on_second, &mut mate] {
+        c.subscribe("guild:0x9001", None).await.unwrap();
+    }
+
+    torii.delete(12, MEMBER);
+    for c in [&mut on_first, &mut on_second] {
+        match c.next_event_within(Duration::from_secs(2)).await {
+            Some(realtime_client::Event::Push(realtime_client::Push::PermissionRevoked {
+                channel,
+                ..
+            })) => assert_eq!(channel, "guild:0x9001"),
+            other => panic!("expected permission_revoked, got {other:?}"),
+        }
+    }
+    // The guild mate stays, and still hears the guild across instances.
+    let ok = first
+        .client(&who(1))
+        .await
+        .publish("guild:0x9001", "still here", "r1")
+        .await
+        .unwrap();
+    let (channel, seq, m) = message_push(next_push(&mut mate).await);
+    assert_eq!(
+        (channel.as_str(), seq, m.body.as_str()),
+        ("guild:0x9001", ok.seq, "still here")
+    );
     e2e::drop_postgres(&db).await;
 }
