@@ -5,16 +5,15 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 import { afterEach, describe, expect, test } from "vitest";
-import WebSocket from "ws";
 
 import {
   type ClientEvent,
   OPS,
   RealtimeClient,
-  type WebSocketLike,
   backoffDelay,
   threadChannel,
 } from "../src/index.ts";
+import { nodeSocket, until } from "./helpers.ts";
 import { TestServer } from "./server.ts";
 
 const servers: TestServer[] = [];
@@ -34,7 +33,7 @@ function client(s: TestServer, address: string, token?: () => Promise<string>): 
   const c = new RealtimeClient({
     url: s.url,
     token: token ?? (async () => s.token(address)),
-    webSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike,
+    webSocket: nodeSocket,
     backoff: { baseMs: 50, maxMs: 500 },
   });
   const events: ClientEvent[] = [];
@@ -44,15 +43,6 @@ function client(s: TestServer, address: string, token?: () => Promise<string>): 
   return { c, events };
 }
 
-async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const messages = (events: ClientEvent[]) =>
   events.flatMap((e) => (e.type === "message" ? [[e.seq, e.message.body] as const] : []));

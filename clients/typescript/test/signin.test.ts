@@ -4,20 +4,19 @@
 // caching, shared sign-in and re-sign near expiry, and the signature formats accepted.
 import { Account, RpcProvider, stark } from "starknet";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import WebSocket from "ws";
 
 import {
   type ClientEvent,
   RealtimeClient,
   ServerError,
   type SignInAccount,
-  type WebSocketLike,
   canonicalAddress,
   signIn,
   signatureFelts,
   walletTokenSource,
 } from "../src/index.ts";
 import { Devnet, type DevnetAccount } from "./devnet.ts";
+import { nodeSocket, until } from "./helpers.ts";
 import { TestServer } from "./server.ts";
 
 describe("signature and address formats", () => {
@@ -114,7 +113,7 @@ describe("wallet sign-in on a devnet", () => {
     const c = new RealtimeClient({
       url: s.url,
       token,
-      webSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike,
+      webSocket: nodeSocket,
       backoff: { baseMs: 50, maxMs: 500 },
     });
     const events: ClientEvent[] = [];
@@ -124,15 +123,6 @@ describe("wallet sign-in on a devnet", () => {
     return { c, events };
   }
 
-  async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = f();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 
   test("a starknet.js account signs in and its token opens a client that publishes", async () => {
     const s = await server();

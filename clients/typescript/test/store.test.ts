@@ -8,6 +8,7 @@ import WebSocket from "ws";
 
 import { RealtimeClient, type WebSocketLike, threadChannel } from "../src/index.ts";
 import { type Notice, RealtimeStore } from "../src/store.ts";
+import { nodeSocket, until } from "./helpers.ts";
 import { TestServer } from "./server.ts";
 
 const servers: TestServer[] = [];
@@ -40,7 +41,7 @@ function store(s: TestServer, address: string, network?: Network): RealtimeStore
   const c = new RealtimeClient({
     url: s.url,
     token: async () => s.token(address),
-    webSocket: network?.connect ?? ((url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike),
+    webSocket: network?.connect ?? (nodeSocket),
     backoff: { baseMs: 50, maxMs: 500 },
   });
   const st = new RealtimeStore(c);
@@ -49,15 +50,6 @@ function store(s: TestServer, address: string, network?: Network): RealtimeStore
   return st;
 }
 
-async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const A = "0x1001";
 const B = "0x1002";
