@@ -74,13 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         backoff: Backoff::default(),
     });
     let mut me = None;
-    loop {
-        let Some(event) = session
-            .next_event_within(std::time::Duration::from_secs(3600))
-            .await
-        else {
-            continue;
-        };
+    while let Some(event) = session.next_event().await {
         match event {
             SessionEvent::Connected { address, reconnect } => {
                 println!(
@@ -117,4 +111,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             SessionEvent::Push(_) | SessionEvent::Refreshed { .. } => {}
         }
     }
+    Ok(())
 }

@@ -32,13 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_y,
     };
     let mut watching = false;
-    loop {
-        let Some(event) = session
-            .next_event_within(std::time::Duration::from_secs(3600))
-            .await
-        else {
-            continue;
-        };
+    while let Some(event) = session.next_event().await {
         match event {
             SessionEvent::Connected { .. } if !watching => {
                 // Set once; the session sets it again on every reconnect.
@@ -67,4 +61,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => {}
         }
     }
+    Ok(())
 }

@@ -209,6 +209,12 @@ impl Session {
         self.handle.clone()
     }
 
+    /// The next event; `None` once the session has ended (it stopped and every event was
+    /// read).
+    pub async fn next_event(&mut self) -> Option<SessionEvent> {
+        self.events.recv().await
+    }
+
     /// The next event, waiting up to `timeout`.
     pub async fn next_event_within(&mut self, timeout: Duration) -> Option<SessionEvent> {
         tokio::time::timeout(timeout, self.events.recv())
