@@ -13,7 +13,7 @@ import {
   backoffDelay,
   threadChannel,
 } from "../src/index.ts";
-import { nodeSocket, until } from "./helpers.ts";
+import { startClient, until } from "./helpers.ts";
 import { TestServer } from "./server.ts";
 
 const servers: TestServer[] = [];
@@ -30,17 +30,7 @@ async function server(): Promise<TestServer> {
 }
 
 function client(s: TestServer, address: string, token?: () => Promise<string>): { c: RealtimeClient; events: ClientEvent[] } {
-  const c = new RealtimeClient({
-    url: s.url,
-    token: token ?? (async () => s.token(address)),
-    webSocket: nodeSocket,
-    backoff: { baseMs: 50, maxMs: 500 },
-  });
-  const events: ClientEvent[] = [];
-  c.on((e) => events.push(e));
-  clients.push(c);
-  c.start();
-  return { c, events };
+  return startClient(s.url, token ?? (async () => s.token(address)), clients);
 }
 
 

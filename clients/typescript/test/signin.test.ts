@@ -16,7 +16,7 @@ import {
   walletTokenSource,
 } from "../src/index.ts";
 import { Devnet, type DevnetAccount } from "./devnet.ts";
-import { nodeSocket, until } from "./helpers.ts";
+import { startClient, until } from "./helpers.ts";
 import { TestServer } from "./server.ts";
 
 describe("signature and address formats", () => {
@@ -110,17 +110,7 @@ describe("wallet sign-in on a devnet", () => {
   }
 
   function client(s: TestServer, token: () => Promise<string>): { c: RealtimeClient; events: ClientEvent[] } {
-    const c = new RealtimeClient({
-      url: s.url,
-      token,
-      webSocket: nodeSocket,
-      backoff: { baseMs: 50, maxMs: 500 },
-    });
-    const events: ClientEvent[] = [];
-    c.on((e) => events.push(e));
-    clients.push(c);
-    c.start();
-    return { c, events };
+    return startClient(s.url, token, clients);
   }
 
 
