@@ -98,6 +98,7 @@ export const OPS = [
   "note_create",
   "note_edit",
   "note_delete",
+  "report",
   "ping",
 ] as const;
 

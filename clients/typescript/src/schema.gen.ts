@@ -76,6 +76,7 @@ export type ClientFrame =
   | NoteCreateClientFrame
   | NoteEditClientFrame
   | NoteDeleteClientFrame
+  | ReportClientFrame
   | PingClientFrame;
 
 /** The `ClientFrame` whose `op` is `"auth"`. */
@@ -312,6 +313,21 @@ export interface NoteDeleteClientFrame {
   op: "note_delete";
 }
 
+/**
+ * `report`: a message (one the reporter may read, direct messages included) or a note
+ * (one the reporter may see), with a reason. Exactly one of `message` and `note`.
+ */
+export interface ReportClientFrame {
+  /** Up to 500 characters for the moderators. */
+  comment?: string | null;
+  /** Chosen by the client; the reply carries it back. */
+  id: number;
+  message?: MessageRef | null;
+  note?: number | null;
+  op: "report";
+  reason: ReportReason;
+}
+
 /** The `ClientFrame` whose `op` is `"ping"`. */
 export interface PingClientFrame {
   /** Chosen by the client; the reply carries it back. */
@@ -389,6 +405,8 @@ export type ErrorCode =
   | "message_too_long"
   /** The body contains a refused control character. */
   | "invalid_text"
+  /** A content rule of the world refused the text; the message says which. */
+  | "rejected"
   /** No valid credentials: sign in first. */
   | "unauthorized"
   /** The token was valid but has expired: get a new one. */
@@ -403,6 +421,13 @@ export type ErrorCode =
   | "forbidden"
   /** A direct message refused because one participant has blocked the other. */
   | "blocked"
+  /** The address is banned by a moderator: sign-in and every request are refused. */
+  | "banned"
+  /**
+   * The address is muted by a moderator here (or everywhere); `retry_after_ms` says when
+   * the mute ends, when it does.
+   */
+  | "muted"
   /** The thing asked for does not exist. */
   | "not_found"
   /** The connection is already subscribed to this channel. */
@@ -489,6 +514,20 @@ export interface MessageData {
   ts: string;
 }
 
+/** A message, by channel and seq. */
+export interface MessageRef {
+  channel: string;
+  seq: number;
+}
+
+/**
+ * `message_removed` push: a moderator removed message `seq` of the channel; clients drop
+ * its text (history shows it as deleted).
+ */
+export interface MessageRemoved {
+  seq: number;
+}
+
 /**
  * Reply to `names` and body of `GET /v1/names`: the `[players] name` of each address asked
  * about that has one, keyed by its canonical form (`0x` and 64 hex digits).
@@ -532,7 +571,10 @@ export interface NoteEvent {
 }
 
 /** What happened to a note. */
-export type NoteEventKind = "created" | "edited" | "deleted" | "expired";
+export type NoteEventKind =
+  | "created" | "edited" | "deleted" | "expired"
+  /** Removed by a moderator. */
+  | "removed";
 
 /** Reply to `note_create` and `note_edit`, and body of their routes. */
 export interface NoteOk {
@@ -605,6 +647,7 @@ export type OkPayload =
   /** `note_create` and `note_edit`. */
   | NoteOk
   | NoteDeleted
+  | ReportOk
   /** `ping`. */
   | Empty;
 
@@ -644,6 +687,11 @@ export interface PublishOk {
   channel: string;
   /** True when this was a retry of an already stored message (same client_msg_id). */
   duplicate: boolean;
+  /**
+   * A content rule held the message for a moderator: it is not in the channel (`seq` is
+   * 0) and enters it, with a new seq, if a moderator approves it.
+   */
+  held?: boolean;
   seq: number;
   ts: string;
 }
@@ -661,7 +709,10 @@ export type PushFrame =
   | ReadPushFrame
   | PresenceChangePushFrame
   | NotePushFrame
-  | NotesRevokedPushFrame;
+  | NotesRevokedPushFrame
+  | MessageRemovedPushFrame
+  | BannedPushFrame
+  | SessionRevokedPushFrame;
 
 /** A committed message of a subscribed channel. */
 export interface MessagePushFrame {
@@ -742,6 +793,25 @@ export interface NotesRevokedPushFrame {
   push: "notes_revoked";
 }
 
+/** A moderator removed a message of a subscribed channel. */
+export interface MessageRemovedPushFrame {
+  channel: string;
+  data: MessageRemoved;
+  push: "message_removed";
+}
+
+/** A moderator banned this address; the socket closes with 4403. */
+export interface BannedPushFrame {
+  data: SessionEnded;
+  push: "banned";
+}
+
+/** A moderator revoked this session; the socket closes with 4401. */
+export interface SessionRevokedPushFrame {
+  data: SessionEnded;
+  push: "session_revoked";
+}
+
 /**
  * `read` (with the channel): `address` has read the channel up to `seq`. Sent to the
  * address's other sockets, and in a direct-message thread to the other participant (a read
@@ -774,11 +844,25 @@ export interface RefreshOk {
   expires_at: string;
 }
 
+/** Reply to `report`. */
+export interface ReportOk {
+  /** This address had reported it already; nothing new was filed. */
+  duplicate: boolean;
+}
+
+/** Why a player reports something. */
+export type ReportReason = "spam" | "harassment" | "hate" | "scam" | "cheating" | "other";
+
 /** What the server sends: a reply to one request, or a push. */
 export type ServerFrame =
   | OkFrame
   | ErrorFrame
   | PushFrame;
+
+/** `banned` and `session_revoked` pushes, sent just before the socket closes (4403, 4401). */
+export interface SessionEnded {
+  message: string;
+}
 
 /** Reply to `subscribe`. */
 export interface SubscribeOk {

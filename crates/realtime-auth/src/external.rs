@@ -188,6 +188,8 @@ impl External {
             expires_at_ms: expires_at_ms
                 .saturating_add(leeway_ms)
                 .min(crate::token::MAX_EXPIRY_MS),
+            jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+            moderator: claims.get("moderator").and_then(Value::as_bool) == Some(true),
         })
     }
 }

@@ -34,6 +34,9 @@ struct Claims {
     world: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     dev: bool,
+    /// The holder may act as a moderator (`token --moderator`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    moderator: bool,
 }
 
 /// An authenticated identity.
@@ -43,6 +46,10 @@ pub struct Identity {
     /// When the token stops being valid, milliseconds since the epoch (at most
     /// [`MAX_EXPIRY_MS`]).
     pub expires_at_ms: i64,
+    /// The token's id (`jti`), by which a moderator can revoke this one session.
+    pub jti: Option<String>,
+    /// The token carries `moderator: true`.
+    pub moderator: bool,
 }
 
 /// The latest expiry honoured (9999-12-31T23:59:59Z): later ones are read as this, so an
@@ -201,6 +208,17 @@ impl Tokens {
         ttl: Duration,
         dev: bool,
     ) -> Result<(String, i64), KeyError> {
+        self.mint_as(address, ttl, dev, false)
+    }
+
+    /// [`Tokens::mint_with_expiry`], with `moderator` set on moderators' tokens.
+    pub fn mint_as(
+        &self,
+        address: Address,
+        ttl: Duration,
+        dev: bool,
+        moderator: bool,
+    ) -> Result<(String, i64), KeyError> {
         let iat = realtime_core::time::now_secs();
         let claims = Claims {
             sub: address.to_string(),
@@ -210,6 +228,7 @@ impl Tokens {
             jti: realtime_core::address::hex_digits(&rand::random::<[u8; 16]>()),
             world: self.world.clone(),
             dev,
+            moderator,
         };
         let key = self.keys.first().ok_or("no signing key")?;
         let encoding = key
@@ -286,6 +305,8 @@ impl Tokens {
         Ok(Identity {
             address,
             expires_at_ms,
+            jti: Some(claims.jti),
+            moderator: claims.moderator,
         })
     }
 }
@@ -389,6 +410,7 @@ mod tests {
             jti: "j".into(),
             world: None,
             dev: false,
+            moderator: false,
         };
         let key = EncodingKey::from_secret(SECRET);
         let late = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
@@ -563,6 +585,7 @@ mod tests {
             jti: "x".into(),
             world: None,
             dev: false,
+            moderator: false,
         };
         let forged =
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&public_pem)).unwrap();

@@ -119,6 +119,14 @@ pub fn parse_felt(input: &str) -> Result<[u8; 32], FeltError> {
 }
 
 impl Address {
+    /// `0x1`: the server's own messages (moderation notices) are sent as it. Starknet
+    /// reserves this address for a system contract, so no player's account can have it.
+    pub const SYSTEM: Address = {
+        let mut felt = [0; 32];
+        felt[31] = 1;
+        Address(felt)
+    };
+
     /// Whether the address can be a deployed contract's: Starknet contract addresses are
     /// below 2^251.
     pub fn is_contract_address(&self) -> bool {

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     MessageTooLong,
     /// The body contains a refused control character.
     InvalidText,
+    /// A content rule of the world refused the text; the message says which.
+    Rejected,
     /// No valid credentials: sign in first.
     Unauthorized,
     /// The token was valid but has expired: get a new one.
@@ -38,6 +40,11 @@ pub enum ErrorCode {
     Forbidden,
     /// A direct message refused because one participant has blocked the other.
     Blocked,
+    /// The address is banned by a moderator: sign-in and every request are refused.
+    Banned,
+    /// The address is muted by a moderator here (or everywhere); `retry_after_ms` says when
+    /// the mute ends, when it does.
+    Muted,
     /// The thing asked for does not exist.
     NotFound,
     /// The connection is already subscribed to this channel.
@@ -60,7 +67,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownOp,
         ErrorCode::TooLarge,
@@ -68,6 +75,7 @@ impl ErrorCode {
         ErrorCode::EmptyMessage,
         ErrorCode::MessageTooLong,
         ErrorCode::InvalidText,
+        ErrorCode::Rejected,
         ErrorCode::Unauthorized,
         ErrorCode::TokenExpired,
         ErrorCode::InvalidSignature,
@@ -75,6 +83,8 @@ impl ErrorCode {
         ErrorCode::AccountNotDeployed,
         ErrorCode::Forbidden,
         ErrorCode::Blocked,
+        ErrorCode::Banned,
+        ErrorCode::Muted,
         ErrorCode::NotFound,
         ErrorCode::AlreadySubscribed,
         ErrorCode::NotSubscribed,
@@ -96,6 +106,7 @@ impl ErrorCode {
             ErrorCode::EmptyMessage => "empty_message",
             ErrorCode::MessageTooLong => "message_too_long",
             ErrorCode::InvalidText => "invalid_text",
+            ErrorCode::Rejected => "rejected",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::TokenExpired => "token_expired",
             ErrorCode::InvalidSignature => "invalid_signature",
@@ -103,6 +114,8 @@ impl ErrorCode {
             ErrorCode::AccountNotDeployed => "account_not_deployed",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Blocked => "blocked",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Muted => "muted",
             ErrorCode::NotFound => "not_found",
             ErrorCode::AlreadySubscribed => "already_subscribed",
             ErrorCode::NotSubscribed => "not_subscribed",
@@ -129,10 +142,15 @@ impl ErrorCode {
             | ErrorCode::InvalidSignature
             | ErrorCode::InvalidNonce
             | ErrorCode::AccountNotDeployed => 401,
-            ErrorCode::Forbidden | ErrorCode::Blocked | ErrorCode::TooManySubscriptions => 403,
+            ErrorCode::Forbidden
+            | ErrorCode::Blocked
+            | ErrorCode::Banned
+            | ErrorCode::Muted
+            | ErrorCode::TooManySubscriptions => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadySubscribed | ErrorCode::NotSubscribed | ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
+            ErrorCode::Rejected => 422,
             ErrorCode::TooManyConnections | ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,

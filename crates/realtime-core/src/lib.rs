@@ -9,6 +9,8 @@
 //! - [`error`]: the closed set of error codes clients program against.
 //! - [`hex`]: the hex map's tiles, distance and viewports.
 //! - [`notes`]: notes pinned to tiles: the pin rule and who sees a note.
+//! - [`moderation`]: content rules (word lists, expressions, links, profanity) and their
+//!   verdicts: reject, mask or hold for review.
 //! - [`policy`]: who may read or post on a channel, over what a world view answers.
 //! - [`rate`]: token-bucket maths for per-connection publish limits.
 //! - [`time`]: millisecond timestamps and their RFC 3339 spelling.
@@ -21,6 +23,7 @@ pub mod duration;
 pub mod error;
 pub mod hex;
 pub mod message;
+pub mod moderation;
 pub mod notes;
 pub mod policy;
 pub mod rate;

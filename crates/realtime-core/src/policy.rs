@@ -246,6 +246,17 @@ impl ChannelRules {
             })
     }
 
+    /// Whether `who` passes `policy` (for rules that are not about a channel, such as who
+    /// moderates); on-chain policies fail closed while `world` cannot be relied on.
+    pub fn passes<W: WorldView + ?Sized>(
+        &self,
+        world: Result<&W, &Refusal>,
+        who: Address,
+        policy: &Policy,
+    ) -> bool {
+        self.allowed(world, Some(who), policy).is_ok()
+    }
+
     fn allowed<W: WorldView + ?Sized>(
         &self,
         world: Result<&W, &Refusal>,

@@ -18,6 +18,9 @@ pub enum CloseCode {
     Unauthorized = 4401,
     /// The session token expired: sign in again (or refresh before expiry).
     TokenExpired = 4402,
+    /// A moderator banned the address: every open socket of it closes with this code, and
+    /// signing in again is refused until the ban ends.
+    Banned = 4403,
     /// The client asked only for protocol versions this server does not speak.
     UnsupportedProtocol = 4426,
     /// This address already has the maximum number of connections open.
@@ -34,12 +37,13 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// Every code, in documentation order.
-    pub const ALL: [CloseCode; 10] = [
+    pub const ALL: [CloseCode; 11] = [
         CloseCode::Shutdown,
         CloseCode::SlowConsumer,
         CloseCode::HeartbeatTimeout,
         CloseCode::Unauthorized,
         CloseCode::TokenExpired,
+        CloseCode::Banned,
         CloseCode::UnsupportedProtocol,
         CloseCode::TooManyConnections,
         CloseCode::FrameTooLarge,
@@ -60,6 +64,7 @@ impl CloseCode {
             CloseCode::HeartbeatTimeout => "heartbeat_timeout",
             CloseCode::Unauthorized => "unauthorized",
             CloseCode::TokenExpired => "token_expired",
+            CloseCode::Banned => "banned",
             CloseCode::UnsupportedProtocol => "unsupported_protocol",
             CloseCode::TooManyConnections => "too_many_connections",
             CloseCode::FrameTooLarge => "frame_too_large",

@@ -7,12 +7,14 @@
 //! - [`social`]: replies of the direct-message and read-state ops.
 //! - [`notes`]: notes pinned to tiles: arguments, replies and pushes.
 //! - [`sync`]: resuming in one round trip.
+//! - [`moderation`]: reports, what moderator actions push, and the moderators' HTTP API.
 //! - [`schema`]: the JSON Schema of every frame, generated from these types.
 //! - [`close`]: WebSocket close codes, split into "reconnect" and "act first" ranges.
 //!
 //! The written contract is docs/protocol.md; tests here pin the JSON shapes it shows.
 
 pub mod close;
+pub mod moderation;
 pub mod notes;
 pub mod push;
 pub mod reply;

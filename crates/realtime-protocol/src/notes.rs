@@ -138,6 +138,8 @@ pub enum NoteEventKind {
     Edited,
     Deleted,
     Expired,
+    /// Removed by a moderator.
+    Removed,
 }
 
 /// `note`: a note inside the watched area changed. `note` is absent when it was removed.

@@ -186,6 +186,10 @@ pub struct PublishOk {
     pub ts: String,
     /// True when this was a retry of an already stored message (same client_msg_id).
     pub duplicate: bool,
+    /// A content rule held the message for a moderator: it is not in the channel (`seq` is
+    /// 0) and enters it, with a new seq, if a moderator approves it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// Reply to `history`, and body of the HTTP history endpoint.

@@ -115,6 +115,8 @@ pub enum Op {
         area: Option<Area>,
         mine: bool,
     },
+    /// Report a message or a note to the moderators.
+    Report(crate::moderation::ReportArgs),
     Ping,
 }
 
@@ -156,6 +158,7 @@ impl Op {
             Op::NoteEdit { .. } => "note_edit",
             Op::NoteDelete { .. } => "note_delete",
             Op::Watch { .. } => "watch",
+            Op::Report(_) => "report",
             Op::Ping => "ping",
         }
     }
@@ -417,6 +420,20 @@ pub fn decode_request(text: &str) -> Result<Request, DecodeError> {
         "me" => {
             let _: NoArgs = args_of(id, &op, args)?;
             Op::Me
+        }
+        "report" => {
+            let a: crate::moderation::ReportArgs = args_of(id, &op, args)?;
+            if a.message.is_some() == a.note.is_some() {
+                return Err(DecodeError::new(
+                    Some(id),
+                    ErrorCode::BadRequest,
+                    "report names exactly one of message and note",
+                ));
+            }
+            if let Some(m) = &a.message {
+                channel(id, &m.channel)?;
+            }
+            Op::Report(a)
         }
         "names" => {
             let a: NamesArgs = args_of(id, &op, args)?;

@@ -10,6 +10,7 @@
 use schemars::JsonSchema;
 use serde_json::Value;
 
+use crate::moderation::{MessageRemoved, ReportArgs, ReportOk, SessionEnded};
 use crate::notes::{
     NewNoteArgs, NoteDeleted, NoteEditArgs, NoteEvent, NoteIdArgs, NoteOk, NotesArgs, NotesPage,
     NotesRevoked,
@@ -67,6 +68,7 @@ enum Operation {
     NoteCreate(NewNoteArgs),
     NoteEdit(NoteEditArgs),
     NoteDelete(NoteIdArgs),
+    Report(ReportArgs),
     Ping(NoArgs),
 }
 
@@ -116,6 +118,7 @@ enum OkPayload {
     /// `note_create` and `note_edit`.
     Note(NoteOk),
     NoteDeleted(NoteDeleted),
+    Report(ReportOk),
     /// `ping`.
     Empty(Empty),
 }
@@ -186,6 +189,19 @@ enum PushFrame {
     /// The address left a group on chain: drop that group's notes.
     NotesRevoked {
         data: NotesRevoked,
+    },
+    /// A moderator removed a message of a subscribed channel.
+    MessageRemoved {
+        channel: String,
+        data: MessageRemoved,
+    },
+    /// A moderator banned this address; the socket closes with 4403.
+    Banned {
+        data: SessionEnded,
+    },
+    /// A moderator revoked this session; the socket closes with 4401.
+    SessionRevoked {
+        data: SessionEnded,
     },
 }
 

@@ -79,6 +79,7 @@ pub fn outcome(
         seq: m.seq,
         ts: rfc3339_ms(m.created_at_ms),
         duplicate: published.duplicate,
+        held: false,
     };
     Ok((ok, publication))
 }

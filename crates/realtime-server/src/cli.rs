@@ -49,6 +49,9 @@ pub enum Command {
         /// Lifetime, e.g. `30m`, `12h`; defaults to `[auth] session_ttl`.
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
+        /// Mark the token as a moderator's (`moderator: true`), for the moderation API.
+        #[arg(long)]
+        moderator: bool,
         #[command(flatten)]
         config: ConfigArg,
     },

@@ -23,6 +23,7 @@
 //! - [`rate`]: per-address rate limits (publish, storage reads).
 //! - [`world`]: the Torii follower and the world view it keeps.
 //! - [`permissions`]: channel policies (pure, in `realtime-core`) over the live world view.
+//! - [`moderation`]: content rules and the bans, mutes and revocations in force.
 //! - [`chat`]: publish checks and history, shared by WebSocket and HTTP.
 //! - [`dm`]: direct-message blocks and the rule for starting a thread.
 //! - [`publisher`]: group commit of publishes, replies after the commit, batched announcements.
@@ -71,6 +72,8 @@ pub mod rate;
 pub mod world;
 
 pub mod permissions;
+
+pub mod moderation;
 
 pub mod chat;
 

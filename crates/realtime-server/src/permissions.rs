@@ -106,13 +106,26 @@ impl Permissions {
         })
     }
 
-    /// Whether `who` (`None`: not signed in) may do `action` on `channel`.
+    /// Whether `who` passes `policy` now.
+    pub fn passes(&self, who: Address, policy: &realtime_core::policy::Policy) -> bool {
+        self.with_world(|w| self.rules.passes(w, who, policy))
+    }
+
+    /// Whether `who` (`None`: not signed in) may do `action` on `channel`. The moderators'
+    /// channel is refused here: its readers are checked by
+    /// `AppState::is_moderator`, which needs the whole identity.
     pub fn check(
         &self,
         who: Option<Address>,
         channel: &ChannelName,
         action: Action,
     ) -> Result<(), ErrorBody> {
+        if channel.as_str() == crate::config::MODERATION_CHANNEL {
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                "the moderation channel is for moderators only",
+            ));
+        }
         self.with_world(|w| self.rules.check(w, who, channel, action))
             .map_err(refused)
     }

@@ -9,7 +9,7 @@ use realtime_bus::{Rate, RateLimiter};
 use realtime_core::{Address, ErrorCode};
 use realtime_protocol::ErrorBody;
 
-use crate::config::LimitsConfig;
+use crate::config::Config;
 
 /// What is limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum Limit {
     Typing,
     /// Read marks: a client marks what its user has seen, often but not in floods.
     Mark,
+    /// Reports to the moderators (`[moderation] reports_burst`, `reports_per_hour`).
+    Report,
 }
 
 /// Read marks an address may send in a burst, and per second after it.
@@ -45,6 +47,7 @@ impl Limit {
             Limit::Read => "read",
             Limit::Typing => "typing",
             Limit::Mark => "mark",
+            Limit::Report => "report",
         }
     }
 
@@ -54,6 +57,7 @@ impl Limit {
             Limit::Read => "too many history and recovery reads; slow down",
             Limit::Typing => "too many typing notices; slow down",
             Limit::Mark => "too many read marks; slow down",
+            Limit::Report => "too many reports; the moderators have yours",
         }
     }
 }
@@ -63,6 +67,7 @@ pub struct RateLimits {
     buckets: Arc<dyn RateLimiter>,
     publish: Rate,
     read: Rate,
+    report: Rate,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -75,8 +80,14 @@ impl std::fmt::Debug for RateLimits {
 }
 
 impl RateLimits {
-    pub fn new(buckets: Arc<dyn RateLimiter>, limits: &LimitsConfig) -> Self {
+    pub fn new(buckets: Arc<dyn RateLimiter>, config: &Config) -> Self {
+        let limits = &config.limits;
+        let moderation = &config.moderation;
         Self {
+            report: Rate {
+                burst: moderation.reports_burst,
+                per_second: f64::from(moderation.reports_per_hour) / 3600.0,
+            },
             buckets,
             publish: Rate {
                 burst: limits.publish_burst,
@@ -103,6 +114,7 @@ impl RateLimits {
             Limit::Read => self.read,
             Limit::Typing => TYPING,
             Limit::Mark => MARK,
+            Limit::Report => self.report,
         };
         match self.buckets.take(&subject, rate).await {
             Ok(()) => Ok(()),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use realtime_core::Address;
+use realtime_protocol::CloseCode;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -28,6 +29,8 @@ pub struct Handle {
     pub commands: mpsc::Sender<SessionCommand>,
     /// Its outbound queue, for pushes.
     pub queue: SendQueue,
+    /// The id (`jti`) of the token it signed in with, so one session can be revoked.
+    pub jti: Option<std::sync::Arc<str>>,
 }
 
 type Sessions = HashMap<Address, HashMap<ConnId, Handle>>;
@@ -78,6 +81,44 @@ impl Registry {
             .filter(|(id, _)| Some(**id) != except)
             .filter(|(_, h)| h.queue.push(frame.clone()).is_ok())
             .count()
+    }
+
+    /// Records the token a session refreshed to.
+    pub fn set_jti(&self, address: Address, conn: ConnId, jti: Option<&str>) {
+        if let Some(handle) = self
+            .map()
+            .get_mut(&address)
+            .and_then(|conns| conns.get_mut(&conn))
+        {
+            handle.jti = jti.map(std::sync::Arc::from);
+        }
+    }
+
+    /// Sends `frame` to every session of `address`, then closes each with `code`; how many.
+    pub fn close(&self, address: Address, frame: &Utf8Bytes, code: CloseCode) -> usize {
+        let map = self.map();
+        let Some(conns) = map.get(&address) else {
+            return 0;
+        };
+        for handle in conns.values() {
+            let _ = handle.queue.push(frame.clone());
+            handle.queue.close(code);
+        }
+        conns.len()
+    }
+
+    /// [`Registry::close`] for the sessions signed in with token `jti`.
+    pub fn close_token(&self, jti: &str, frame: &Utf8Bytes, code: CloseCode) -> usize {
+        let map = self.map();
+        let mut closed = 0;
+        for handle in map.values().flat_map(HashMap::values) {
+            if handle.jti.as_deref() == Some(jti) {
+                let _ = handle.queue.push(frame.clone());
+                handle.queue.close(code);
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// Whether `address` has a signed-in session on this instance.

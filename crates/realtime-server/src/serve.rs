@@ -204,6 +204,18 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
     // next start.
     tokio::spawn(crate::features::notes::expiry::run(app.clone()));
     tokio::spawn(crate::features::presence::run(app.clone()));
+    // Bans and revocations in force before the first request; failing that, the periodic
+    // re-read catches up (and a database that cannot be read fails requests anyway).
+    if let Err(e) = app.moderation.standing.reload(&app.storage.store).await {
+        tracing::warn!(error = %e, "cannot read sanctions at start; retrying in the background");
+    }
+    crate::features::moderation::control::subscribe_control(&app).await;
+    // Not tracked: they stop at the shutdown signal; a notice cut short is told again once
+    // its claim expires.
+    tokio::spawn(crate::features::moderation::control::reload_loop(
+        app.clone(),
+    ));
+    tokio::spawn(crate::features::moderation::worker::run(app.clone()));
     if let Some(shared) = app.conns.shared.clone() {
         tokio::spawn(crate::cluster::run(app.clone(), shared));
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use realtime_bus::{Broker, MemoryRateLimiter, RateLimiter, SharedState};
+use realtime_protocol::ErrorBody;
 use realtime_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -110,6 +111,8 @@ pub struct AppState {
     pub identity: IdentityHandles,
     pub world: WorldView,
     pub conns: Connectivity,
+    /// Content rules, and the bans, mutes and revocations in force.
+    pub moderation: crate::moderation::Moderation,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
 }
@@ -124,6 +127,33 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// Verifies a session token, and refuses it when its session was revoked or its address
+    /// is banned: the one check every request, socket and refresh passes.
+    pub fn verify(&self, token: &str) -> Result<realtime_auth::Identity, ErrorBody> {
+        let identity = self
+            .identity
+            .tokens
+            .verify(token)
+            .map_err(|e| ErrorBody::new(e.code, e.message))?;
+        self.moderation.admit(&identity)?;
+        Ok(identity)
+    }
+
+    /// Whether `identity` may use the moderation API: its token says so, its address is
+    /// listed (`[moderation] moderators`, `[auth] admins`), or it passes
+    /// `[moderation] moderator_policy`.
+    pub fn is_moderator(&self, identity: &realtime_auth::Identity) -> bool {
+        let config = &self.config;
+        identity.moderator
+            || config.moderation.moderators.contains(&identity.address)
+            || config.auth.admins.contains(&identity.address)
+            || config
+                .moderation
+                .moderator_policy
+                .as_ref()
+                .is_some_and(|p| self.world.permissions.passes(identity.address, p))
+    }
+
     /// The direct-message checks, over this server's storage, rules and sessions.
     pub fn dm_gate(&self) -> crate::dm::Gate<'_> {
         crate::dm::Gate {
@@ -186,8 +216,10 @@ impl AppState {
             Some((limiter, state)) => (limiter, Some(state)),
             None => (Arc::new(MemoryRateLimiter::new(RATE_SUBJECTS)), None),
         };
-        let rate_limits = crate::rate::RateLimits::new(limiter, &config.limits);
+        let rate_limits = crate::rate::RateLimits::new(limiter, &config);
+        let moderation = crate::moderation::Moderation::new(&config.moderation);
         Self {
+            moderation,
             config,
             storage: Storage {
                 store,

@@ -8,6 +8,8 @@
 //! - `nonces`: single-use sign-in nonces, consumed atomically.
 //! - `social`: direct-message threads, blocks, read positions and unread counts.
 //! - `notes`: notes pinned to tiles, their tombstones and the note clock.
+//! - `moderation`: bans and mutes, revoked tokens, removals, and the append-only audit log.
+//! - `jobs`: the review queue (held messages, reports) and its workers' claims.
 //! - `migrate`: embedded up/down migrations from `migrations/postgres` and `migrations/sqlite`.
 //!
 //! The database is the log: a message exists once its transaction commits, and everything
@@ -15,7 +17,9 @@
 
 pub mod config;
 mod error;
+mod jobs;
 mod migrate;
+mod moderation;
 mod nonces;
 mod notes;
 mod publish;
@@ -25,7 +29,9 @@ mod store;
 
 pub use config::{SqliteSynchronousMode, StorageConfig};
 pub use error::StoreError;
+pub use jobs::{Filed, HeldMessage, Job, JobKind, JobState, NewReport, ReportEntry, ReportTarget};
 pub use migrate::MigrationStatus;
+pub use moderation::{Audit, AuditEntry, NewSanction, Sanction, SanctionKind};
 pub use nonces::Nonce;
 pub use notes::{MAX_READER_GROUPS, NewNote, Note, NoteEdit, Reader, Removal};
 pub use social::{DmGate, ThreadCursor, ThreadSummary, UNREAD_CAP, Unread};

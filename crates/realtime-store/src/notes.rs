@@ -12,7 +12,7 @@ use realtime_core::Address;
 use realtime_core::hex::{Rect, Tile};
 use realtime_core::notes::Visibility;
 
-use crate::store::{Pools, on_pool};
+use crate::store::{in_tx, on_pool};
 use crate::{Store, StoreError};
 
 /// Most groups a reader is matched against in one query.
@@ -33,6 +33,8 @@ const DUE: &str = "SELECT id FROM notes WHERE removed_at_ms IS NULL \
 pub enum Removal {
     Deleted,
     Expired,
+    /// Removed by a moderator.
+    Removed,
 }
 
 /// A stored note (or its tombstone).
@@ -121,6 +123,7 @@ fn to_note(r: Row) -> Result<Note, StoreError> {
         (None, _) => None,
         (Some("deleted"), Some(at)) => Some((Removal::Deleted, at)),
         (Some("expired"), Some(at)) => Some((Removal::Expired, at)),
+        (Some("removed"), Some(at)) => Some((Removal::Removed, at)),
         (Some(other), _) => return Err(corrupt("removal", other)),
     };
     Ok(Note {
@@ -159,26 +162,6 @@ fn visible_to(reader: &Reader, first: usize) -> (String, Vec<String>) {
     }
     sql.push(')');
     (sql, binds)
-}
-
-/// Runs `$body` in a write transaction bound to `$tx`, committing when it succeeds.
-macro_rules! in_tx {
-    ($self:ident, |$tx:ident| $body:expr) => {
-        match &$self.pools {
-            Pools::Postgres(p) => {
-                let mut $tx = p.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            Pools::Sqlite { write, .. } => {
-                let mut $tx = write.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    };
 }
 
 impl Store {
@@ -283,7 +266,18 @@ impl Store {
         author: Address,
         now_ms: i64,
     ) -> Result<Option<Note>, StoreError> {
-        self.remove(id, Some(author), Removal::Deleted, now_ms)
+        self.remove(id, Some(author), Removal::Deleted, now_ms, None)
+            .await
+    }
+
+    /// Removes a live note on a moderator's decision, with the audit entry; `None` when
+    /// there is none.
+    pub async fn remove_note(
+        &self,
+        id: u64,
+        audit: &crate::moderation::Audit<'_>,
+    ) -> Result<Option<Note>, StoreError> {
+        self.remove(id, None, Removal::Removed, audit.at_ms, Some(audit))
             .await
     }
 
@@ -293,9 +287,11 @@ impl Store {
         author: Option<Address>,
         why: Removal,
         now_ms: i64,
+        audit: Option<&crate::moderation::Audit<'_>>,
     ) -> Result<Option<Note>, StoreError> {
         let (removal, at, due) = match why {
             Removal::Deleted => ("deleted", "$3", ""),
+            Removal::Removed => ("removed", "$3", ""),
             // An expired note left the map when it expired, whenever the sweep runs; one
             // whose expiry an edit moved since the sweep picked it stays.
             Removal::Expired => ("expired", "expires_at_ms", " AND expires_at_ms <= $3"),
@@ -307,13 +303,17 @@ impl Store {
         );
         let row: Option<Row> = in_tx!(self, |tx| {
             let rev: i64 = sqlx::query_scalar(TICK).fetch_one(&mut *tx).await?;
-            sqlx::query_as(sqlx::AssertSqlSafe(update.clone()))
+            let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(update.clone()))
                 .bind(i64::try_from(id).unwrap_or(i64::MAX))
                 .bind(author.map(|a| a.to_string()))
                 .bind(now_ms)
                 .bind(rev)
                 .fetch_optional(&mut *tx)
-                .await?
+                .await?;
+            if let (Some(audit), Some(_)) = (audit, &row) {
+                crate::moderation::audit!(tx, audit);
+            }
+            row
         });
         row.map(to_note).transpose()
     }
@@ -331,7 +331,10 @@ impl Store {
         let mut expired = Vec::with_capacity(due.len());
         for id in due {
             let id = u64::try_from(id).map_err(|_| corrupt("id", id))?;
-            if let Some(note) = self.remove(id, None, Removal::Expired, now_ms).await? {
+            if let Some(note) = self
+                .remove(id, None, Removal::Expired, now_ms, None)
+                .await?
+            {
                 expired.push(note);
             }
         }
@@ -446,7 +449,7 @@ mod tests {
             .unwrap();
         // What the sweep does for a note it picked at 6 000, before the edit.
         let swept = store
-            .remove(note.id, None, Removal::Expired, 6_000)
+            .remove(note.id, None, Removal::Expired, 6_000, None)
             .await
             .unwrap();
         assert!(swept.is_none());

@@ -47,6 +47,27 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs `$body` in a write transaction bound to `$tx`, committing when it succeeds.
+macro_rules! in_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {
+        match &$self.pools {
+            crate::store::Pools::Postgres(p) => {
+                let mut $tx = p.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            crate::store::Pools::Sqlite { write, .. } => {
+                let mut $tx = write.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use in_tx;
+
 /// A handle on the message store; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -56,8 +56,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Token {
             address,
             ttl,
+            moderator,
             config,
-        } => load(config.config.as_deref()).and_then(|loaded| token(&loaded.config, &address, ttl)),
+        } => load(config.config.as_deref())
+            .and_then(|loaded| token(&loaded.config, &address, ttl, moderator)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,7 +123,12 @@ fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), CommandError> {
     })
 }
 
-fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), CommandError> {
+fn token(
+    config: &Config,
+    address: &str,
+    ttl: Option<String>,
+    moderator: bool,
+) -> Result<(), CommandError> {
     if !config.auth.dev_tokens {
         return Err(CommandError::Token(
             "development tokens are disabled; set `[auth] dev_tokens = true` \
@@ -138,6 +145,7 @@ fn token(config: &Config, address: &str, ttl: Option<String>) -> Result<(), Comm
         None => config.auth.session_ttl,
     };
     let tokens = Tokens::from_config(&config.auth)?.for_world(config.token_world());
-    println!("{}", tokens.mint(address, ttl, true)?);
+    let (token, _) = tokens.mint_as(address, ttl, true, moderator)?;
+    println!("{token}");
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod env;
 mod error;
 mod limits;
+mod moderation;
 mod sections;
 pub mod urls;
 mod world;
@@ -23,6 +24,7 @@ use torii_plugin::rules::{
 
 pub use error::ConfigError;
 pub use limits::{LimitsConfig, MAX_WATCH_BUCKETS, MAX_WATCH_TILES};
+pub use moderation::{MODERATION_CHANNEL, ModerationConfig};
 pub use realtime_auth::config::{
     AuthConfig, ExternalAuthConfig, KeyAlgorithm, SessionKeyConfig, StarknetAuthConfig,
 };
@@ -66,6 +68,8 @@ pub struct Config {
     /// On-chain changes announced as lines in channels.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub announcements: Vec<AnnouncementRule>,
+    /// Moderators, content rules and reports.
+    pub moderation: ModerationConfig,
 }
 
 /// Where the configuration came from, for logs.
@@ -126,6 +130,7 @@ impl Config {
         self.log.validate()?;
         self.auth.validate().map_err(|e| (e.key, e.reason))?;
         self.bus.validate().map_err(|e| (e.key, e.reason))?;
+        self.moderation.validate()?;
         if self.storage.max_connections == 0 {
             return Err((
                 "storage.max_connections".into(),

@@ -77,6 +77,40 @@ impl Config {
                 }
             }
         }
+        if let Some(name) = self
+            .channels
+            .keys()
+            .find(|n| n.as_str() == crate::config::MODERATION_CHANNEL)
+        {
+            return fail(
+                &format!("channels.{name}"),
+                "the moderation channel is the moderators' queue; its rules are fixed".into(),
+            );
+        }
+        if let Some(policy) = &self.moderation.moderator_policy {
+            match policy {
+                Policy::Player if self.players.is_none() => {
+                    return fail(
+                        "moderation.moderator_policy",
+                        "\"player\" needs a [players] section".into(),
+                    );
+                }
+                Policy::Group(g) if !self.groups.contains_key(g) => {
+                    return fail(
+                        "moderation.moderator_policy",
+                        format!("no [groups.{g}] section"),
+                    );
+                }
+                Policy::Anyone | Policy::Authenticated => {
+                    return fail(
+                        "moderation.moderator_policy",
+                        "would make every player a moderator; use player, group:NAME or admin"
+                            .into(),
+                    );
+                }
+                _ => {}
+            }
+        }
         self.validate_dm()?;
         self.validate_notes()?;
         self.validate_announcements()?;

@@ -11,11 +11,14 @@
 //! - [`presence`]: who is present in a channel or thread, and its changes.
 //! - [`sync`]: what a client missed, in one round trip.
 //! - [`me`]: who the session is, as on-chain state sees it.
+//! - [`moderation`]: players' reports, the moderators' API and review queue, and moderator
+//!   actions carried to every instance.
 
 pub mod chat;
 pub mod dm;
 pub mod map;
 pub mod me;
+pub mod moderation;
 pub mod notes;
 pub mod presence;
 pub mod reads;
@@ -25,6 +28,7 @@ pub mod typing;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use realtime_auth::Identity;
 use realtime_core::{Address, ChannelName, ErrorCode};
 
 use crate::session::Features;
@@ -33,18 +37,19 @@ use crate::web::ApiError;
 
 /// The address an HTTP request is signed in as, from its `Authorization: Bearer` token.
 pub(crate) fn signed_in(app: &AppState, headers: &HeaderMap) -> Result<Address, ApiError> {
+    identity(app, headers).map(|i| i.address)
+}
+
+/// The identity of an HTTP request's `Authorization: Bearer` token: refused when the token
+/// is not valid, its session was revoked, or its address is banned.
+pub(crate) fn identity(app: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = crate::web::bearer_token(headers).ok_or_else(|| {
         ApiError::new(
             ErrorCode::Unauthorized,
             "send Authorization: Bearer <session token>",
         )
     })?;
-    let identity = app
-        .identity
-        .tokens
-        .verify(&token)
-        .map_err(|e| ApiError::new(e.code, e.message))?;
-    Ok(identity.address)
+    Ok(app.verify(&token)?)
 }
 
 /// A channel named in a URL path.
@@ -69,5 +74,6 @@ pub fn all() -> Features {
         Arc::new(presence::PresenceFeature),
         Arc::new(sync::Sync),
         Arc::new(me::Me),
+        Arc::new(moderation::Moderation),
     ])
 }

@@ -249,6 +249,7 @@ async fn note_changes(
             let kind = match n.removed {
                 Some((Removal::Deleted, _)) => NoteEventKind::Deleted,
                 Some((Removal::Expired, _)) => NoteEventKind::Expired,
+                Some((Removal::Removed, _)) => NoteEventKind::Removed,
                 // Created before the cursor or after it, the client now has it as it is.
                 None if n.created_at_ms == n.updated_at_ms => NoteEventKind::Created,
                 None => NoteEventKind::Edited,

@@ -194,6 +194,8 @@ pub async fn verify(
     let address = address(&request.address)?;
     let signature = signature(&request.signature)?;
     check_nonce(&request.nonce)?;
+    // A banned address is told before its wallet is asked anything more.
+    app.moderation.standing.check_ban(address)?;
     // Used up now, so no two verifications of one nonce run at once; put back only when the
     // RPC node could not answer.
     let (issued_at_ms, expires_at_ms) = match app

@@ -49,7 +49,14 @@ pub struct Hub {
     broker: OnceLock<Arc<dyn Broker>>,
     /// Budget of a subscriber's pending buffer during recovery (the send queue budget).
     pending_budget: usize,
+    /// Where signals on [`CONTROL_CHANNEL`] go: notices between instances about the server
+    /// itself (moderator actions), not frames for subscribers.
+    control: OnceLock<Box<dyn Fn(bytes::Bytes) + Send + Sync>>,
 }
+
+/// The bus channel instances send each other control notices on. Its name is not a valid
+/// channel name, so no client channel can take it.
+pub const CONTROL_CHANNEL: &str = "!control";
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,7 +79,13 @@ impl Hub {
             store,
             broker: OnceLock::new(),
             pending_budget,
+            control: OnceLock::new(),
         })
+    }
+
+    /// Sets where control notices from other instances go. Called once at start.
+    pub fn set_control(&self, handler: impl Fn(bytes::Bytes) + Send + Sync + 'static) {
+        let _ = self.control.set(Box::new(handler));
     }
 
     /// Connects the hub to the bus it subscribes channels on. Called once at start.
@@ -306,8 +319,15 @@ impl PublicationHandler for Hub {
         }
     }
 
-    /// Another instance's typing notice: to this instance's subscribers of the channel.
+    /// Another instance's typing notice or tombstone: to this instance's subscribers of the
+    /// channel; a control notice: to the control handler.
     fn on_signal(&self, channel: &str, frame: bytes::Bytes) {
+        if channel == CONTROL_CHANNEL {
+            if let Some(handler) = self.control.get() {
+                handler(frame);
+            }
+            return;
+        }
         let Ok(frame) = Utf8Bytes::try_from(frame) else {
             return;
         };

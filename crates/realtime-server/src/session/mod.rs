@@ -229,6 +229,7 @@ fn close_code_for(code: ErrorCode) -> CloseCode {
     match code {
         ErrorCode::TokenExpired => CloseCode::TokenExpired,
         ErrorCode::TooManyConnections => CloseCode::TooManyConnections,
+        ErrorCode::Banned => CloseCode::Banned,
         _ => CloseCode::Unauthorized,
     }
 }

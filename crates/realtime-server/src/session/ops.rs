@@ -95,7 +95,7 @@ impl Session {
         }
         match self.authenticate(token, Some(id)).await {
             Ok(()) => Ok(()),
-            Err(e) if e.code == ErrorCode::TooManyConnections => {
+            Err(e) if matches!(e.code, ErrorCode::TooManyConnections | ErrorCode::Banned) => {
                 self.reply_error(Some(id), e.clone());
                 self.queue.close(close_code_for(e.code));
                 Ok(())
@@ -111,12 +111,7 @@ impl Session {
         token: &str,
         reply_to: Option<u64>,
     ) -> Result<(), ErrorBody> {
-        let identity = self
-            .app
-            .identity
-            .tokens
-            .verify(token)
-            .map_err(|e| ErrorBody::new(e.code, e.message))?;
+        let identity = self.app.verify(token)?;
         let max = self.app.config.limits.max_connections_per_address;
         let too_many = || {
             ErrorBody::new(
@@ -158,6 +153,7 @@ impl Session {
             crate::registry::Handle {
                 commands: self.command_tx.clone(),
                 queue: self.queue.clone(),
+                jti: identity.jti.as_deref().map(std::sync::Arc::from),
             },
         );
         self.identity = Some(identity);
@@ -215,12 +211,7 @@ impl Session {
     /// Replaces the session's token with a newer one for the same address, moving its
     /// expiry without reconnecting.
     fn refresh(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
-        let fresh = self
-            .app
-            .identity
-            .tokens
-            .verify(token)
-            .map_err(|e| ErrorBody::new(e.code, e.message))?;
+        let fresh = self.app.verify(token)?;
         let Some(current) = self.identity.as_mut() else {
             return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));
         };
@@ -231,6 +222,12 @@ impl Session {
             ));
         }
         current.expires_at_ms = fresh.expires_at_ms;
+        // The fresh token is the one a moderator would now revoke.
+        current.jti.clone_from(&fresh.jti);
+        self.app
+            .conns
+            .registry
+            .set_jti(current.address, self.id, fresh.jti.as_deref());
         let expires_at = rfc3339_ms(fresh.expires_at_ms);
         self.reply_ok(id, &RefreshOk { expires_at });
         Ok(())

@@ -8,14 +8,12 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use realtime_core::ErrorCode;
-use realtime_core::policy::Action;
 use realtime_protocol::reply::{HistoryPage, PublishOk};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::chat;
-use crate::dm::Intent;
-use crate::features::{channel_in_path, signed_in};
+use crate::features::{channel_in_path, identity, signed_in};
 use crate::publisher::{Job, Reply};
 use crate::rate::Limit;
 use crate::state::App;
@@ -35,11 +33,10 @@ pub async fn list(
     Path(channel): Path<String>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let who = signed_in(&app, &headers)?;
+    let identity = identity(&app, &headers)?;
+    let who = identity.address;
     let channel = app.world.permissions.canonical(channel_in_path(&channel)?);
-    app.world
-        .permissions
-        .check(Some(who), &channel, Action::Read)?;
+    super::may_read(&app, Some(&identity), &channel)?;
     let Query(params) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     app.delivery.rate_limits.take(Limit::Read, who).await?;
     let page = chat::history(
@@ -69,17 +66,11 @@ pub async fn publish(
 ) -> Result<Json<PublishOk>, ApiError> {
     let sender = signed_in(&app, &headers)?;
     let channel = app.world.permissions.canonical(channel_in_path(&channel)?);
-    app.world
-        .permissions
-        .check(Some(sender), &channel, Action::Post)?;
     let Json(new) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    let text = chat::validate_body(&app.config.limits, &new.body)?;
-    chat::validate_client_msg_id(&new.client_msg_id)?;
-    app.delivery
-        .rate_limits
-        .take(Limit::Publish, sender)
-        .await?;
-    app.dm_gate().admit(sender, &channel, Intent::Post).await?;
+    let text = match super::admit(&app, sender, &channel, &new.body, &new.client_msg_id).await? {
+        super::Admitted::Publish(text) => text,
+        super::Admitted::Held(ok) => return Ok(Json(ok)),
+    };
     let (tx, rx) = oneshot::channel();
     app.delivery
         .publisher

@@ -8,11 +8,17 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use realtime_auth::Identity;
+use realtime_core::moderation::Place;
 use realtime_core::policy::Action;
+use realtime_core::time::{now_ms, rfc3339_ms};
 use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::push::PermissionRevoked;
-use realtime_protocol::reply::{SubscribeOk, UnsubscribeOk, encode_message_push, encode_ok};
+use realtime_protocol::reply::{
+    PublishOk, SubscribeOk, UnsubscribeOk, encode_message_push, encode_ok,
+};
 use realtime_protocol::{ErrorBody, Op};
+use realtime_store::HeldMessage;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 mod http;
@@ -20,10 +26,11 @@ mod http;
 use crate::chat;
 use crate::dm::Intent;
 use crate::hub::ConnId;
+use crate::moderation::Screened;
 use crate::publisher::{Job, Reply};
 use crate::rate::Limit;
 use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Replay, not_registered};
-use crate::state::App;
+use crate::state::{App, AppState};
 
 /// Publishes one connection may have waiting for their commit. Past this the connection's
 /// next publish waits, and nothing more is read from it until a reply frees a slot.
@@ -141,10 +148,7 @@ impl ChatConn {
                 format!("already subscribed to {channel}"),
             ));
         }
-        conn.app
-            .world
-            .permissions
-            .check(conn.address(), &channel, Action::Read)?;
+        may_read(conn.app, conn.identity, &channel)?;
         let max = conn.app.config.limits.max_subscriptions;
         if self.subscriptions.len() >= max {
             return Err(ErrorBody::new(
@@ -254,21 +258,13 @@ impl ChatConn {
         client_msg_id: &str,
     ) -> Result<(), ErrorBody> {
         let sender = conn.signed_in()?;
-        conn.app
-            .world
-            .permissions
-            .check(Some(sender), channel, Action::Post)?;
-        let body = chat::validate_body(&conn.app.config.limits, body)?;
-        chat::validate_client_msg_id(client_msg_id)?;
-        conn.app
-            .delivery
-            .rate_limits
-            .take(Limit::Publish, sender)
-            .await?;
-        conn.app
-            .dm_gate()
-            .admit(sender, channel, Intent::Post)
-            .await?;
+        let body = match admit(conn.app, sender, channel, body, client_msg_id).await? {
+            Admitted::Publish(body) => body,
+            Admitted::Held(ok) => {
+                conn.reply_ok(id, &ok);
+                return Ok(());
+            }
+        };
         // Waits while the connection has its most publishes in flight: it stops reading.
         let permit = self
             .in_flight
@@ -304,10 +300,7 @@ impl ChatConn {
         limit: Option<u32>,
     ) -> Result<(), ErrorBody> {
         let who = conn.address();
-        conn.app
-            .world
-            .permissions
-            .check(who, channel, Action::Read)?;
+        may_read(conn.app, conn.identity, channel)?;
         if let Some(who) = who {
             conn.app.delivery.rate_limits.take(Limit::Read, who).await?;
         }
@@ -339,10 +332,7 @@ impl ChatConn {
             .subscriptions
             .iter()
             .filter_map(|c| {
-                conn.app
-                    .world
-                    .permissions
-                    .check(who, c, Action::Read)
+                may_read(conn.app, conn.identity, c)
                     .err()
                     // While Torii resyncs nothing is revoked on a guess.
                     .filter(|e| e.code != ErrorCode::Unavailable)
@@ -364,6 +354,83 @@ impl ChatConn {
                     reason: why.message.clone(),
                 },
             ));
+        }
+    }
+}
+
+/// Whether the session may read `channel`: the channel rules, or for the moderators'
+/// channel, being a moderator.
+pub(crate) fn may_read(
+    app: &AppState,
+    identity: Option<&Identity>,
+    channel: &ChannelName,
+) -> Result<(), ErrorBody> {
+    if channel.as_str() == crate::config::MODERATION_CHANNEL
+        && identity.is_some_and(|i| app.is_moderator(i))
+    {
+        return Ok(());
+    }
+    app.world
+        .permissions
+        .check(identity.map(|i| i.address), channel, Action::Read)
+}
+
+/// What a publish that passed every check becomes.
+pub(crate) enum Admitted {
+    /// To the channel, with this text (masked where a content rule said so).
+    Publish(String),
+    /// Held for review by a content rule: queued, and answered with this reply.
+    Held(PublishOk),
+}
+
+/// The checks of a publish, shared by the socket op and the HTTP route: the channel's post
+/// rule, the text, the client message id, mutes, the rate limit, the direct-message rules,
+/// and the content rules. A held message is queued for review here.
+pub(crate) async fn admit(
+    app: &AppState,
+    sender: Address,
+    channel: &ChannelName,
+    body: &str,
+    client_msg_id: &str,
+) -> Result<Admitted, ErrorBody> {
+    app.world
+        .permissions
+        .check(Some(sender), channel, Action::Post)?;
+    let body = chat::validate_body(&app.config.limits, body)?;
+    chat::validate_client_msg_id(client_msg_id)?;
+    app.moderation.standing.check_mute(sender, Some(channel))?;
+    app.delivery
+        .rate_limits
+        .take(Limit::Publish, sender)
+        .await?;
+    app.dm_gate().admit(sender, channel, Intent::Post).await?;
+    match app.moderation.screen(body, Place::Channel(channel))? {
+        Screened::Publish(body) => Ok(Admitted::Publish(body)),
+        Screened::Hold { text, rule } => {
+            let filed = app
+                .storage
+                .store
+                .hold_message(HeldMessage {
+                    channel,
+                    author: sender,
+                    body: &text,
+                    client_msg_id,
+                    rule: &rule,
+                    now_ms: now_ms(),
+                })
+                .await
+                .map_err(|e| chat::store_error(&e))?;
+            if !filed.duplicate {
+                tracing::info!(%channel, rule, job = filed.job.id, "message held for review");
+                app.moderation.wake.notify_one();
+            }
+            Ok(Admitted::Held(PublishOk {
+                channel: channel.to_string(),
+                seq: 0,
+                ts: rfc3339_ms(filed.job.created_at_ms),
+                duplicate: filed.duplicate,
+                held: true,
+            }))
         }
     }
 }

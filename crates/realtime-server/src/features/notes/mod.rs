@@ -27,9 +27,11 @@ use realtime_store::{NewNote, Note, NoteEdit, Reader};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat::store_error;
+use crate::moderation::Screened;
 use crate::rate::Limit;
 use crate::session::{BoxFuture, Conn, Feature, FeatureConn, Stateless, not_registered};
 use crate::state::{App, AppState};
+use realtime_core::moderation::Place;
 
 /// Notes per page when the request names no limit.
 pub const NOTES_DEFAULT_LIMIT: u32 = 50;
@@ -304,6 +306,21 @@ fn visibility(
     })
 }
 
+/// A note's title or body after the content rules (`notes` in a rule's channels, or a rule
+/// for everywhere): masked, or refused. A note is on the map the moment it is pinned, so a
+/// rule that would hold a message for review refuses a note instead.
+fn screened(app: &AppState, text: String) -> Result<String, ErrorBody> {
+    match app.moderation.screen(text, Place::Note)? {
+        Screened::Publish(text) => Ok(text),
+        Screened::Hold { rule, .. } => Err(ErrorBody::new(
+            ErrorCode::Rejected,
+            format!(
+                "notes cannot wait for review; the rule {rule:?} of this world refuses this one"
+            ),
+        )),
+    }
+}
+
 /// Pins a note for `author`.
 pub async fn create(
     app: &AppState,
@@ -313,8 +330,15 @@ pub async fn create(
     enabled(app)?;
     let rule = &app.config.notes;
     let tile = Tile::new(args.x, args.y);
-    let title = checked_text("title", &args.title, rule.max_title_chars, true)?;
-    let body = checked_text("body", &args.body, rule.max_body_chars, false)?;
+    let title = screened(
+        app,
+        checked_text("title", &args.title, rule.max_title_chars, true)?,
+    )?;
+    let body = screened(
+        app,
+        checked_text("body", &args.body, rule.max_body_chars, false)?,
+    )?;
+    app.moderation.standing.check_mute(author, None)?;
     let now = now_ms();
     let expires_at_ms = args
         .expires_in_secs
@@ -411,13 +435,14 @@ pub async fn edit(
     let title = changes
         .title
         .as_deref()
-        .map(|t| checked_text("title", t, rule.max_title_chars, true))
+        .map(|t| screened(app, checked_text("title", t, rule.max_title_chars, true)?))
         .transpose()?;
     let body = changes
         .body
         .as_deref()
-        .map(|b| checked_text("body", b, rule.max_body_chars, false))
+        .map(|b| screened(app, checked_text("body", b, rule.max_body_chars, false)?))
         .transpose()?;
+    app.moderation.standing.check_mute(who, None)?;
     let now = now_ms();
     let expires_at_ms = match changes.expires_in_secs {
         None => None,
