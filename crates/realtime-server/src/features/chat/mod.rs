@@ -15,7 +15,7 @@ use realtime_protocol::reply::{SubscribeOk, UnsubscribeOk, encode_message_push, 
 use realtime_protocol::{ErrorBody, Op};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-mod http;
+pub(crate) mod http;
 
 use crate::chat;
 use crate::dm::Intent;
