@@ -100,8 +100,9 @@ pub fn document() -> Value {
                     "type": "http",
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
-                    "description": "A session token from wallet sign-in (`POST /v1/auth/verify`) \
-                        or, in development, `torii-realtime token`.",
+                    "description": "A session token: from wallet sign-in (`POST \
+                        /v1/auth/verify`), a game backend's token (`[auth.external]`), or in \
+                        development `torii-realtime token`.",
                 },
             },
         },
