@@ -41,7 +41,8 @@
 //! - [`features`]: the user-facing features (chat, map feed and notes, typing, direct
 //!   messages, read state, presence, sync), each owning its ops, routes and per-connection
 //!   state; `features::all` is the one registration point.
-//! - [`http`]: the core routes (health, status, sign-in), CORS, and the features' routes.
+//! - [`http`]: the core routes (health, status, sign-in), CORS, the features' routes, and the
+//!   OpenAPI document of them all (`http::openapi`).
 //! - [`serve`]: start-up, wiring, background tasks (note expiry, presence announcements,
 //!   on-chain changes), and graceful shutdown.
 //! - [`commands`]: what each command line verb does.

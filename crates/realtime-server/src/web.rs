@@ -58,9 +58,13 @@ pub async fn method_not_allowed() -> Response {
     response
 }
 
+/// The message of the fallback for unknown paths, which tells it from a route's own
+/// `not_found` (a note that does not exist, a feature turned off).
+pub const NO_ROUTE: &str = "no such route";
+
 /// Fallback for unknown paths.
 pub async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such route")
+    ApiError::new(ErrorCode::NotFound, NO_ROUTE)
 }
 
 /// Runs a request within `limit`, body reading included: a client that trickles its body

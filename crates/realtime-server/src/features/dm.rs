@@ -15,6 +15,7 @@ use realtime_protocol::reply::MessageData;
 use realtime_protocol::social::{BlockList, BlockOk, Blocked, ThreadItem, ThreadsPage};
 use realtime_protocol::{ErrorBody, Op};
 use realtime_store::ThreadCursor;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::chat::store_error;
@@ -211,10 +212,13 @@ pub async fn blocks(app: &AppState, who: Address) -> Result<BlockList, ErrorBody
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/dm/threads`: the `threads` op's page.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ThreadsQuery {
+pub(crate) struct ThreadsQuery {
+    /// The `next` cursor of the previous page.
     before: Option<String>,
+    /// Threads per page, 1 to 100 (default 20).
     limit: Option<u32>,
 }
 

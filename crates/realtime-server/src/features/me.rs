@@ -10,6 +10,7 @@
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -18,6 +19,7 @@ use realtime_core::{Address, ChannelName};
 use realtime_protocol::request::MAX_NAMES;
 use realtime_protocol::social::{GroupRef, MeOk, NamesOk};
 use realtime_protocol::{ErrorBody, Op};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::features::signed_in;
@@ -91,17 +93,19 @@ pub fn names(app: &AppState, addresses: &[Address]) -> NamesOk {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/names`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NamesQuery {
-    /// Comma-separated addresses.
+pub(crate) struct NamesQuery {
+    /// Up to 100 Starknet addresses, comma-separated.
     addresses: String,
 }
 
 async fn http_names(
     State(app): State<App>,
-    Query(q): Query<NamesQuery>,
+    query: Result<Query<NamesQuery>, QueryRejection>,
 ) -> Result<Json<NamesOk>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let list: Vec<&str> = q.addresses.split(',').filter(|s| !s.is_empty()).collect();
     if list.len() > MAX_NAMES {
         return Err(ApiError::new(

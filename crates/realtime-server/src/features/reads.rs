@@ -17,6 +17,7 @@ use realtime_protocol::push::ReadMark;
 use realtime_protocol::reply::encode_channel_push;
 use realtime_protocol::social::{ReadOk, UnreadItem, UnreadList};
 use realtime_protocol::{ErrorBody, Op};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -160,9 +161,11 @@ pub async fn unread(app: &AppState, who: Address) -> Result<UnreadList, ErrorBod
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/channels/{channel}/read`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReadBody {
+pub(crate) struct ReadBody {
+    /// Read up to this seq (a larger one counts as the channel's last).
     seq: u64,
 }
 

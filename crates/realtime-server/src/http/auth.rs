@@ -15,6 +15,7 @@ use realtime_core::time::{now_ms, rfc3339_ms};
 use realtime_core::{Address, ErrorCode};
 use realtime_protocol::ErrorBody;
 use realtime_store::Nonce;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use starknet_core::types::Felt;
@@ -25,33 +26,47 @@ use crate::config::StarknetAuthConfig;
 use crate::state::{App, AppState};
 use crate::web::ApiError;
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/auth/challenge`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeRequest {
+    /// The account contract address that signs in: a felt below 2^251, `0x` hex.
     address: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A challenge to sign: SNIP-12 typed data with a single-use nonce.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ChallengeResponse {
+    /// The address in canonical form (`0x` and 64 lower-case hex digits).
     address: String,
+    /// Send it back to `/v1/auth/verify`; valid once, until `expires_at`.
     nonce: String,
+    /// RFC 3339, milliseconds, UTC.
     expires_at: String,
     /// Sign this with the wallet (`account.signMessage(typed_data)`).
     typed_data: Value,
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/auth/verify`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
+    /// The address the challenge was issued to.
     address: String,
+    /// The challenge's nonce (`0x` and 60 hex digits).
     nonce: String,
+    /// The wallet's signature over the typed data: 1 to 64 felts, `0x` hex or decimal.
     signature: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A session token for the address.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct VerifyResponse {
+    /// The address in canonical form.
     address: String,
+    /// The session token: send it as `Authorization: Bearer <token>`, or to `/v1/ws`.
     token: String,
+    /// RFC 3339, milliseconds, UTC.
     expires_at: String,
 }
 

@@ -1,9 +1,11 @@
-//! HTTP routes: the WebSocket endpoint, history, health and readiness, and the demo page when
-//! `[server] demo` is on, with CORS from config.
+//! HTTP routes: the WebSocket endpoint, sign-in, health and readiness, the OpenAPI document
+//! of them all, the features' routes, and the demo page when `[server] demo` is on, with CORS
+//! from config. A route added here or in a feature needs its entry in [`openapi::routes`].
 
 mod auth;
 mod demo;
 pub mod health;
+pub mod openapi;
 
 use std::sync::Arc;
 
@@ -29,7 +31,8 @@ pub fn router(app: App, features: Arc<Features>) -> Router {
         .route("/v1/auth/verify", post(auth::verify))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/v1/status", get(health::status));
+        .route("/v1/status", get(health::status))
+        .route("/v1/openapi.json", get(openapi::serve));
     if app.config.server.demo {
         routes = routes.merge(demo::routes());
     }

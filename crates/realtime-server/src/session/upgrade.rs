@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use realtime_core::ErrorCode;
 use realtime_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorBody, SUBPROTOCOL};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -35,8 +36,11 @@ use crate::listener::SlotCell;
 use crate::state::App;
 use crate::web::ApiError;
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/ws`.
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct WsQuery {
+    /// A session token, for clients that can send neither an `Authorization` header nor a
+    /// `bearer.` subprotocol (it may end up in proxy logs).
     token: Option<String>,
 }
 

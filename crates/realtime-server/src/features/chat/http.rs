@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use realtime_core::ErrorCode;
 use realtime_protocol::reply::{HistoryPage, PublishOk};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -19,11 +20,15 @@ use crate::rate::Limit;
 use crate::state::App;
 use crate::web::ApiError;
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/channels/{channel}/messages`: the `history` op's bounds.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Only messages below this seq (exclusive): walk backwards with a page's first seq.
     before: Option<u64>,
+    /// Only messages above this seq (exclusive): walk forwards with a page's last seq.
     after: Option<u64>,
+    /// Messages per page, 1 to 100 (default 50).
     limit: Option<u32>,
 }
 
@@ -51,10 +56,14 @@ pub async fn list(
     Ok(Json(page))
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/channels/{channel}/messages`: the `publish` op's arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
+    /// The text, at most `limits.max_message_chars` characters.
     body: String,
+    /// Chosen by the client, unique per message: a retry with the same id and body is
+    /// stored once.
     client_msg_id: String,
 }
 

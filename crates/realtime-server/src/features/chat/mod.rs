@@ -21,7 +21,7 @@ use realtime_protocol::{ErrorBody, Op};
 use realtime_store::HeldMessage;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-mod http;
+pub(crate) mod http;
 
 use crate::chat;
 use crate::dm::Intent;

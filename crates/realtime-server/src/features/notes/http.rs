@@ -3,26 +3,34 @@
 //! /v1/notes/{id}` for the author, with the socket ops' checks and codes.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use realtime_core::ErrorCode;
 use realtime_protocol::notes::{NewNoteArgs, NoteChanges, NoteDeleted, NoteOk, NotesPage};
 use realtime_protocol::request::Area;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::features::signed_in;
 use crate::state::App;
 use crate::web::ApiError;
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/notes`: the `notes` op's area and page.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// The area's west edge (inclusive).
     min_x: u32,
+    /// The area's south edge (inclusive).
     min_y: u32,
+    /// The area's east edge (inclusive), at least `min_x`.
     max_x: u32,
+    /// The area's north edge (inclusive), at least `min_y`.
     max_y: u32,
+    /// The `next` of the previous page.
     before: Option<u64>,
+    /// Notes per page, 1 to 100 (default 50).
     limit: Option<u32>,
 }
 
@@ -64,13 +72,20 @@ pub async fn create(
     Ok(Json(super::create(&app, who, args).await?))
 }
 
+/// The note id of the path; a rejection answers the JSON error body like every other one.
+fn note_id(path: Result<Path<u64>, PathRejection>) -> Result<u64, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|e| bad_request(e.body_text()))
+}
+
 pub async fn edit(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
     body: Result<Json<NoteChanges>, JsonRejection>,
 ) -> Result<Json<NoteOk>, ApiError> {
     let who = signed_in(&app, &headers)?;
+    let id = note_id(id)?;
     let Json(changes) = body.map_err(|e| bad_request(e.body_text()))?;
     Ok(Json(super::edit(&app, who, id, changes).await?))
 }
@@ -78,8 +93,9 @@ pub async fn edit(
 pub async fn delete(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<NoteDeleted>, ApiError> {
     let who = signed_in(&app, &headers)?;
+    let id = note_id(id)?;
     Ok(Json(super::delete(&app, who, id).await?))
 }

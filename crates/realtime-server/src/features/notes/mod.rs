@@ -7,7 +7,7 @@
 //! fixed at creation (see [`realtime_core::notes`]).
 
 pub mod expiry;
-mod http;
+pub(crate) mod http;
 
 use axum::Router;
 use axum::routing::{get, patch};
