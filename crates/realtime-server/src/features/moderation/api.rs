@@ -15,6 +15,7 @@ use realtime_protocol::moderation::{
     AuditPage, AuditView, ReportArgs, ReportOk, SanctionList, SanctionView,
 };
 use realtime_store::Sanction;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::chat::store_error;
@@ -149,10 +150,13 @@ async fn sanctions(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/moderation/audit`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// The `next` of the previous page: entries older than this id.
     before: Option<u64>,
+    /// Entries per page, 1 to 200 (default 50).
     limit: Option<u32>,
 }
 

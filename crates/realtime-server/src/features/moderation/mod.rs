@@ -14,6 +14,9 @@ pub mod control;
 mod queue;
 pub mod worker;
 
+pub use api::AuditQuery;
+pub use queue::ListQuery;
+
 use axum::Router;
 use axum::routing::post;
 use realtime_core::policy::Action;

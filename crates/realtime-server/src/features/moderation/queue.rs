@@ -11,6 +11,7 @@ use realtime_core::time::{now_ms, rfc3339_ms};
 use realtime_core::{ChannelName, ErrorCode};
 use realtime_protocol::moderation::{DecideArgs, JobView, JobsPage, ReportView};
 use realtime_store::{Audit, Job, JobKind, JobState, ReportEntry};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::{body, moderator, page_size, reason, stored};
@@ -50,12 +51,15 @@ pub(super) fn job_view(job: &Job, reports: &[ReportEntry]) -> JobView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/moderation/jobs`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `pending` (the default), `resolved`, `dismissed` or `all`.
     state: Option<String>,
+    /// The `next` of the previous page: jobs after this id.
     after: Option<u64>,
+    /// Jobs per page, 1 to 200 (default 50).
     limit: Option<u32>,
 }
 

@@ -62,6 +62,11 @@ pub const TAGS: &[(&str, &str)] = &[
         "Health, readiness, status, and this document.",
     ),
     (
+        "moderation",
+        "Reports, and the moderators' API: the review queue, sanctions, removals and the \
+         audit log (docs/moderation.md).",
+    ),
+    (
         "demo",
         "The demo page, served only with `[server] demo = true` (else 404).",
     ),
@@ -90,7 +95,7 @@ pub const PATH_PARAMETERS: &[PathParameter] = &[
     },
     PathParameter {
         name: "id",
-        description: "A note's id.",
+        description: "A note's id, or a job's in the moderation routes.",
         schema: named::<u64>,
     },
 ];
@@ -98,6 +103,11 @@ pub const PATH_PARAMETERS: &[PathParameter] = &[
 /// This document.
 fn any_document(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "object", "description": "An OpenAPI 3.1 document."})
+}
+
+/// Every entry: [`ROUTES`] and the moderation routes.
+pub fn all() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().chain(super::moderation::ROUTES)
 }
 
 /// The table: the document lists the paths sorted, and each path's methods.
