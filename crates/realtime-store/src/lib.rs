@@ -8,6 +8,7 @@
 //! - `nonces`: single-use sign-in nonces, consumed atomically.
 //! - `social`: direct-message threads, blocks, read positions and unread counts.
 //! - `notes`: notes pinned to tiles, their tombstones and the note clock.
+//! - `retention`: trimming channels from their oldest end, and purging old tombstones.
 //! - `migrate`: embedded up/down migrations from `migrations/postgres` and `migrations/sqlite`.
 //!
 //! The database is the log: a message exists once its transaction commits, and everything
@@ -19,6 +20,7 @@ mod migrate;
 mod nonces;
 mod notes;
 mod publish;
+mod retention;
 mod social;
 mod sql;
 mod store;
@@ -28,6 +30,7 @@ pub use error::StoreError;
 pub use migrate::MigrationStatus;
 pub use nonces::Nonce;
 pub use notes::{MAX_READER_GROUPS, NewNote, Note, NoteEdit, Reader, Removal};
+pub use retention::{ChannelId, StoredChannel, Trim};
 pub use social::{DmGate, ThreadCursor, ThreadSummary, UNREAD_CAP, Unread};
 pub use store::{
     Backend, ChannelHead, HEADS_PER_QUERY, HistoryPage, HistoryQuery, NewMessage, Published, Store,
