@@ -31,6 +31,7 @@
 //!
 //! Composition and transports:
 //! - [`state`]: the handles routes and sessions share, built once at start.
+//! - [`retention`]: the job that removes old messages, note tombstones and nonces.
 //! - [`posting`]: posts announcements while leading, keeps them for a takeover otherwise.
 //! - [`cluster`]: presence, connection counts and "online" shared with the other instances
 //!   over a shared bus.
@@ -41,8 +42,8 @@
 //!   messages, read state, presence, sync), each owning its ops, routes and per-connection
 //!   state; `features::all` is the one registration point.
 //! - [`http`]: the core routes (health, status, sign-in), CORS, and the features' routes.
-//! - [`serve`]: start-up, wiring, background tasks (note expiry, presence announcements,
-//!   on-chain changes), and graceful shutdown.
+//! - [`serve`]: start-up, wiring, background tasks (note expiry, retention, presence
+//!   announcements, on-chain changes), and graceful shutdown.
 //! - [`commands`]: what each command line verb does.
 
 pub mod cli;
@@ -83,6 +84,8 @@ pub mod announcer;
 pub mod leader;
 
 pub mod state;
+
+pub mod retention;
 
 pub mod posting;
 

@@ -33,8 +33,8 @@ const RAISE_PURGED: &str = "UPDATE note_clock SET purged_rev = \
 const PURGED: &str = "SELECT purged_rev FROM note_clock WHERE id = 1";
 
 /// A channel's row id: the cursor of [`Store::list_channels`] and the key of
-/// [`Store::trim_channel`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// [`Store::trim_channel`]. The default is below every channel's id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ChannelId(i64);
 
 /// A stored channel, as the retention job sees it.
