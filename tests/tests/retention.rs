@@ -39,6 +39,7 @@ async fn trimmed_messages_are_reported_expired_by_history_subscribe_and_sync() {
         toml: "[retention]\ninterval = \"200ms\"\n\n\
                [retention.channels.world]\nmax_messages = 5\n"
             .into(),
+        limits: "recovery_max_messages = 10\n".into(),
         ..Options::default()
     })
     .await;
@@ -96,12 +97,26 @@ async fn trimmed_messages_are_reported_expired_by_history_subscribe_and_sync() {
     .await;
     assert!(r.json().get("expired").is_none(), "{}", r.body);
 
-    // A resubscribe from before the trim point: not recovered, because expired.
-    let ok = c.subscribe("world", Some(3)).await.unwrap();
+    // A resubscribe from before the trim point: not recovered, because expired, whether
+    // more (17) or fewer (8) than recovery_max_messages were missed.
+    for since in [12, 3] {
+        let ok = c.subscribe("world", Some(since)).await.unwrap();
+        assert_eq!(
+            (ok.recovered, ok.reason, ok.replayed, ok.last_seq),
+            (Some(false), Some(NotRecovered::Expired), 0, 20),
+            "since {since}"
+        );
+        if since == 12 {
+            c.unsubscribe("world").await.unwrap();
+        }
+    }
+    // Too many missed where nothing was removed is another reason.
+    let ok = c.subscribe("lobby", Some(3)).await.unwrap();
     assert_eq!(
-        (ok.recovered, ok.reason, ok.replayed, ok.last_seq),
-        (Some(false), Some(NotRecovered::Expired), 0, 20)
+        (ok.recovered, ok.reason),
+        (Some(false), Some(NotRecovered::TooMany))
     );
+    c.unsubscribe("lobby").await.unwrap();
     // Live delivery goes on after last_seq.
     c.publish("world", "w21", "w21").await.unwrap();
     assert_eq!(messages(&mut c, 1).await[0].1, 21);
@@ -117,7 +132,7 @@ async fn trimmed_messages_are_reported_expired_by_history_subscribe_and_sync() {
 
     // Sync says the same.
     let ok = c
-        .request("sync", json!({"channels": {"world": 3, "lobby": 3}}))
+        .request("sync", json!({"channels": {"world": 3, "lobby": 12}}))
         .await
         .unwrap();
     let channels = ok["channels"].as_array().unwrap();
