@@ -164,9 +164,12 @@ fn migrate_up_down_and_status() {
     assert!(out.contains("applied"), "{out}");
     // One step back reverts the newest migration only.
     let (ok, out, _) = run(&["migrate", "down"], &[], &dir);
-    assert!(ok && out.trim() == "reverted 5", "{out}");
-    let (_, out, _) = run(&["migrate", "down", "6"], &[], &dir);
-    assert_eq!(out.trim(), "reverted 4\nreverted 3\nreverted 2\nreverted 1");
+    assert!(ok && out.trim() == "reverted 6", "{out}");
+    let (_, out, _) = run(&["migrate", "down", "7"], &[], &dir);
+    assert_eq!(
+        out.trim(),
+        "reverted 5\nreverted 4\nreverted 3\nreverted 2\nreverted 1"
+    );
     let (_, out, _) = run(&["migrate", "down"], &[], &dir);
     assert!(out.contains("nothing to revert"), "{out}");
     assert!(

@@ -31,6 +31,7 @@ export type {
   NoteEvent,
   NoteEventKind,
   NoteOk,
+  NotRecovered,
   NotesCursor,
   NotesPage,
   NotesRevoked,

@@ -45,6 +45,8 @@ export interface ChannelSync {
   last_seq: number;
   /** The messages after the client's seq, ascending, when `recovered`. */
   messages: MessageData[];
+  /** Why, when `recovered` is false and the channel could be read. */
+  reason?: NotRecovered | null;
   /**
    * False when the missed messages are not all here (too many, no longer stored, or
    * past the reply's size): read them with `history`.
@@ -475,6 +477,13 @@ export interface GroupRef {
 /** Reply to `history`, and body of the HTTP history endpoint. */
 export interface HistoryPage {
   channel: string;
+  /**
+   * True when messages the request covers were removed by retention: paging backwards,
+   * the page reached the oldest message kept (`has_more` is false, though older ones
+   * existed); paging forwards from `after`, the messages right after it are gone and the
+   * page starts at the oldest one kept.
+   */
+  expired?: boolean;
   /** True when more messages exist beyond this page in the direction of paging. */
   has_more: boolean;
   messages: MessageData[];
@@ -535,6 +544,24 @@ export interface MessageRemoved {
 export interface NamesOk {
   names: { [key: string]: string };
 }
+
+/** Why missed messages were not recovered (`subscribe` with `since`, `sync`). */
+export type NotRecovered =
+  /**
+   * Some of them were removed by retention: they cannot be read any more, by `history`
+   * either; reload the newest with `history`.
+   */
+  | "expired"
+  /**
+   * More were missed than are replayed at once (`limits.recovery_max_messages`, or for
+   * `sync` the size of its reply): read them with `history`.
+   */
+  | "too_many"
+  /**
+   * `since` is past the channel's newest seq: the log the client saw no longer exists
+   * (storage was reset); reload with `history`.
+   */
+  | "reset";
 
 /** A note as clients see it. */
 export interface NoteData {
@@ -874,6 +901,8 @@ export interface SubscribeOk {
   last_seq: number;
   /** Who is present, when the subscribe asked (`presence: true`). */
   presence?: PresenceSnapshot | null;
+  /** Why, when `recovered` is false. */
+  reason?: NotRecovered | null;
   /**
    * Present when `since` was sent: true if every message after `since` follows as a push,
    * false if the gap was too old or too large (fetch `history` instead).

@@ -54,8 +54,8 @@ pub use realtime_protocol::push::{
 };
 use realtime_protocol::reply::decode_server_frame;
 pub use realtime_protocol::reply::{
-    Connected, Empty, HistoryPage, MessageData, PublishOk, RefreshOk, SubscribeOk, TypingOk,
-    UnsubscribeOk, WatchOk,
+    Connected, Empty, HistoryPage, MessageData, NotRecovered, PublishOk, RefreshOk, SubscribeOk,
+    TypingOk, UnsubscribeOk, WatchOk,
 };
 pub use realtime_protocol::request::Area;
 pub use realtime_protocol::social::{

@@ -171,11 +171,29 @@ pub struct SubscribeOk {
     /// false if the gap was too old or too large (fetch `history` instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<bool>,
+    /// Why, when `recovered` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<NotRecovered>,
     /// How many replayed pushes follow this reply.
     pub replayed: u64,
     /// Who is present, when the subscribe asked (`presence: true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<crate::social::PresenceSnapshot>,
+}
+
+/// Why missed messages were not recovered (`subscribe` with `since`, `sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotRecovered {
+    /// Some of them were removed by retention: they cannot be read any more, by `history`
+    /// either; reload the newest with `history`.
+    Expired,
+    /// More were missed than are replayed at once (`limits.recovery_max_messages`, or for
+    /// `sync` the size of its reply): read them with `history`.
+    TooMany,
+    /// `since` is past the channel's newest seq: the log the client saw no longer exists
+    /// (storage was reset); reload with `history`.
+    Reset,
 }
 
 /// Reply to `publish`.
@@ -199,6 +217,12 @@ pub struct HistoryPage {
     pub messages: Vec<MessageData>,
     /// True when more messages exist beyond this page in the direction of paging.
     pub has_more: bool,
+    /// True when messages the request covers were removed by retention: paging backwards,
+    /// the page reached the oldest message kept (`has_more` is false, though older ones
+    /// existed); paging forwards from `after`, the messages right after it are gone and the
+    /// page starts at the oldest one kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
 }
 
 /// Reply to `unsubscribe`.

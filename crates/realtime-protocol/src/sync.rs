@@ -40,6 +40,9 @@ pub struct ChannelSync {
     /// False when the missed messages are not all here (too many, no longer stored, or
     /// past the reply's size): read them with `history`.
     pub recovered: bool,
+    /// Why, when `recovered` is false and the channel could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::reply::NotRecovered>,
     /// The messages after the client's seq, ascending, when `recovered`.
     pub messages: Vec<MessageData>,
     /// Why the channel could not be read (no longer allowed, not found).

@@ -120,7 +120,9 @@ fn fit(messages: &mut Vec<MessageData>, budget: usize, ascending: bool) -> bool 
 
 /// A page of history (see `HistoryQuery`); `limit` defaults to 50, at most 100. A page is cut
 /// to fit the send queue (`limits.send_queue_bytes`), with `has_more` set, so a reply never
-/// takes a connection over its budget: the client pages on from the page's edge.
+/// takes a connection over its budget: the client pages on from the page's edge. `expired`
+/// tells the client that messages it asked for were removed by retention, so it stops
+/// paging rather than taking the end of the stored log for the start of the channel.
 pub async fn history(
     store: &Store,
     limits: &LimitsConfig,
@@ -154,10 +156,15 @@ pub async fn history(
         .collect();
     // Half the queue: the reply must not crowd out live pushes arriving meanwhile.
     let cut = fit(&mut messages, limits.send_queue_bytes / 2, after.is_some());
+    // Paging backwards, a cut drops the oldest messages: the page no longer reaches the trim
+    // point, and the page after it will say so. Paging forwards, it drops the newest, and
+    // what is missing before the page stays missing.
+    let expired = page.expired && !(cut && after.is_none());
     Ok(HistoryPage {
         channel: channel.to_string(),
         messages,
         has_more: page.has_more || cut,
+        expired,
     })
 }
 

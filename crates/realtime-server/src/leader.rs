@@ -3,7 +3,8 @@
 //! Every instance follows Torii and applies each change to its own projection (permissions
 //! need it), and so every instance sees every announcement. Posting is the leader's: with the
 //! in-process bus the single instance leads; with `[bus] kind = "redis"` the instance holding
-//! the `announcements` lease in Redis ([`RedisLease`], `bus.lease_ttl`) does.
+//! the `announcements` lease in Redis ([`RedisLease`], `bus.lease_ttl`) does. The leader also
+//! runs the retention job ([`crate::retention`]), which is as safe to run twice.
 //!
 //! **Correctness does not rest on the lease.** An announcement's message id is derived from
 //! its change ([`crate::announcer::message_id`]), so when two instances briefly both lead (a

@@ -32,6 +32,7 @@
 //!
 //! Composition and transports:
 //! - [`state`]: the handles routes and sessions share, built once at start.
+//! - [`retention`]: the job that removes old messages, note tombstones and nonces.
 //! - [`posting`]: posts announcements while leading, keeps them for a takeover otherwise.
 //! - [`cluster`]: presence, connection counts and "online" shared with the other instances
 //!   over a shared bus.
@@ -43,8 +44,8 @@
 //!   state; `features::all` is the one registration point.
 //! - [`http`]: the core routes (health, status, sign-in), CORS, the features' routes, and the
 //!   OpenAPI document of them all (`http::openapi`).
-//! - [`serve`]: start-up, wiring, background tasks (note expiry, presence announcements,
-//!   on-chain changes), and graceful shutdown.
+//! - [`serve`]: start-up, wiring, background tasks (note expiry, retention, presence
+//!   announcements, on-chain changes, the moderation queue), and graceful shutdown.
 //! - [`commands`]: what each command line verb does.
 
 pub mod cli;
@@ -87,6 +88,8 @@ pub mod announcer;
 pub mod leader;
 
 pub mod state;
+
+pub mod retention;
 
 pub mod posting;
 

@@ -200,9 +200,10 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
         tokio::spawn(apply_changes(app.clone(), changes, prepared));
         tokio::spawn(crate::posting::post_announcements(app.clone(), to_post));
     }
-    // Not tracked: it stops at the shutdown signal, and a sweep cut short is redone by the
-    // next start.
+    // Not tracked: they stop at the shutdown signal, and a sweep or a retention round cut
+    // short is redone by the next start (each of their transactions stands on its own).
     tokio::spawn(crate::features::notes::expiry::run(app.clone()));
+    tokio::spawn(crate::retention::run(app.clone()));
     tokio::spawn(crate::features::presence::run(app.clone()));
     // Bans and revocations in force before the first request; failing that, the periodic
     // re-read catches up (and a database that cannot be read fails requests anyway).

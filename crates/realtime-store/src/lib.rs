@@ -10,6 +10,7 @@
 //! - `notes`: notes pinned to tiles, their tombstones and the note clock.
 //! - `moderation`: bans and mutes, revoked tokens, removals, and the append-only audit log.
 //! - `jobs`: the review queue (held messages, reports) and its workers' claims.
+//! - `retention`: trimming channels from their oldest end, and purging old tombstones.
 //! - `migrate`: embedded up/down migrations from `migrations/postgres` and `migrations/sqlite`.
 //!
 //! The database is the log: a message exists once its transaction commits, and everything
@@ -23,6 +24,7 @@ mod moderation;
 mod nonces;
 mod notes;
 mod publish;
+mod retention;
 mod social;
 mod sql;
 mod store;
@@ -34,6 +36,7 @@ pub use migrate::MigrationStatus;
 pub use moderation::{Audit, AuditEntry, NewSanction, Sanction, SanctionKind};
 pub use nonces::Nonce;
 pub use notes::{MAX_READER_GROUPS, NewNote, Note, NoteEdit, Reader, Removal};
+pub use retention::{ChannelId, StoredChannel, Trim};
 pub use social::{DmGate, ThreadCursor, ThreadSummary, UNREAD_CAP, Unread};
 pub use store::{
     Backend, ChannelHead, HEADS_PER_QUERY, HistoryPage, HistoryQuery, NewMessage, Published, Store,

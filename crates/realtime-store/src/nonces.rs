@@ -43,6 +43,18 @@ impl Store {
             .await
     }
 
+    /// Deletes the nonces expired at `now_ms`; returns how many. Issuing a nonce purges too,
+    /// but a server that stops issuing them (no sign-ins for a while) would keep them.
+    pub async fn purge_nonces(&self, now_ms: i64) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, write, |pool| {
+            sqlx::query(PURGE)
+                .bind(now_ms)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// Uses up the nonce issued to `address`, whatever the outcome.
     pub async fn consume_nonce(
         &self,

@@ -43,9 +43,11 @@ pub const SQLITE_INSERT_UNLESS_RETRY: &str = "INSERT INTO messages \
      ON CONFLICT (channel_id, sender, client_msg_id) WHERE client_msg_id IS NOT NULL \
      DO NOTHING RETURNING seq";
 
-pub const CHANNEL_HEAD: &str = "SELECT c.last_seq, \
+pub const CHANNEL_HEAD: &str = "SELECT c.last_seq, c.trimmed_to, \
      (SELECT MIN(m.seq) FROM messages m WHERE m.channel_id = c.id) \
      FROM channels c WHERE c.name = $1";
+
+pub const TRIMMED_TO: &str = "SELECT trimmed_to FROM channels WHERE name = $1";
 
 /// The newest seq of each named channel that exists (Postgres: the names as one array).
 pub const PG_CHANNEL_HEADS: &str =

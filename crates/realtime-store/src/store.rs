@@ -100,6 +100,9 @@ pub struct ChannelHead {
     pub last_seq: u64,
     /// Oldest seq still stored (older ones were removed by retention), if any.
     pub first_seq: Option<u64>,
+    /// Highest seq removed by retention (0: none): every message at or below it is gone,
+    /// every one above it is stored.
+    pub trimmed_to: u64,
 }
 
 /// Which page of history to read. With `after`: ascending from just after it. Otherwise: the
@@ -117,6 +120,11 @@ pub struct HistoryPage {
     pub messages: Vec<Message>,
     /// More messages exist past the page in the direction read.
     pub has_more: bool,
+    /// Messages the query asked for were removed by retention: paging backwards, the page
+    /// reached the trim point (nothing older is left, though older messages existed);
+    /// paging forwards from `after`, messages right after it are gone and the page starts
+    /// at the oldest one kept.
+    pub expired: bool,
 }
 
 /// Most channels named in one [`Store::channel_heads`] query (SQLite binds each name as a
@@ -280,7 +288,7 @@ impl Store {
 
     /// The newest and oldest stored seq of a channel.
     pub async fn channel_head(&self, channel: &ChannelName) -> Result<ChannelHead, StoreError> {
-        let row: Option<(i64, Option<i64>)> = on_pool!(self, read, |pool| {
+        let row: Option<(i64, i64, Option<i64>)> = on_pool!(self, read, |pool| {
             sqlx::query_as(sql::CHANNEL_HEAD)
                 .bind(channel.as_str())
                 .fetch_optional(pool)
@@ -290,10 +298,12 @@ impl Store {
             None => ChannelHead {
                 last_seq: 0,
                 first_seq: None,
+                trimmed_to: 0,
             },
-            Some((last, first)) => ChannelHead {
+            Some((last, trimmed, first)) => ChannelHead {
                 last_seq: u64::try_from(last).unwrap_or(0),
                 first_seq: first.and_then(|f| u64::try_from(f).ok()),
+                trimmed_to: u64::try_from(trimmed).unwrap_or(0),
             },
         })
     }
@@ -384,11 +394,42 @@ impl Store {
                 rows.remove(0);
             }
         }
-        let messages = rows
+        let messages: Vec<Message> = rows
             .into_iter()
             .map(|r| to_message(channel, r))
             .collect::<Result<_, _>>()?;
-        Ok(HistoryPage { messages, has_more })
+        // Where the page starts: its first message, or, for an empty one, the upper bound.
+        let low = messages.first().map_or(before, |m| m.seq);
+        // Whether messages the query covers could be missing below the page's start; only
+        // then is the trim point read. It is read after the page and only rises, so a trim
+        // that happened after the page was read cannot make a complete page look cut.
+        let maybe_cut = match query.after {
+            Some(after) => low > after.saturating_add(1),
+            None => !has_more && low > 1,
+        };
+        let expired = maybe_cut && {
+            let trimmed_to = self.trimmed_to(channel).await?;
+            match query.after {
+                Some(after) => trimmed_to > after,
+                None => trimmed_to > 0,
+            }
+        };
+        Ok(HistoryPage {
+            messages,
+            has_more,
+            expired,
+        })
+    }
+
+    /// The channel's trim point (see [`ChannelHead::trimmed_to`]).
+    pub async fn trimmed_to(&self, channel: &ChannelName) -> Result<u64, StoreError> {
+        let trimmed: Option<i64> = on_pool!(self, read, |pool| {
+            sqlx::query_scalar(sql::TRIMMED_TO)
+                .bind(channel.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(trimmed.and_then(|t| u64::try_from(t).ok()).unwrap_or(0))
     }
 
     async fn page_forward(

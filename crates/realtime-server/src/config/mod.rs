@@ -7,6 +7,7 @@ mod env;
 mod error;
 mod limits;
 mod moderation;
+mod retention;
 mod sections;
 pub mod urls;
 mod world;
@@ -30,6 +31,7 @@ pub use realtime_auth::config::{
 };
 pub use realtime_bus::{BusConfig, BusKind};
 pub use realtime_store::StorageConfig;
+pub use retention::{MAX_RETENTION_BATCH, RetentionConfig, RetentionRule};
 pub use sections::{LogConfig, LogFormat, ServerConfig};
 
 /// The whole configuration.
@@ -41,6 +43,8 @@ pub struct Config {
     pub bus: BusConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    /// How long messages and note tombstones are kept.
+    pub retention: RetentionConfig,
     pub log: LogConfig,
     /// The Torii indexer to follow; without it no world rule applies.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,7 +141,9 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        self.validate_world()
+        self.validate_world()?;
+        let rules = self.channel_rules();
+        self.retention.validate(|c| rules.canonical(c))
     }
 
     /// The world session tokens are bound to, so that worlds sharing a signing key cannot take

@@ -511,3 +511,73 @@ fn the_token_world_names_the_chain() {
     let e = main.verify(&token).unwrap_err();
     assert!(e.message.contains("another world"), "{}", e.message);
 }
+
+#[test]
+fn retention_loads_from_the_file_and_the_environment_and_names_bad_keys() {
+    let file = write(
+        "retention.toml",
+        "[retention]\ninterval = \"1m\"\nmax_age = \"90d\"\n\n\
+         [retention.channels.world]\nmax_messages = 10000\n\n\
+         [retention.channels.dm]\nmax_age = \"30d\"\n",
+    );
+    let env = vars(&[
+        ("TORII_REALTIME__RETENTION__BATCH", "50"),
+        ("TORII_REALTIME__RETENTION__CHANNELS__GUILD__MAX_AGE", "7d"),
+    ]);
+    let r = Config::load_with_env(Some(&file), env)
+        .unwrap()
+        .config
+        .retention;
+    let days = |n: u64| Some(std::time::Duration::from_secs(n * 86_400));
+    assert_eq!(r.interval, std::time::Duration::from_secs(60));
+    assert_eq!((r.batch, r.max_age, r.max_messages), (50, days(90), None));
+    assert_eq!(
+        r.note_tombstones,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    let world = r.rule_for("world").unwrap();
+    assert_eq!((world.max_age, world.max_messages), (None, Some(10_000)));
+    assert_eq!(r.rule_for("dm:0x1:0x2").unwrap().max_age, days(30));
+    assert_eq!(r.rule_for("guild:0x9").unwrap().max_age, days(7));
+    assert_eq!(r.rule_for("zone:1").unwrap().max_age, days(90));
+
+    let cases = [
+        ("[retention]\ninterval = \"10ms\"\n", "retention.interval"),
+        ("[retention]\nbatch = 0\n", "retention.batch"),
+        ("[retention]\nbatch = 10001\n", "retention.batch"),
+        ("[retention]\nmax_age = \"500ms\"\n", "retention.max_age"),
+        ("[retention]\nmax_age = \"30 days\"\n", "retention.max_age"),
+        ("[retention]\nmax_messages = 0\n", "retention.max_messages"),
+        (
+            "[retention]\nnote_tombstones = \"0s\"\n",
+            "retention.note_tombstones",
+        ),
+        ("[retention]\nkeep = \"1d\"\n", "retention.keep"),
+        (
+            "[retention.channels.world]\nmax_age = \"0s\"\n",
+            "retention.channels.world.max_age",
+        ),
+        (
+            "[retention.channels.world]\nmax_messages = 0\n",
+            "retention.channels.world.max_messages",
+        ),
+        (
+            "[retention.channels.world]\nmax_days = 3\n",
+            "retention.channels.world.max_days",
+        ),
+        (
+            "[retention.channels.\"World\"]\nmax_messages = 5\n",
+            "retention.channels.World",
+        ),
+        // A thread is named with its lower address first.
+        (
+            "[retention.channels.\"dm:0x2:0x1\"]\nmax_messages = 5\n",
+            "retention.channels.dm:0x2:0x1",
+        ),
+    ];
+    for (text, key) in cases {
+        let file = write("retention-bad.toml", text);
+        let e = Config::load_with_env(Some(&file), vars(&[])).unwrap_err();
+        assert_eq!(e.key(), Some(key), "{text}: {e}");
+    }
+}

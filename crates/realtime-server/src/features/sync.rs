@@ -7,8 +7,9 @@
 //! Everything read is bounded: at most `limits.max_subscriptions` channels, at most
 //! `limits.recovery_max_messages` messages per channel, at most [`NOTE_CHANGES_MAX`] note
 //! changes, and the whole reply within half the send queue. Past a bound, the part is
-//! marked (`recovered: false`, `complete: false`) and the client reads it with `history`
-//! or `notes`.
+//! marked (`recovered: false` with a `reason`, `complete: false`) and the client reads it with
+//! `history` or `notes`. So is a part retention removed: messages below a channel's trim point,
+//! note removals whose tombstones were purged.
 
 use axum::Json;
 use axum::Router;
@@ -19,7 +20,7 @@ use axum::routing::post;
 use realtime_core::policy::Action;
 use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::notes::NoteEventKind;
-use realtime_protocol::reply::{MessageData, encode_ok};
+use realtime_protocol::reply::{MessageData, NotRecovered, encode_ok};
 use realtime_protocol::sync::{ChannelSync, NotesCursor, NotesSync, Receipt, SyncArgs, SyncOk};
 use realtime_protocol::{ErrorBody, Op};
 use realtime_store::Removal;
@@ -162,6 +163,7 @@ async fn missed(
         channel: channel.to_string(),
         last_seq: 0,
         recovered: false,
+        reason: None,
         messages: Vec::new(),
         error: None,
     };
@@ -185,11 +187,19 @@ async fn missed(
     // Ahead of storage: the log the client saw no longer exists.
     if since >= head.last_seq {
         synced.recovered = since == head.last_seq;
+        if !synced.recovered {
+            synced.reason = Some(NotRecovered::Reset);
+        }
+        return Ok(synced);
+    }
+    if since < head.trimmed_to {
+        synced.reason = Some(NotRecovered::Expired);
         return Ok(synced);
     }
     let count = head.last_seq - since;
     // Nothing more fits the reply: no read for a page that would be thrown away.
     if count > app.config.limits.recovery_max_messages || budget.0 < MIN_MESSAGE_BYTES {
+        synced.reason = Some(NotRecovered::TooMany);
         return Ok(synced);
     }
     // Each channel read counts against the read limit, as a history page does.
@@ -203,7 +213,9 @@ async fn missed(
         )
         .await
         .map_err(|e| store_error(&e))?;
+    // Seqs have no gaps and only retention removes messages: trimmed since the head was read.
     if messages.len() as u64 != count {
+        synced.reason = Some(NotRecovered::Expired);
         return Ok(synced);
     }
     let messages: Vec<MessageData> = messages
@@ -213,6 +225,8 @@ async fn missed(
     if budget.take(&messages) {
         synced.recovered = true;
         synced.messages = messages;
+    } else {
+        synced.reason = Some(NotRecovered::TooMany);
     }
     Ok(synced)
 }
@@ -233,6 +247,16 @@ async fn note_changes(
         .note_changes(rect, &reader, cursor.rev, NOTE_CHANGES_MAX + 1)
         .await
         .map_err(|e| store_error(&e))?;
+    // Read after the changes: tombstones purged since then were in them. A cursor older than
+    // the purge horizon may have missed a removal whose tombstone is gone: reload.
+    let purged = store.purged_note_rev().await.map_err(|e| store_error(&e))?;
+    if cursor.rev < purged {
+        return Ok(NotesSync {
+            rev: cursor.rev,
+            complete: false,
+            changes: Vec::new(),
+        });
+    }
     let complete = changes.len() <= NOTE_CHANGES_MAX as usize;
     let changes: Vec<_> = changes
         .into_iter()

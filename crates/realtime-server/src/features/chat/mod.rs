@@ -15,7 +15,7 @@ use realtime_core::time::{now_ms, rfc3339_ms};
 use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::push::PermissionRevoked;
 use realtime_protocol::reply::{
-    PublishOk, SubscribeOk, UnsubscribeOk, encode_message_push, encode_ok,
+    NotRecovered, PublishOk, SubscribeOk, UnsubscribeOk, encode_message_push, encode_ok,
 };
 use realtime_protocol::{ErrorBody, Op};
 use realtime_store::HeldMessage;
@@ -169,7 +169,11 @@ impl ChatConn {
             .await
             .map_err(|e| chat::store_error(&e))?;
         self.subscriptions.insert(channel.clone());
-        let (recovered, replay) = match recover(conn, &channel, since, &mut last).await {
+        let Recovery {
+            recovered,
+            reason,
+            messages: replay,
+        } = match recover(conn, &channel, since, &mut last).await {
             Ok(r) => r,
             Err(e) => {
                 self.subscriptions.remove(&channel);
@@ -195,6 +199,7 @@ impl ChatConn {
                 channel: channel.to_string(),
                 last_seq: last,
                 recovered,
+                reason,
                 replayed: replay.len() as u64,
                 presence: snapshot,
             },
@@ -435,53 +440,89 @@ pub(crate) async fn admit(
     }
 }
 
-/// The messages after `since` up to `last`, all or none: `(Some(false), [])` when some
-/// are no longer stored or there are more than the configured replay limit.
+/// What a subscribe with `since` recovers.
+struct Recovery {
+    /// `None` without `since`.
+    recovered: Option<bool>,
+    reason: Option<NotRecovered>,
+    messages: Vec<realtime_core::Message>,
+}
+
+impl Recovery {
+    fn all(messages: Vec<realtime_core::Message>) -> Self {
+        Self {
+            recovered: Some(true),
+            reason: None,
+            messages,
+        }
+    }
+
+    fn none(why: NotRecovered) -> Self {
+        Self {
+            recovered: Some(false),
+            reason: Some(why),
+            messages: Vec::new(),
+        }
+    }
+}
+
+/// The messages after `since` up to `last`, all or none: none, with why, when some are no
+/// longer stored (removed by retention), when there are more than the configured replay
+/// limit, or when `since` is past the stored log.
 async fn recover(
     conn: &Conn<'_>,
     channel: &ChannelName,
     since: Option<u64>,
     last: &mut u64,
-) -> Result<(Option<bool>, Vec<realtime_core::Message>), ErrorBody> {
+) -> Result<Recovery, ErrorBody> {
     let Some(since) = since else {
-        return Ok((None, Vec::new()));
+        return Ok(Recovery {
+            recovered: None,
+            reason: None,
+            messages: Vec::new(),
+        });
     };
     if since == *last {
-        return Ok((Some(true), Vec::new()));
+        return Ok(Recovery::all(Vec::new()));
     }
+    let store = &conn.app.storage.store;
     if since > *last {
         // The hub may lag storage (a notice not yet delivered): only a client ahead of
         // storage itself saw a log that no longer exists (storage was reset).
-        let head = conn
-            .app
-            .storage
-            .store
+        let head = store
             .channel_head(channel)
             .await
             .map_err(|e| chat::store_error(&e))?;
         if since > head.last_seq {
-            return Ok((Some(false), Vec::new()));
+            return Ok(Recovery::none(NotRecovered::Reset));
         }
         // Up to date: live pushes resume after what the client has.
         conn.app.delivery.hub.raise_floor(channel, conn.id, since);
         *last = since;
-        return Ok((Some(true), Vec::new()));
+        return Ok(Recovery::all(Vec::new()));
     }
     let last = *last;
     let missed = last - since;
     if missed > conn.app.config.limits.recovery_max_messages {
-        return Ok((Some(false), Vec::new()));
+        // `history` cannot read what retention removed either: say which it is.
+        let trimmed_to = store
+            .trimmed_to(channel)
+            .await
+            .map_err(|e| chat::store_error(&e))?;
+        return Ok(Recovery::none(if since < trimmed_to {
+            NotRecovered::Expired
+        } else {
+            NotRecovered::TooMany
+        }));
     }
     let limit = u32::try_from(missed).unwrap_or(u32::MAX);
-    let messages = conn
-        .app
-        .storage
-        .store
+    let messages = store
         .range(channel, since, last, limit)
         .await
         .map_err(|e| chat::store_error(&e))?;
+    // Seqs have no gaps and only retention removes messages.
     if messages.len() as u64 != missed {
-        return Ok((Some(false), Vec::new()));
+        return Ok(Recovery::none(NotRecovered::Expired));
     }
-    Ok((Some(true), messages))
+    Ok(Recovery::all(messages))
 }
