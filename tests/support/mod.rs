@@ -124,6 +124,10 @@ impl Server {
                 "max_http_connections_per_ip",
                 "max_http_connections_per_ip = 10000\n",
             ),
+            (
+                "frames_",
+                "frames_burst = 100000\nframes_per_second = 100000.0\n",
+            ),
         ] {
             if !options.limits.contains(key) {
                 default_limits.push_str(value);

@@ -104,6 +104,14 @@ pub struct DmRule {
     /// kind may start a thread.
     #[serde(default)]
     pub shared_group: Option<String>,
+    /// Most new threads one address may start per hour (spam by direct message is one
+    /// first message to many strangers).
+    #[serde(default = "new_threads_per_hour")]
+    pub max_new_threads_per_hour: u32,
+}
+
+fn new_threads_per_hour() -> u32 {
+    20
 }
 
 fn enabled() -> bool {
@@ -120,6 +128,7 @@ impl Default for DmRule {
             enabled: true,
             start: Policy::Authenticated,
             shared_group: None,
+            max_new_threads_per_hour: new_threads_per_hour(),
         }
     }
 }

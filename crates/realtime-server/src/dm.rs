@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat::store_error;
 use crate::permissions::Permissions;
+use crate::rate::RateLimits;
 use crate::registry::Registry;
 
 /// What the sender is about to do in a thread.
@@ -30,6 +31,8 @@ pub struct Gate<'a> {
     pub store: &'a Store,
     pub permissions: &'a Permissions,
     pub registry: &'a Registry,
+    /// For `[dm] max_new_threads_per_hour`.
+    pub rate_limits: &'a RateLimits,
 }
 
 impl Gate<'_> {
@@ -76,6 +79,9 @@ impl Gate<'_> {
         if intent == Intent::Typing {
             return Ok(());
         }
+        self.rate_limits
+            .take_new_thread(sender, self.permissions.rules.dm.max_new_threads_per_hour)
+            .await?;
         let started = self
             .store
             .start_thread(channel, thread.participants(), sender, now_ms())

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use realtime_bus::{Rate, RateLimiter};
-use realtime_core::{Address, ErrorCode};
+use realtime_core::{Address, ChannelName, ErrorCode};
 use realtime_protocol::ErrorBody;
 
-use crate::config::Config;
+use crate::config::{ChannelLimits, Config};
 
 /// What is limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,71 @@ impl RateLimits {
     /// instance's buckets because the shared store could not be reached.
     pub fn status(&self) -> (&'static str, u64) {
         (self.buckets.kind(), self.buckets.fallbacks())
+    }
+
+    /// Takes one token of `subject`'s bucket at `rate`, or answers `rate_limited` with
+    /// `refusal` and when to retry.
+    async fn take_subject(
+        &self,
+        subject: &str,
+        rate: Rate,
+        refusal: String,
+    ) -> Result<(), ErrorBody> {
+        match self.buckets.take(subject, rate).await {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                tracing::info!(subject, "rate limited");
+                Err(ErrorBody::new(ErrorCode::RateLimited, refusal).retry_after(wait))
+            }
+        }
+    }
+
+    /// A post of `who` in `channel` under the channel's own limits (`[limits.channels]`):
+    /// its publish rate, then its slow mode unless `exempt` (moderators).
+    pub async fn take_in_channel(
+        &self,
+        who: Address,
+        channel: &ChannelName,
+        limits: &ChannelLimits,
+        exempt: bool,
+    ) -> Result<(), ErrorBody> {
+        let who_key = who.to_short_hex();
+        if let (Some(burst), Some(per_second)) = (limits.publish_burst, limits.publish_per_second) {
+            self.take_subject(
+                &format!("chan:{channel}:{who_key}"),
+                Rate { burst, per_second },
+                format!("too many messages in {channel}; slow down"),
+            )
+            .await?;
+        }
+        if let Some(every) = limits.slow_mode.filter(|_| !exempt) {
+            self.take_subject(
+                &format!("slow:{channel}:{who_key}"),
+                Rate {
+                    burst: 1,
+                    per_second: 1.0 / every.as_secs_f64().max(0.001),
+                },
+                format!(
+                    "{channel} is in slow mode: one message every {}",
+                    realtime_core::duration::format(every)
+                ),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A new direct-message thread of `who`, at most `per_hour` an hour.
+    pub async fn take_new_thread(&self, who: Address, per_hour: u32) -> Result<(), ErrorBody> {
+        self.take_subject(
+            &format!("threads:{}", who.to_short_hex()),
+            Rate {
+                burst: per_hour.max(1),
+                per_second: f64::from(per_hour.max(1)) / 3600.0,
+            },
+            format!("you started {per_hour} new threads this hour, the most allowed; write in the ones you have"),
+        )
+        .await
     }
 
     /// Takes one `limit` action of `who`, or answers `rate_limited` with `retry_after_ms`.

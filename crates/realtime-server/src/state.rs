@@ -160,6 +160,7 @@ impl AppState {
             store: &self.storage.store,
             permissions: &self.world.permissions,
             registry: &self.conns.registry,
+            rate_limits: &self.delivery.rate_limits,
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The `[limits]` section: what one connection, address or client IP may do.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::sections::{Check, fail};
@@ -53,6 +56,45 @@ pub struct LimitsConfig {
     /// Open HTTP connections (before any WebSocket upgrade) one client IP may hold; not
     /// applied to trusted proxies, whose connections carry many clients.
     pub max_http_connections_per_ip: usize,
+    /// Frames one connection may send in a burst (a reconnect that resubscribes every
+    /// channel)…
+    pub frames_burst: u32,
+    /// …and per second, sustained. Past it the server stops reading the socket until the
+    /// rate allows (TCP pushes back on the client): nothing is refused, but a flooding
+    /// client costs the server at most this many frames a second.
+    pub frames_per_second: f64,
+    /// Publish limits and slow mode of one channel (`world`) or kind (`guild`), per address
+    /// and channel, on top of the per-address publish limit.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, ChannelLimits>,
+}
+
+/// `[limits.channels.NAME]`: what one address may post in one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelLimits {
+    /// Messages one address may post in a burst in the channel…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_burst: Option<u32>,
+    /// …and per second, sustained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_per_second: Option<f64>,
+    /// At most one message per address this often (moderators are exempt), e.g. `"30s"`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "realtime_core::duration::option"
+    )]
+    pub slow_mode: Option<Duration>,
+}
+
+impl LimitsConfig {
+    /// The limits of `channel`: its own entry, else its kind's.
+    pub fn of_channel(&self, channel: &realtime_core::ChannelName) -> Option<&ChannelLimits> {
+        self.channels
+            .get(channel.as_str())
+            .or_else(|| self.channels.get(channel.kind()))
+    }
 }
 
 impl Default for LimitsConfig {
@@ -73,6 +115,9 @@ impl Default for LimitsConfig {
             upgrades_per_ip_per_second: 5.0,
             max_unauthenticated_per_ip: 16,
             max_http_connections_per_ip: 64,
+            frames_burst: 200,
+            frames_per_second: 50.0,
+            channels: BTreeMap::new(),
         }
     }
 }
@@ -138,6 +183,38 @@ impl LimitsConfig {
         }
         if self.max_http_connections_per_ip == 0 {
             return fail("limits.max_http_connections_per_ip", "must be at least 1");
+        }
+        if self.frames_burst == 0
+            || !(self.frames_per_second > 0.0 && self.frames_per_second.is_finite())
+        {
+            return fail(
+                "limits.frames_per_second",
+                "frames_burst and frames_per_second must be above 0",
+            );
+        }
+        for (name, c) in &self.channels {
+            let key = |k: &str| format!("limits.channels.{name}.{k}");
+            if realtime_core::ChannelName::new(name).is_err() {
+                return Err((
+                    format!("limits.channels.{name}"),
+                    "not a channel name or kind".into(),
+                ));
+            }
+            if c.publish_burst.is_some() != c.publish_per_second.is_some() {
+                return Err((
+                    key("publish_per_second"),
+                    "give publish_burst and publish_per_second together".into(),
+                ));
+            }
+            if c.publish_burst == Some(0)
+                || c.publish_per_second
+                    .is_some_and(|r| !(r > 0.0 && r.is_finite()))
+            {
+                return Err((key("publish_per_second"), "must be above 0".into()));
+            }
+            if c.slow_mode.is_some_and(|d| d < Duration::from_secs(1)) {
+                return Err((key("slow_mode"), "at least 1s".into()));
+            }
         }
         if self.max_unauthenticated_per_ip == 0 {
             return fail("limits.max_unauthenticated_per_ip", "must be at least 1");

@@ -24,7 +24,7 @@ use torii_plugin::rules::{
 };
 
 pub use error::ConfigError;
-pub use limits::{LimitsConfig, MAX_WATCH_BUCKETS, MAX_WATCH_TILES};
+pub use limits::{ChannelLimits, LimitsConfig, MAX_WATCH_BUCKETS, MAX_WATCH_TILES};
 pub use moderation::{MODERATION_CHANNEL, ModerationConfig};
 pub use realtime_auth::config::{
     AuthConfig, ExternalAuthConfig, KeyAlgorithm, SessionKeyConfig, StarknetAuthConfig,

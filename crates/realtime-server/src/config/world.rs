@@ -164,6 +164,9 @@ impl Config {
             }
             _ => {}
         }
+        if self.dm.max_new_threads_per_hour == 0 {
+            return fail("dm.max_new_threads_per_hour", "must be at least 1".into());
+        }
         if let Some(kind) = &self.dm.shared_group
             && !self.groups.contains_key(kind)
         {

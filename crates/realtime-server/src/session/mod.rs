@@ -99,6 +99,12 @@ pub(crate) struct Session {
     /// The recovery replay in progress, and the requests waiting for its end.
     replay: Option<Replay>,
     deferred: Deferred,
+    /// Frames the client may send (`[limits] frames_burst`, `frames_per_second`).
+    inbound: realtime_core::TokenBucket,
+    /// Set while the client sent past its frame rate: the socket is not read until then.
+    paused: Option<Instant>,
+    /// A token taken for the next frame, before reading it.
+    reserved: bool,
 }
 
 /// How the reader loop ended.
@@ -150,6 +156,13 @@ pub(crate) async fn run(
         command_tx,
         replay: None,
         deferred: Deferred::default(),
+        inbound: realtime_core::TokenBucket::new(
+            app.config.limits.frames_burst,
+            app.config.limits.frames_per_second,
+            std::time::Instant::now(),
+        ),
+        paused: None,
+        reserved: false,
         app,
     };
     if unsupported {
@@ -248,8 +261,11 @@ impl Session {
         loop {
             let closing = queue.is_closing();
             let expiry = self.expiry();
+            if !closing {
+                self.pace();
+            }
             tokio::select! {
-                frame = stream.next() => {
+                frame = stream.next(), if self.paused.is_none() || closing => {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,
                         Some(Err(e)) => match violation(&e) {
@@ -278,6 +294,9 @@ impl Session {
                         }
                         continue;
                     }
+                    if matches!(frame, Message::Text(_) | Message::Binary(_)) {
+                        self.reserved = false;
+                    }
                     match frame {
                         Message::Text(text) => self.on_frame(text).await,
                         Message::Binary(_) => self.reply_error(None, ErrorBody::new(
@@ -290,6 +309,11 @@ impl Session {
                         }
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                     }
+                }
+                _ = tokio::time::sleep_until(self.paused.unwrap_or_else(Instant::now)),
+                    if self.paused.is_some() && !closing =>
+                {
+                    self.paused = None;
                 }
                 _ = tokio::time::sleep_until(auth_deadline),
                     if self.identity.is_none() && !closing =>
@@ -324,6 +348,25 @@ impl Session {
                 {
                     return (Ended::Done, stream);
                 }
+            }
+        }
+    }
+
+    /// Takes the token of the next frame before it is read; past the client's rate, stops
+    /// reading until one is due, so a flood waits in the client's own buffers instead of
+    /// costing the server.
+    fn pace(&mut self) {
+        if self.reserved || self.paused.is_some() {
+            return;
+        }
+        match self.inbound.try_take(std::time::Instant::now()) {
+            Ok(()) => self.reserved = true,
+            Err(wait) => {
+                tracing::trace!(
+                    wait_ms = wait.as_millis() as u64,
+                    "client over its frame rate"
+                );
+                self.paused = Some(Instant::now() + wait);
             }
         }
     }

@@ -24,6 +24,9 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         command_tx,
         replay: None,
         deferred: Default::default(),
+        inbound: realtime_core::TokenBucket::new(10, 1.0, std::time::Instant::now()),
+        paused: None,
+        reserved: false,
     };
     let token = app
         .identity

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::chat;
-use crate::features::{channel_in_path, identity, signed_in};
+use crate::features::{channel_in_path, identity};
 use crate::publisher::{Job, Reply};
 use crate::rate::Limit;
 use crate::state::App;
@@ -73,10 +73,20 @@ pub async fn publish(
     Path(channel): Path<String>,
     body: Result<Json<NewMessage>, JsonRejection>,
 ) -> Result<Json<PublishOk>, ApiError> {
-    let sender = signed_in(&app, &headers)?;
+    let identity = identity(&app, &headers)?;
+    let sender = identity.address;
     let channel = app.world.permissions.canonical(channel_in_path(&channel)?);
     let Json(new) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    let text = match super::admit(&app, sender, &channel, &new.body, &new.client_msg_id).await? {
+    let text = match super::admit(
+        &app,
+        Some(&identity),
+        sender,
+        &channel,
+        &new.body,
+        &new.client_msg_id,
+    )
+    .await?
+    {
         super::Admitted::Publish(text) => text,
         super::Admitted::Held(ok) => return Ok(Json(ok)),
     };

@@ -263,7 +263,16 @@ impl ChatConn {
         client_msg_id: &str,
     ) -> Result<(), ErrorBody> {
         let sender = conn.signed_in()?;
-        let body = match admit(conn.app, sender, channel, body, client_msg_id).await? {
+        let body = match admit(
+            conn.app,
+            conn.identity,
+            sender,
+            channel,
+            body,
+            client_msg_id,
+        )
+        .await?
+        {
             Admitted::Publish(body) => body,
             Admitted::Held(ok) => {
                 conn.reply_ok(id, &ok);
@@ -393,6 +402,7 @@ pub(crate) enum Admitted {
 /// and the content rules. A held message is queued for review here.
 pub(crate) async fn admit(
     app: &AppState,
+    identity: Option<&Identity>,
     sender: Address,
     channel: &ChannelName,
     body: &str,
@@ -408,6 +418,13 @@ pub(crate) async fn admit(
         .rate_limits
         .take(Limit::Publish, sender)
         .await?;
+    if let Some(limits) = app.config.limits.of_channel(channel) {
+        let exempt = identity.is_some_and(|i| app.is_moderator(i));
+        app.delivery
+            .rate_limits
+            .take_in_channel(sender, channel, limits, exempt)
+            .await?;
+    }
     app.dm_gate().admit(sender, channel, Intent::Post).await?;
     match app.moderation.screen(body, Place::Channel(channel))? {
         Screened::Publish(body) => Ok(Admitted::Publish(body)),
