@@ -323,6 +323,9 @@ async fn a_ban_closes_every_socket_at_once_and_refuses_sign_in_until_lifted() {
         .await
         .unwrap();
     assert_eq!(close_code(&mut again).await, Some(4403));
+    let status = e2e::http::get(server.addr, "/v1/status", &[]).await.json();
+    assert_eq!(status["moderation"]["bans"], 1, "{status}");
+    assert_eq!(status["moderation"]["rules"], 3);
     let token = server.token(&addr(1));
     let r = authed(server.addr, "GET", "/v1/me", &token, None).await;
     assert_eq!(
@@ -449,6 +452,7 @@ async fn reports_collapse_are_limited_and_a_resolution_can_remove_the_message() 
     let jobs = pending_jobs(&server, 1).await;
     assert_eq!(jobs[0]["kind"], "report");
     assert_eq!(jobs[0]["reports"], 2);
+    assert_eq!(jobs[0]["body"], "buy gold cheap", "the text as reported");
     let id = jobs[0]["id"].as_u64().unwrap();
     let job = look(&server, &format!("/v1/moderation/jobs/{id}")).await;
     assert_eq!(job["report_list"].as_array().unwrap().len(), 2);
@@ -556,4 +560,50 @@ async fn a_held_message_survives_a_kill_and_is_announced_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the held message was never announced");
+}
+
+#[tokio::test]
+async fn a_held_first_direct_message_starts_its_thread_only_once_approved() {
+    let server = start_with_dms().await;
+    let a = server.client(&addr(1)).await;
+    let mut b = server.client(&addr(2)).await;
+    let thread = "dm:0x1001:0x1002";
+    let held: Value = a
+        .request(
+            "publish",
+            json!({"channel": thread, "body": "free airdrop for you", "client_msg_id": "d1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held["held"], true);
+    // No thread yet: the peer is told nothing, and neither lists it.
+    quiet(&mut b).await;
+    let threads: Value = b.request("threads", json!({})).await.unwrap();
+    assert_eq!(threads["threads"].as_array().unwrap().len(), 0, "{threads}");
+    let jobs = pending_jobs(&server, 1).await;
+    let id = jobs[0]["id"].as_u64().unwrap();
+    let (status, body) = act(
+        &server,
+        &format!("/v1/moderation/jobs/{id}/resolve"),
+        json!({"reason": "fine in context"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    match next_push(&mut b).await {
+        Push::DmStarted { channel, .. } => assert_eq!(channel, thread),
+        other => panic!("expected dm_started, got {other:?}"),
+    }
+    let threads: Value = b.request("threads", json!({})).await.unwrap();
+    assert_eq!(threads["threads"][0]["channel"], thread, "{threads}");
+}
+
+async fn start_with_dms() -> Server {
+    Server::start_with(Options {
+        toml: RULES.replace(
+            "reports_per_hour = 1\n",
+            "reports_per_hour = 1\nscreen_dms = true\n",
+        ),
+        ..Options::default()
+    })
+    .await
 }

@@ -20,6 +20,8 @@ import {
   type Op,
   type PresenceSnapshot,
   type PublishOk,
+  type ReportOk,
+  type ReportReason,
   type PushFrame,
   type RefreshOk,
   type SubscribeOk,
@@ -212,6 +214,17 @@ export class RealtimeClient {
   /** The `[players] name` of up to 100 addresses, keyed by canonical address. */
   async names(addresses: string[]): Promise<Record<string, string>> {
     return (await this.request<NamesOk>("names", { addresses })).names;
+  }
+
+  /** Reports message `seq` of `channel`, or note `note`, to the moderators; `duplicate`
+   * when this address had reported it already. */
+  async report(
+    target: { channel: string; seq: number } | { note: number },
+    reason: ReportReason,
+    comment?: string,
+  ): Promise<ReportOk> {
+    const args = "note" in target ? { note: target.note } : { message: { channel: target.channel, seq: target.seq } };
+    return this.request<ReportOk>("report", { ...args, reason, ...(comment === undefined ? {} : { comment }) });
   }
 
   /** Publishes `body`, shown in `pending()` until stored; retried through drops and

@@ -432,6 +432,15 @@ export class RealtimeStore {
       case "feed_reset":
         this.patch({ entities: {} });
         return;
+      case "message_removed": {
+        // A moderator removed it: it stays in its place, without its text.
+        const seq = push.data.seq;
+        this.updateChannel(push.channel, (c) => ({
+          ...c,
+          messages: c.messages.map((m) => (m.seq === seq ? { ...m, body: "", deleted: true } : m)),
+        }));
+        return;
+      }
       default:
         return;
     }

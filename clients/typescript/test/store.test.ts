@@ -172,3 +172,38 @@ test("back from a dropped connection, one sync brings the note, the receipt and 
   await until("b has the message", () => b.getState().channels[dm]?.messages.some((m) => m.body === "one more"));
   expect(b.getState().channels[dm]?.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
 });
+
+test("a report reaches the moderators, and a message they remove loses its text in every view", async () => {
+  const moderator = "0x1003";
+  const s = await TestServer.start({ config: `\n[moderation]\nmoderators = ["${moderator}"]\n` });
+  servers.push(s);
+  const a = store(s, A);
+  const b = store(s, B);
+  a.open("world");
+  b.open("world");
+  await until("a follows world", () => a.getState().channels.world?.loading === false);
+  await until("b follows world", () => b.getState().channels.world?.loading === false);
+  await a.send("world", "something awful");
+  await a.send("world", "and then fine");
+  await until("b has both", () => b.getState().channels.world?.messages.length === 2);
+
+  expect(await b.client.report({ channel: "world", seq: 1 }, "harassment", "rude")).toEqual({ duplicate: false });
+  expect(await b.client.report({ channel: "world", seq: 1 }, "harassment")).toEqual({ duplicate: true });
+
+  const token = s.token(moderator);
+  const api = (path: string, body?: unknown) =>
+    fetch(`${s.httpUrl}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body),
+    }).then((r) => r.json());
+  const queue = await api("/v1/moderation/jobs");
+  expect(queue.jobs.map((j: { kind: string; reports: number }) => [j.kind, j.reports])).toEqual([["report", 1]]);
+  await api(`/v1/moderation/jobs/${queue.jobs[0].id}/resolve`, { reason: "harassment", remove: true });
+
+  for (const st of [a, b]) {
+    const removed = await until("the message is removed", () => st.getState().channels.world?.messages.find((m) => m.seq === 1 && m.deleted));
+    expect(removed.body).toBe("");
+  }
+  expect(b.getState().channels.world?.messages.find((m) => m.seq === 2)?.body).toBe("and then fine");
+});

@@ -10,12 +10,10 @@
 //! too (fail open): a connection over the per-address cap of the cluster may then be let in,
 //! and presence shows the last view of the others until their entries would have expired.
 //!
-//! Revocations: what is revoked today (`permission_revoked`, `notes_revoked`) follows
+//! Revocations: what is revoked on chain (`permission_revoked`, `notes_revoked`) follows
 //! on-chain changes, which every instance reads from Torii itself, so each instance revokes
-//! on its own sockets with no message between instances. A server-side decision about an
-//! address (a ban, a forced sign-out) would be sent to the other instances the way typing
-//! notices are ([`realtime_bus::Broker::signal`] on a per-deployment channel) and applied
-//! with [`crate::registry::Registry::recheck`]; there is none yet.
+//! on its own sockets with no message between instances. Moderator decisions (bans, revoked
+//! sessions) travel as control notices on the bus (`features::moderation::control`).
 
 use std::collections::HashSet;
 use std::sync::Arc;

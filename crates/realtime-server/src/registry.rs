@@ -121,6 +121,25 @@ impl Registry {
         closed
     }
 
+    /// [`Registry::close`] for every session whose token `revoked` says is revoked.
+    pub fn close_revoked(
+        &self,
+        revoked: impl Fn(&str) -> bool,
+        frame: &Utf8Bytes,
+        code: CloseCode,
+    ) -> usize {
+        let map = self.map();
+        let mut closed = 0;
+        for handle in map.values().flat_map(HashMap::values) {
+            if handle.jti.as_deref().is_some_and(&revoked) && !handle.queue.is_closing() {
+                let _ = handle.queue.push(frame.clone());
+                handle.queue.close(code);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Whether `address` has a signed-in session on this instance.
     pub fn is_online(&self, address: Address) -> bool {
         self.map().contains_key(&address)

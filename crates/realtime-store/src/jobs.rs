@@ -68,7 +68,8 @@ pub struct Job {
     pub note_id: Option<u64>,
     /// Who wrote what is held or reported.
     pub author: Address,
-    /// A held message's text.
+    /// A held message's text, or the reported message's (a note's title and body) as it
+    /// was when first reported.
     pub body: Option<String>,
     pub client_msg_id: Option<String>,
     /// The rule that held the message.
@@ -232,19 +233,21 @@ impl Store {
     /// Files a report: onto the pending job of its target (opening one if needed), once per
     /// reporter. `None` when the target does not exist or was removed.
     pub async fn report(&self, report: NewReport<'_>) -> Result<Option<Filed>, StoreError> {
-        const MESSAGE_AUTHOR: &str = "SELECT m.sender FROM messages m \
+        // The author, and the text as reported (moderators may not be able to read the
+        // channel or see the note themselves).
+        const MESSAGE_AUTHOR: &str = "SELECT m.sender, m.body FROM messages m \
              JOIN channels c ON c.id = m.channel_id \
              WHERE c.name = $1 AND m.seq = $2 AND m.deleted_at_ms IS NULL";
-        const NOTE_AUTHOR: &str =
-            "SELECT author FROM notes WHERE id = $1 AND removed_at_ms IS NULL";
+        const NOTE_AUTHOR: &str = "SELECT author, title || '\n' || body FROM notes \
+             WHERE id = $1 AND removed_at_ms IS NULL";
         let open_message = "INSERT INTO moderation_jobs (kind, state, channel, seq, author, \
-             created_at_ms, updated_at_ms, next_attempt_ms) \
-             VALUES ('report', 'pending', $1, $2, $3, $4, $4, $4) \
+             body, created_at_ms, updated_at_ms, next_attempt_ms) \
+             VALUES ('report', 'pending', $1, $2, $3, $5, $4, $4, $4) \
              ON CONFLICT (channel, seq) WHERE kind = 'report' AND state = 'pending' \
              AND note_id IS NULL DO NOTHING";
-        let open_note = "INSERT INTO moderation_jobs (kind, state, note_id, author, \
+        let open_note = "INSERT INTO moderation_jobs (kind, state, note_id, author, body, \
              created_at_ms, updated_at_ms, next_attempt_ms) \
-             VALUES ('report', 'pending', $1, $2, $3, $3, $3) \
+             VALUES ('report', 'pending', $1, $2, $4, $3, $3, $3) \
              ON CONFLICT (note_id) WHERE kind = 'report' AND state = 'pending' \
              AND note_id IS NOT NULL DO NOTHING";
         let find = format!(
@@ -265,24 +268,24 @@ impl Store {
             ReportTarget::Note { id } => (None, None, Some(id_param(id))),
         };
         let filed: Option<(Row, bool)> = in_tx!(self, |tx| {
-            let author: Option<String> = match report.target {
+            let reported: Option<(String, String)> = match report.target {
                 ReportTarget::Message { .. } => {
-                    sqlx::query_scalar(MESSAGE_AUTHOR)
+                    sqlx::query_as(MESSAGE_AUTHOR)
                         .bind(channel)
                         .bind(seq)
                         .fetch_optional(&mut *tx)
                         .await?
                 }
                 ReportTarget::Note { .. } => {
-                    sqlx::query_scalar(NOTE_AUTHOR)
+                    sqlx::query_as(NOTE_AUTHOR)
                         .bind(note)
                         .fetch_optional(&mut *tx)
                         .await?
                 }
             };
-            match author {
+            match reported {
                 None => None,
-                Some(author) => {
+                Some((author, text)) => {
                     match report.target {
                         ReportTarget::Message { .. } => {
                             sqlx::query(open_message)
@@ -290,6 +293,7 @@ impl Store {
                                 .bind(seq)
                                 .bind(&author)
                                 .bind(report.now_ms)
+                                .bind(&text)
                                 .execute(&mut *tx)
                                 .await?;
                         }
@@ -298,6 +302,7 @@ impl Store {
                                 .bind(note)
                                 .bind(&author)
                                 .bind(report.now_ms)
+                                .bind(&text)
                                 .execute(&mut *tx)
                                 .await?;
                         }
@@ -460,6 +465,21 @@ impl Store {
             )
             .bind(id_param(id))
             .bind(at_ms)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Puts a decided job back in the queue (its decision could not be carried out).
+    pub async fn reopen_job(&self, id: u64, now_ms: i64) -> Result<(), StoreError> {
+        on_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE moderation_jobs SET state = 'pending', decided_by = NULL, \
+                 decision_reason = NULL, updated_at_ms = $2 WHERE id = $1",
+            )
+            .bind(id_param(id))
+            .bind(now_ms)
             .execute(pool)
             .await?;
         });

@@ -58,7 +58,7 @@ pub struct NewSanction<'a> {
 pub struct Audit<'a> {
     /// Who acted: a moderator's address, or `system` for automatic actions.
     pub actor: &'a str,
-    /// What was done: `ban`, `mute`, `delete_message`…
+    /// What was done: `ban`, `mute`, `remove_message`…
     pub action: &'a str,
     /// What it was done to: an address, `channel#seq`, `note:ID`, `job:ID`, `jti:…`.
     pub target: &'a str,

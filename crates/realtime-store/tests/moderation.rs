@@ -251,6 +251,7 @@ async fn reports_of_one_thing_collapse_onto_one_pending_job(store: &Store) {
     let a = store.report(report(1)).await.unwrap().unwrap();
     assert!(!a.duplicate);
     assert_eq!(a.job.author, addr(9));
+    assert_eq!(a.job.body.as_deref(), Some("spam"), "the text as reported");
     let b = store.report(report(2)).await.unwrap().unwrap();
     assert_eq!((b.job.id, b.job.reports, b.duplicate), (a.job.id, 2, false));
     let again = store.report(report(1)).await.unwrap().unwrap();

@@ -7,8 +7,9 @@
 //! (any URL whose host is not allowed), or the maintained profanity list (feature
 //! `profanity`). It says what happens on a match: `reject` (the sender is told which rule),
 //! `mask` (the matched text is replaced by `*`), or `hold` (the text waits for a moderator).
-//! When several rules match, the strongest action wins (reject, then hold, then mask), and
-//! every mask is applied to the text.
+//! Every rule looks at the text as written; when several match, the strongest action wins
+//! (reject, then hold, then mask), whatever their order, and every mask is applied to the
+//! text that goes on.
 
 mod links;
 #[cfg(feature = "profanity")]
@@ -215,43 +216,55 @@ impl ContentRules {
         self.rules.is_empty()
     }
 
-    /// Applies every rule that covers `place` to `text`.
+    /// Applies every rule that covers `place` to `text`. Every rule looks at the text as
+    /// written, so the order of the rules does not matter: a reject or hold rule sees a word
+    /// a mask rule also masks.
     pub fn screen(&self, text: &str, place: Place<'_>) -> Verdict {
-        let mut current = text.to_owned();
+        let mut masks: Vec<(usize, usize)> = Vec::new();
         let mut masked = Vec::new();
-        let mut hold: Option<String> = None;
+        let mut hold: Option<&Rule> = None;
+        let mut reject: Option<&Rule> = None;
         for rule in self
             .rules
             .iter()
             .filter(|r| r.covers(place, self.screen_dms))
         {
-            let spans = rule.matcher.find(&current);
+            let spans = rule.matcher.find(text);
             if spans.is_empty() {
                 continue;
             }
             match rule.action {
                 RuleAction::Reject => {
-                    let message = rule.message.clone().unwrap_or_else(|| {
-                        format!("refused by the rule {:?} of this world", rule.name)
-                    });
-                    return Verdict::Reject {
-                        rule: rule.name.clone(),
-                        message,
-                    };
+                    reject.get_or_insert(rule);
                 }
                 RuleAction::Hold => {
-                    hold.get_or_insert_with(|| rule.name.clone());
+                    hold.get_or_insert(rule);
                 }
                 RuleAction::Mask => {
-                    current = mask(&current, &spans);
+                    masks.extend(spans);
                     masked.push(rule.name.clone());
                 }
             }
         }
+        if let Some(rule) = reject {
+            let message = rule
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("refused by the rule {:?} of this world", rule.name));
+            return Verdict::Reject {
+                rule: rule.name.clone(),
+                message,
+            };
+        }
+        let current = if masks.is_empty() {
+            text.to_owned()
+        } else {
+            mask(text, &masks)
+        };
         match (hold, masked.is_empty()) {
             (Some(rule), _) => Verdict::Hold {
                 text: current,
-                rule,
+                rule: rule.name.clone(),
             },
             (None, false) => Verdict::Mask {
                 text: current,
@@ -342,14 +355,26 @@ fn words_pattern(words: &[String]) -> Result<Regex, String> {
     compile(&format!("(?i)(?:{})", alternatives.join("|")))
 }
 
-/// `text` with each byte range replaced by one `*` per character.
+/// `text` with each byte range replaced by one `*` per character (spaces kept); ranges of
+/// several rules may overlap.
 fn mask(text: &str, spans: &[(usize, usize)]) -> String {
+    let mut sorted: Vec<(usize, usize)> = spans
+        .iter()
+        .copied()
+        .filter(|(s, e)| s < e && *e <= text.len())
+        .collect();
+    sorted.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(sorted.len());
+    for (start, end) in sorted {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    let mut sorted = spans.to_vec();
-    sorted.sort_unstable();
-    for (start, end) in sorted {
-        if start < at || end > text.len() {
+    for (start, end) in merged {
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
             continue;
         }
         out.push_str(&text[at..start]);

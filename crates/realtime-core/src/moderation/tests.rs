@@ -220,3 +220,28 @@ fn the_profanity_list_masks_only_what_it_finds_and_sees_through_spacing() {
         Verdict::Allow
     );
 }
+
+#[test]
+fn the_order_of_rules_does_not_change_the_verdict() {
+    let mask = words("mask", &["airdrop", "free"], RuleAction::Mask);
+    let reject = words("reject", &["airdrop"], RuleAction::Reject);
+    let overlapping = words("phrase", &["free airdrop"], RuleAction::Mask);
+    for rules in [[mask.clone(), reject.clone()], [reject, mask.clone()]] {
+        assert!(
+            matches!(
+                screen(&rules, "free airdrop", "world"),
+                Verdict::Reject { .. }
+            ),
+            "{:?}",
+            rules.iter().map(|r| &r.name).collect::<Vec<_>>()
+        );
+    }
+    // Masks of several rules may overlap.
+    match screen(&[mask, overlapping], "a free airdrop!", "world") {
+        Verdict::Mask { text, rules } => {
+            assert_eq!(text, "a **** *******!");
+            assert_eq!(rules, ["mask", "phrase"]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

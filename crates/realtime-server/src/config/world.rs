@@ -101,10 +101,17 @@ impl Config {
                         format!("no [groups.{g}] section"),
                     );
                 }
+                Policy::Admin if self.auth.admins.is_empty() => {
+                    return fail(
+                        "moderation.moderator_policy",
+                        "\"admin\" needs addresses in auth.admins".into(),
+                    );
+                }
                 Policy::Anyone | Policy::Authenticated => {
                     return fail(
                         "moderation.moderator_policy",
-                        "would make every player a moderator; use player, group:NAME or admin"
+                        "would make every signed-in address a moderator; use group:NAME, admin \
+                         or player"
                             .into(),
                     );
                 }

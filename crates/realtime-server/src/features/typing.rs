@@ -77,6 +77,11 @@ impl LastSent {
         let permissions = &conn.app.world.permissions;
         let channel = permissions.canonical(channel);
         permissions.check(Some(who), &channel, Action::Post)?;
+        // Who may not post here has nothing to type either.
+        conn.app
+            .moderation
+            .standing
+            .check_mute(who, Some(&channel))?;
         let now = Instant::now();
         let recent = self
             .0

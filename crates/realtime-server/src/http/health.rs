@@ -108,6 +108,22 @@ pub struct Status {
     pub leader: bool,
     /// The Torii follower, or null without `[torii]`.
     pub torii: Option<ToriiReport>,
+    pub moderation: ModerationReport,
+}
+
+/// Moderation, in `/v1/status`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ModerationReport {
+    /// Content rules configured.
+    pub rules: usize,
+    /// Addresses banned now.
+    pub bans: usize,
+    /// Addresses muted somewhere now.
+    pub muted: usize,
+    /// Sessions revoked before their expiry.
+    pub revoked_sessions: usize,
+    /// Jobs of the review queue waiting for a moderator; null when storage did not answer.
+    pub pending_jobs: Option<u64>,
 }
 
 /// The bus connection, in `/v1/status`.
@@ -241,6 +257,14 @@ pub async fn status(State(app): State<App>) -> Json<Status> {
     });
     let bus = app.delivery.broker.status();
     let (limits_kind, limits_fallbacks) = app.delivery.rate_limits.status();
+    let (bans, muted, revoked_sessions) = app.moderation.standing.counts();
+    let moderation = ModerationReport {
+        rules: app.config.moderation.rules.len(),
+        bans,
+        muted,
+        revoked_sessions,
+        pending_jobs: app.storage.store.pending_jobs().await.ok(),
+    };
     Json(Status {
         version: env!("CARGO_PKG_VERSION"),
         connections: app.conns.connections.total(),
@@ -262,5 +286,6 @@ pub async fn status(State(app): State<App>) -> Json<Status> {
         storage: format!("{:?}", app.storage.store.backend()).to_lowercase(),
         leader: app.delivery.leader.is_leader(),
         torii,
+        moderation,
     })
 }

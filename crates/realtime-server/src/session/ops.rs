@@ -224,6 +224,7 @@ impl Session {
         current.expires_at_ms = fresh.expires_at_ms;
         // The fresh token is the one a moderator would now revoke.
         current.jti.clone_from(&fresh.jti);
+        current.moderator = fresh.moderator;
         self.app
             .conns
             .registry

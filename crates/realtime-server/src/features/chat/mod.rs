@@ -425,10 +425,15 @@ pub(crate) async fn admit(
             .take_in_channel(sender, channel, limits, exempt)
             .await?;
     }
-    app.dm_gate().admit(sender, channel, Intent::Post).await?;
+    // Screened before the thread can start: a refused or held first message starts none.
     match app.moderation.screen(body, Place::Channel(channel))? {
-        Screened::Publish(body) => Ok(Admitted::Publish(body)),
+        Screened::Publish(body) => {
+            app.dm_gate().admit(sender, channel, Intent::Post).await?;
+            Ok(Admitted::Publish(body))
+        }
         Screened::Hold { text, rule } => {
+            // Blocks and the start rule still apply; the thread starts if it is approved.
+            app.dm_gate().admit(sender, channel, Intent::Typing).await?;
             let filed = app
                 .storage
                 .store

@@ -24,9 +24,9 @@ use crate::web::ApiError;
 
 /// Longest `jti` accepted.
 const MAX_JTI: usize = 256;
-/// How long a revocation is kept when the token's own expiry is not known: at least a
-/// day, and at least a session's lifetime.
-const MIN_REVOCATION_MS: i64 = 86_400_000;
+/// How long a revocation is kept, since the token's own expiry is not known here: at least
+/// 30 days, and at least a session's lifetime (`[auth] session_ttl`).
+const MIN_REVOCATION_MS: i64 = 30 * 86_400_000;
 
 fn address(text: &str) -> Result<Address, ApiError> {
     text.parse()

@@ -68,16 +68,10 @@ async fn apply(app: &AppState, control: &Control) {
             tracing::info!(%address, closed, "banned address disconnected");
         }
         Control::Revoke { jti } => {
-            let frame = Utf8Bytes::from(encode_push(
-                "session_revoked",
-                &Closing {
-                    message: "this session was revoked; sign in again",
-                },
-            ));
-            let closed = app
-                .conns
-                .registry
-                .close_token(jti, &frame, CloseCode::Unauthorized);
+            let closed =
+                app.conns
+                    .registry
+                    .close_token(jti, &revoked_frame(), CloseCode::Unauthorized);
             tracing::info!(closed, "revoked session disconnected");
         }
         Control::NoteRemoved { id } => match app.storage.store.note(*id).await {
@@ -88,6 +82,15 @@ async fn apply(app: &AppState, control: &Control) {
             Err(e) => tracing::warn!(error = %e, note = id, "cannot read a removed note"),
         },
     }
+}
+
+fn revoked_frame() -> Utf8Bytes {
+    Utf8Bytes::from(encode_push(
+        "session_revoked",
+        &Closing {
+            message: "this session was revoked; sign in again",
+        },
+    ))
 }
 
 /// Handles a control notice from another instance (the hub's control handler).
@@ -117,7 +120,8 @@ pub async fn subscribe_control(app: &App) {
 }
 
 /// Re-reads what is in force every `[moderation] reload_interval` until shutdown, and
-/// closes the sockets of addresses banned meanwhile (in case their notice was lost).
+/// closes the sockets of addresses banned and of sessions revoked meanwhile (in case their
+/// notice was lost).
 pub async fn reload_loop(app: App) {
     let mut tick = tokio::time::interval(app.config.moderation.reload_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -141,5 +145,11 @@ pub async fn reload_loop(app: App) {
                 app.conns.registry.close(address, &frame, CloseCode::Banned);
             }
         }
+        let standing = &app.moderation.standing;
+        app.conns.registry.close_revoked(
+            |jti| standing.is_revoked(jti),
+            &revoked_frame(),
+            CloseCode::Unauthorized,
+        );
     }
 }

@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::{body, moderator, page_size, reason, stored};
+use crate::dm::Intent;
 use crate::publisher::{Job as Publish, Reply};
 use crate::state::App;
 use crate::web::ApiError;
@@ -134,6 +135,10 @@ async fn publish_held(app: &App, job: &Job) -> Result<(), ApiError> {
     };
     let channel = ChannelName::new(channel)
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("held channel: {e}")))?;
+    // The thread of a held direct message starts when its first message is approved.
+    app.dm_gate()
+        .admit(job.author, &channel, Intent::Post)
+        .await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.delivery
         .publisher
@@ -173,22 +178,18 @@ async fn decide(
             "remove goes with resolving a report",
         ));
     }
-    if state == JobState::Resolved {
-        match job.kind {
-            JobKind::Held => publish_held(&app, &job).await?,
-            JobKind::Report if args.remove => match (&job.channel, job.seq, job.note_id) {
-                (_, _, Some(note)) => {
-                    super::actions::remove_note(&app, &actor, note, why).await?;
-                }
-                (Some(channel), Some(seq), None) => {
-                    let channel = ChannelName::new(channel).map_err(|e| {
-                        ApiError::new(ErrorCode::Internal, format!("reported channel: {e}"))
-                    })?;
-                    super::actions::remove_message(&app, &actor, &channel, seq, why).await?;
-                }
-                _ => {}
-            },
-            JobKind::Report => {}
+    if state == JobState::Resolved && job.kind == JobKind::Report && args.remove {
+        match (&job.channel, job.seq, job.note_id) {
+            (_, _, Some(note)) => {
+                super::actions::remove_note(&app, &actor, note, why).await?;
+            }
+            (Some(channel), Some(seq), None) => {
+                let channel = ChannelName::new(channel).map_err(|e| {
+                    ApiError::new(ErrorCode::Internal, format!("reported channel: {e}"))
+                })?;
+                super::actions::remove_message(&app, &actor, &channel, seq, why).await?;
+            }
+            _ => {}
         }
     }
     let action = match state {
@@ -196,6 +197,7 @@ async fn decide(
         _ => "dismiss",
     };
     let target = format!("job:{id}");
+    // Decided first, so a resolve and a dismiss racing cannot both act.
     let decided = app
         .storage
         .store
@@ -219,6 +221,17 @@ async fn decide(
                 format!("job {id} was decided meanwhile"),
             )
         })?;
+    if state == JobState::Resolved
+        && job.kind == JobKind::Held
+        && let Err(e) = publish_held(&app, &job).await
+    {
+        // Not published: the job goes back to the queue, with the reason in the log.
+        let reopened = app.storage.store.reopen_job(id, now_ms()).await;
+        if let Err(r) = reopened {
+            tracing::error!(job = id, error = %r, "a held message was not published and its job not reopened");
+        }
+        return Err(e);
+    }
     tracing::info!(moderator = %actor, job = id, action, "job decided");
     Ok(Json(job_view(&decided, &[])))
 }

@@ -431,6 +431,7 @@ pub async fn edit(
     changes: NoteChanges,
 ) -> Result<NoteOk, ErrorBody> {
     own_note(app, who, id).await?;
+    app.moderation.standing.check_mute(who, None)?;
     let rule = &app.config.notes;
     let title = changes
         .title
@@ -442,7 +443,6 @@ pub async fn edit(
         .as_deref()
         .map(|b| screened(app, checked_text("body", b, rule.max_body_chars, false)?))
         .transpose()?;
-    app.moderation.standing.check_mute(who, None)?;
     let now = now_ms();
     let expires_at_ms = match changes.expires_in_secs {
         None => None,
