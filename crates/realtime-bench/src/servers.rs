@@ -100,7 +100,8 @@ pub async fn start_realtime(
          [limits]\npublish_burst = 1000000\npublish_per_second = 1000000.0\n\
          read_burst = 1000000\nread_per_second = 1000000.0\n\
          upgrades_per_ip_burst = 1000000\nupgrades_per_ip_per_second = 1000000.0\n\
-         max_unauthenticated_per_ip = 100000\nmax_http_connections_per_ip = 100000\n\n\
+         max_unauthenticated_per_ip = 100000\nmax_http_connections_per_ip = 100000\n\
+         frames_burst = 1000000\nframes_per_second = 1000000.0\n\n\
          [log]\nlevel = \"warn\"\n\n{extra_toml}"
     );
     let path = dir.0.join("realtime.toml");

@@ -256,3 +256,17 @@ fn policies_are_written_as_strings() {
         assert!(Policy::try_from(bad.to_owned()).is_err(), "{bad}");
     }
 }
+
+/// A policy outside channels (who moderates): members of a group kind pass, others do not,
+/// and an on-chain policy fails closed while on-chain state cannot be relied on.
+#[test]
+fn a_policy_passes_who_it_names_and_fails_closed_without_the_world() {
+    let r = rules(Policy::Authenticated);
+    let council = Policy::Group("guild".into());
+    assert!(r.passes(Ok(&World), addr(MEMBER), &council));
+    assert!(!r.passes(Ok(&World), addr(PLAYER), &council));
+    assert!(r.passes(Ok(&World), addr(ADMIN), &Policy::Admin));
+    assert!(!r.passes(Ok(&World), addr(MEMBER), &Policy::Admin));
+    let stale = Refusal::new(ErrorCode::Unavailable, "torii is stale");
+    assert!(!r.passes(Err::<&World, _>(&stale), addr(MEMBER), &council));
+}
