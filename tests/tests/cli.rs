@@ -156,12 +156,24 @@ fn migrate_up_down_and_status() {
     let (ok, out, err) = run(&["migrate", "status"], &[], &dir);
     assert!(ok, "{err}");
     assert!(out.contains("pending"), "{out}");
+    // The plan first: nothing changes.
+    let (ok, out, _) = run(&["migrate", "up", "--dry-run"], &[], &dir);
+    assert!(ok && out.contains("would apply 1 messages"), "{out}");
+    assert!(out.contains("would apply 5 moderation"), "{out}");
+    let (_, out, _) = run(&["migrate", "status"], &[], &dir);
+    assert!(!out.contains("applied"), "a dry run applies nothing: {out}");
     let (ok, out, _) = run(&["migrate", "up"], &[], &dir);
     assert!(ok && out.contains("applied 1"), "{out}");
     let (_, out, _) = run(&["migrate", "up"], &[], &dir);
     assert!(out.contains("nothing to apply"), "{out}");
     let (_, out, _) = run(&["migrate", "status"], &[], &dir);
     assert!(out.contains("applied"), "{out}");
+    let (ok, out, _) = run(&["migrate", "down", "2", "--dry-run"], &[], &dir);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "would revert 6 retention\nwould revert 5 moderation"
+    );
     // One step back reverts the newest migration only.
     let (ok, out, _) = run(&["migrate", "down"], &[], &dir);
     assert!(ok && out.trim() == "reverted 6", "{out}");

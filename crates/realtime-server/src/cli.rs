@@ -60,11 +60,18 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
     /// Apply every pending migration.
-    Up,
-    /// Revert the N newest applied migrations (default 1).
+    Up {
+        /// Print what would be applied, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Revert the N newest applied migrations (default 1). Reverting drops what they store.
     Down {
         #[arg(default_value_t = 1)]
         n: usize,
+        /// Print what would be reverted, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List known migrations and whether each is applied.
     Status,

@@ -91,7 +91,18 @@ fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), CommandError> {
                 source,
             })?;
         let outcome = match action {
-            MigrateAction::Up => store.migrate_up().await.map(|applied| {
+            MigrateAction::Up { dry_run: true } => store.migration_status().await.map(|status| {
+                let pending = status.pending();
+                if pending.is_empty() {
+                    println!("nothing to apply");
+                }
+                for (version, description) in &status.known {
+                    if pending.contains(version) {
+                        println!("would apply {version} {description}");
+                    }
+                }
+            }),
+            MigrateAction::Up { dry_run: false } => store.migrate_up().await.map(|applied| {
                 if applied.is_empty() {
                     println!("nothing to apply");
                 }
@@ -99,14 +110,32 @@ fn migrate(action: MigrateAction, loaded: Loaded) -> Result<(), CommandError> {
                     println!("applied {v}");
                 }
             }),
-            MigrateAction::Down { n } => store.migrate_down(n).await.map(|reverted| {
-                if reverted.is_empty() {
-                    println!("nothing to revert");
-                }
-                for v in reverted {
-                    println!("reverted {v}");
-                }
-            }),
+            MigrateAction::Down { n, dry_run: true } => {
+                store.migration_status().await.map(|status| {
+                    let newest: Vec<&i64> = status.applied.iter().rev().take(n).collect();
+                    if newest.is_empty() {
+                        println!("nothing to revert");
+                    }
+                    for version in newest {
+                        let description = status
+                            .known
+                            .iter()
+                            .find(|(v, _)| v == version)
+                            .map_or("(unknown to this build)", |(_, d)| d.as_str());
+                        println!("would revert {version} {description}");
+                    }
+                })
+            }
+            MigrateAction::Down { n, dry_run: false } => {
+                store.migrate_down(n).await.map(|reverted| {
+                    if reverted.is_empty() {
+                        println!("nothing to revert");
+                    }
+                    for v in reverted {
+                        println!("reverted {v}");
+                    }
+                })
+            }
             MigrateAction::Status => store.migration_status().await.map(|status| {
                 for (version, description) in &status.known {
                     let state = if status.applied.contains(version) {
