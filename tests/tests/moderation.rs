@@ -57,6 +57,15 @@ async fn content_rules_mask_hold_or_reject_and_the_sender_stays_connected() {
         .await
         .unwrap();
     assert_eq!(retry["duplicate"], true, "{retry}");
+    // The same id for other text is a conflict, as for a stored message.
+    let e = writer
+        .request(
+            "publish",
+            json!({"channel": "world", "body": "another airdrop", "client_msg_id": "m4"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Conflict));
     quiet(&mut reader).await;
 
     let jobs = pending_jobs(&server, 1).await;

@@ -179,6 +179,15 @@ fn rules_across_keys_are_checked() {
         ),
         ("[log]\nlevel = \"info,=[\"\n", "log.level"),
         (
+            "[[moderation.rules]]\nname = \"r\"\nwords = [\"x\"]\naction = \"mask\"\n\
+             channels = [\"dm:0x2:0x1\"]\n",
+            "moderation.rules[0].channels",
+        ),
+        (
+            "[moderation]\nmoderator_policy = \"admin\"\n",
+            "moderation.moderator_policy",
+        ),
+        (
             "[storage]\nmax_connections = 0\n",
             "storage.max_connections",
         ),

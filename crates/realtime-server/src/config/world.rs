@@ -87,6 +87,24 @@ impl Config {
                 "the moderation channel is the moderators' queue; its rules are fixed".into(),
             );
         }
+        let rules = self.channel_rules();
+        for (i, rule) in self.moderation.rules.iter().enumerate() {
+            for name in &rule.channels {
+                let Ok(channel) = realtime_core::ChannelName::new(name) else {
+                    continue; // refused with its key when the rules are compiled
+                };
+                let canonical = rules.canonical(channel.clone());
+                if canonical != channel {
+                    return fail(
+                        &format!("moderation.rules[{i}].channels"),
+                        format!(
+                            "{name:?} is spelled {:?} on this server",
+                            canonical.as_str()
+                        ),
+                    );
+                }
+            }
+        }
         if let Some(policy) = &self.moderation.moderator_policy {
             match policy {
                 Policy::Player if self.players.is_none() => {

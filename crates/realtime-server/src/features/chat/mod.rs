@@ -447,6 +447,16 @@ pub(crate) async fn admit(
                 })
                 .await
                 .map_err(|e| chat::store_error(&e))?;
+            if filed.duplicate && filed.job.body.as_deref() != Some(text.as_str()) {
+                return Err(ErrorBody::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "client_msg_id {client_msg_id:?} was already used for another message \
+                         (held for review as job {})",
+                        filed.job.id
+                    ),
+                ));
+            }
             if !filed.duplicate {
                 tracing::info!(%channel, rule, job = filed.job.id, "message held for review");
                 app.moderation.wake.notify_one();
