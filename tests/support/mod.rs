@@ -10,6 +10,7 @@ pub mod blitz;
 pub mod devnet;
 pub mod http;
 pub mod moderation;
+pub mod pair;
 pub mod raw;
 pub mod redis;
 pub mod rpc_proxy;

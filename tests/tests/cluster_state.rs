@@ -6,64 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::redis::Redis;
-use e2e::{
-    Options, Server, addr, close_code, drop_postgres, fresh_postgres, http, next_push, unique,
-};
+use e2e::pair::Pair;
+use e2e::{Options, Server, addr, close_code, drop_postgres, http, next_push};
 use realtime_client::{Auth, Client, ErrorCode, Event, PresenceSnapshot, Push};
 use serde_json::Value;
-
-const SECRET: &str = "instances-share-this-secret-of-forty-bytes";
-
-/// Two instances over a fresh database and a private Redis, with `limits` in `[limits]`.
-struct Pair {
-    a: Server,
-    b: Server,
-    _redis: Redis,
-    db: String,
-}
-
-impl Pair {
-    async fn start(limits: &str) -> Self {
-        let redis = Redis::start().await;
-        let (url, db) = fresh_postgres().await;
-        let prefix = unique("rt");
-        let instance = || {
-            Server::start_with(Options {
-                limits: limits.into(),
-                env: vec![
-                    ("TORII_REALTIME__STORAGE__URL".into(), url.clone()),
-                    ("TORII_REALTIME__BUS__KIND".into(), "redis".into()),
-                    ("TORII_REALTIME__BUS__URL".into(), redis.url()),
-                    ("TORII_REALTIME__BUS__PREFIX".into(), prefix.clone()),
-                    ("TORII_REALTIME__AUTH__SESSION_SECRET".into(), SECRET.into()),
-                ],
-                ..Options::default()
-            })
-        };
-        let a = instance().await;
-        let b = instance().await;
-        for s in [&a, &b] {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while status(s).await["bus_status"]["state"] != "connected" {
-                assert!(Instant::now() < deadline, "bus never connected");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        Self {
-            a,
-            b,
-            _redis: redis,
-            db,
-        }
-    }
-
-    async fn finish(self) {
-        drop(self.a);
-        drop(self.b);
-        drop_postgres(&self.db).await;
-    }
-}
 
 async fn status(server: &Server) -> Value {
     http::get(server.addr, "/v1/status", &[]).await.json()
@@ -93,7 +39,11 @@ async fn presence_until(
 
 #[tokio::test]
 async fn an_address_is_rate_limited_once_across_instances() {
-    let pair = Pair::start("publish_burst = 3\npublish_per_second = 0.01\n").await;
+    let pair = Pair::start(Options {
+        limits: "publish_burst = 3\npublish_per_second = 0.01\n".into(),
+        ..Options::default()
+    })
+    .await;
     let on_a = pair.a.client(&addr(1)).await;
     let on_b = pair.b.client(&addr(1)).await;
     on_a.publish("world", "1", "a1").await.unwrap();
@@ -118,7 +68,7 @@ async fn an_address_is_rate_limited_once_across_instances() {
 
 #[tokio::test]
 async fn a_typing_notice_reaches_subscribers_on_the_other_instance() {
-    let pair = Pair::start("").await;
+    let pair = Pair::start(Options::default()).await;
     let mut reader = pair.b.client(&addr(2)).await;
     reader.subscribe("world", None).await.unwrap();
     let typer = pair.a.client(&addr(1)).await;
@@ -133,7 +83,7 @@ async fn a_typing_notice_reaches_subscribers_on_the_other_instance() {
 
 #[tokio::test]
 async fn presence_counts_an_address_once_across_instances_and_devices() {
-    let pair = Pair::start("").await;
+    let pair = Pair::start(Options::default()).await;
     let mut watcher = pair.a.client(&addr(9)).await;
     watcher
         .subscribe_with_presence("world", None)
@@ -190,7 +140,7 @@ async fn presence_counts_an_address_once_across_instances_and_devices() {
 
 #[tokio::test]
 async fn a_killed_instance_s_members_leave_presence() {
-    let pair = Pair::start("").await;
+    let pair = Pair::start(Options::default()).await;
     let watcher = pair.a.client(&addr(9)).await;
     watcher.subscribe("world", None).await.unwrap();
     let on_b = pair.b.client(&addr(1)).await;
@@ -213,7 +163,11 @@ async fn a_killed_instance_s_members_leave_presence() {
 
 #[tokio::test]
 async fn the_connection_cap_counts_every_instance() {
-    let pair = Pair::start("max_connections_per_address = 2\n").await;
+    let pair = Pair::start(Options {
+        limits: "max_connections_per_address = 2\n".into(),
+        ..Options::default()
+    })
+    .await;
     let first = pair.a.client(&addr(1)).await;
     let _second = pair.b.client(&addr(1)).await;
     let token = pair.a.token(&addr(1));

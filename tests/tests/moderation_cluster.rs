@@ -8,12 +8,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use e2e::http::authed;
-use e2e::redis::Redis;
-use e2e::{Options, Server, addr, close_code, drop_postgres, fresh_postgres, next_push, unique};
+use e2e::pair::Pair;
+use e2e::{Options, Server, addr, close_code, next_push};
 use realtime_client::{ErrorCode, Push};
 use serde_json::{Value, json};
-
-const SECRET: &str = "instances-share-this-secret-of-forty-bytes";
 
 const RULES: &str = r#"
 [moderation]
@@ -25,59 +23,6 @@ words = ["airdrop"]
 action = "hold"
 "#;
 
-struct Pair {
-    a: Server,
-    b: Server,
-    _redis: Redis,
-    db: String,
-}
-
-impl Pair {
-    async fn start() -> Self {
-        let redis = Redis::start().await;
-        let (url, db) = fresh_postgres().await;
-        let prefix = unique("rt");
-        let instance = || {
-            Server::start_with(Options {
-                toml: RULES.into(),
-                env: vec![
-                    ("TORII_REALTIME__STORAGE__URL".into(), url.clone()),
-                    ("TORII_REALTIME__BUS__KIND".into(), "redis".into()),
-                    ("TORII_REALTIME__BUS__URL".into(), redis.url()),
-                    ("TORII_REALTIME__BUS__PREFIX".into(), prefix.clone()),
-                    ("TORII_REALTIME__AUTH__SESSION_SECRET".into(), SECRET.into()),
-                ],
-                ..Options::default()
-            })
-        };
-        let a = instance().await;
-        let b = instance().await;
-        for s in [&a, &b] {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                let r = e2e::http::get(s.addr, "/v1/status", &[]).await;
-                if r.json()["bus_status"]["state"] == "connected" {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "bus never connected");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        Self {
-            a,
-            b,
-            _redis: redis,
-            db,
-        }
-    }
-
-    async fn finish(self) {
-        drop(self.a);
-        drop(self.b);
-        drop_postgres(&self.db).await;
-    }
-}
-
 async fn act(server: &Server, path: &str, body: Value) -> Value {
     let token = server.token(&addr(999));
     let r = authed(server.addr, "POST", path, &token, Some(&body)).await;
@@ -87,7 +32,11 @@ async fn act(server: &Server, path: &str, body: Value) -> Value {
 
 #[tokio::test]
 async fn a_ban_on_one_instance_closes_the_sockets_on_the_other_and_a_mute_holds_there() {
-    let pair = Pair::start().await;
+    let pair = Pair::start(Options {
+        toml: RULES.into(),
+        ..Options::default()
+    })
+    .await;
     let mut on_b = pair.b.client(&addr(1)).await;
     on_b.subscribe("world", None).await.unwrap();
     let talker = pair.b.client(&addr(2)).await;
@@ -143,7 +92,11 @@ async fn a_ban_on_one_instance_closes_the_sockets_on_the_other_and_a_mute_holds_
 
 #[tokio::test]
 async fn the_workers_of_both_instances_announce_each_job_once() {
-    let pair = Pair::start().await;
+    let pair = Pair::start(Options {
+        toml: RULES.into(),
+        ..Options::default()
+    })
+    .await;
     let on_a = pair.a.client(&addr(1)).await;
     let on_b = pair.b.client(&addr(2)).await;
     const HELD: usize = 30;
