@@ -10,7 +10,7 @@
 //! raises the trim point last, so the channel row (which publishers lock) is held only for
 //! the commit. The caller repeats until a call removes less than a batch.
 
-use crate::store::{Pools, on_pool};
+use crate::store::{in_tx, on_pool};
 use crate::{Store, StoreError};
 
 const LIST: &str = "SELECT c.id, c.name, c.last_seq, c.trimmed_to, \
@@ -137,42 +137,21 @@ impl Store {
         let Some(target) = trim_target(&window, last_seq, trim) else {
             return Ok(0);
         };
-        let removed = match &self.pools {
-            Pools::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let removed = sqlx::query(DELETE)
-                    .bind(id.0)
-                    .bind(trimmed_to)
-                    .bind(target)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query(RAISE)
-                    .bind(id.0)
-                    .bind(target)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                removed
-            }
-            Pools::Sqlite { write, .. } => {
-                let mut tx = write.begin().await?;
-                let removed = sqlx::query(DELETE)
-                    .bind(id.0)
-                    .bind(trimmed_to)
-                    .bind(target)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query(RAISE)
-                    .bind(id.0)
-                    .bind(target)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                removed
-            }
-        };
+        let removed = in_tx!(self, |tx| {
+            let removed = sqlx::query(DELETE)
+                .bind(id.0)
+                .bind(trimmed_to)
+                .bind(target)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(RAISE)
+                .bind(id.0)
+                .bind(target)
+                .execute(&mut *tx)
+                .await?;
+            removed
+        });
         Ok(removed)
     }
 
@@ -184,28 +163,21 @@ impl Store {
         removed_before_ms: i64,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        macro_rules! purge {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let revs: Vec<i64> = sqlx::query_scalar(PURGE_TOMBSTONES)
-                    .bind(removed_before_ms)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *tx)
+        let purged = in_tx!(self, |tx| {
+            let revs: Vec<i64> = sqlx::query_scalar(PURGE_TOMBSTONES)
+                .bind(removed_before_ms)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+            if let Some(highest) = revs.iter().max() {
+                sqlx::query(RAISE_PURGED)
+                    .bind(highest)
+                    .execute(&mut *tx)
                     .await?;
-                if let Some(highest) = revs.iter().max() {
-                    sqlx::query(RAISE_PURGED)
-                        .bind(highest)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                revs.len() as u64
-            }};
-        }
-        Ok(match &self.pools {
-            Pools::Postgres(pool) => purge!(pool),
-            Pools::Sqlite { write, .. } => purge!(write),
-        })
+            }
+            revs.len() as u64
+        });
+        Ok(purged)
     }
 
     /// The highest note revision whose tombstone was purged (0: none): a client resuming
