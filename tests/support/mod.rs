@@ -9,6 +9,7 @@
 pub mod blitz;
 pub mod devnet;
 pub mod http;
+pub mod metrics;
 pub mod moderation;
 pub mod pair;
 pub mod raw;

@@ -191,6 +191,27 @@ fn migrate_up_down_and_status() {
 }
 
 #[test]
+fn migrate_takes_config_before_or_after_its_action() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "elsewhere.toml",
+        "[storage]\nurl = \"sqlite://other/chat.db\"\n",
+    );
+    std::fs::create_dir_all(dir.0.join("other")).unwrap();
+    let file = file.to_str().unwrap();
+    // As operations.md writes it: the action first, then the file.
+    let (ok, out, err) = run(&["migrate", "up", "--config", file], &[], &dir);
+    assert!(ok && out.contains("applied 1"), "{out}{err}");
+    let (ok, out, err) = run(&["migrate", "--config", file, "status"], &[], &dir);
+    assert!(ok && out.contains("applied"), "{out}{err}");
+    assert!(dir.0.join("other/chat.db").exists());
+    assert!(
+        !dir.0.join("data/realtime.db").exists(),
+        "the defaults were used"
+    );
+}
+
+#[test]
 fn help_is_useful_on_every_command() {
     let dir = Dir::new();
     for args in [

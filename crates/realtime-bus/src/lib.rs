@@ -32,6 +32,13 @@ mod redis;
 pub use cluster::{Round, SharedState};
 pub use config::{BusConfig, BusKind};
 pub use memory::MemoryBroker;
+
+/// Registers the bus's Prometheus metrics (Redis round trips) in the default registry, so a
+/// scrape lists them before the first round trip. Without the `redis` feature there are none.
+pub fn register_metrics() {
+    #[cfg(feature = "redis")]
+    redis::metrics::register();
+}
 pub use rate::{KeyedBuckets, MemoryRateLimiter, Rate, RateLimiter};
 #[cfg(feature = "redis")]
 pub use redis::{LocalRedis, RedisBroker, RedisLease};

@@ -69,6 +69,7 @@ impl Prepared {
     pub async fn post(self, publisher: &Publisher) {
         for channel in self.channels {
             tracing::info!(rule = %self.rule, %channel, "announcement");
+            crate::metrics::get().message_in(crate::metrics::Feature::Announcement);
             let (tx, rx) = tokio::sync::oneshot::channel();
             publisher
                 .submit(Job {

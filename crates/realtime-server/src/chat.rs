@@ -138,17 +138,19 @@ pub async fn history(
             format!("limit must be between 1 and {HISTORY_MAX_LIMIT}"),
         ));
     }
-    let page = store
-        .history(
+    let page = crate::metrics::timed(
+        crate::metrics::StorageOp::Read,
+        store.history(
             channel,
             HistoryQuery {
                 before,
                 after,
                 limit,
             },
-        )
-        .await
-        .map_err(|e| store_error(&e))?;
+        ),
+    )
+    .await
+    .map_err(|e| store_error(&e))?;
     let mut messages: Vec<MessageData> = page
         .messages
         .iter()

@@ -18,7 +18,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArg {
     /// TOML config file; without one the built-in defaults apply.
-    #[arg(long, short = 'c', env = "TORII_REALTIME_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        env = "TORII_REALTIME_CONFIG",
+        value_name = "FILE",
+        global = true
+    )]
     pub config: Option<PathBuf>,
 }
 

@@ -273,6 +273,7 @@ impl Feed {
             // On overflow the queue closes the connection itself (4001).
             let _ = idx.watchers[conn].queue.push(frame.clone());
         }
+        crate::metrics::get().messages_out(crate::metrics::Feature::Onchain, targets.len() as u64);
         targets.len()
     }
 }

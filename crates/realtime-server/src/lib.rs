@@ -4,6 +4,7 @@
 //! `tests/layers.rs` checks this), so there are no import circles and no arrow points up.
 //!
 //! Foundations, knowing no other module of the server:
+//! - [`metrics`]: the Prometheus metrics and their bounded labels.
 //! - [`cli`]: the `torii-realtime` command line (`serve`, `migrate`, `config check`, `token`).
 //! - [`client_ip`]: the client address behind trusted proxies, for per-IP limits.
 //! - [`connections`]: connection limits per instance and per address.
@@ -47,6 +48,8 @@
 //! - [`serve`]: start-up, wiring, background tasks (note expiry, retention, presence
 //!   announcements, on-chain changes, the moderation queue), and graceful shutdown.
 //! - [`commands`]: what each command line verb does.
+
+pub mod metrics;
 
 pub mod cli;
 pub mod client_ip;

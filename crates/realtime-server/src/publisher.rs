@@ -18,6 +18,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Instant;
 
 use realtime_bus::{Broker, Publication};
 use realtime_core::time::now_ms;
@@ -29,6 +30,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat;
+use crate::hub::ConnId;
+use crate::metrics::{Feature, Transport};
 use crate::queue::SendQueue;
 
 /// Most publishes stored in one transaction.
@@ -58,6 +61,9 @@ pub enum Reply {
     Socket {
         queue: SendQueue,
         id: u64,
+        /// The connection, for the log line of a refusal (this runs in the committer's task,
+        /// outside the connection's span).
+        conn: ConnId,
         permit: OwnedSemaphorePermit,
     },
     /// To a task waiting for it: an HTTP request, an announcement.
@@ -66,11 +72,23 @@ pub enum Reply {
 
 impl Reply {
     fn send(self, outcome: Result<PublishOk, ErrorBody>) {
-        if let Err(e) = &outcome {
-            tracing::debug!(code = %e.code, message = %e.message, "publish refused");
-        }
         match self {
-            Reply::Socket { queue, id, permit } => {
+            Reply::Socket {
+                queue,
+                id,
+                conn,
+                permit,
+            } => {
+                if let Err(e) = &outcome {
+                    crate::metrics::get().refused(e.code, Transport::Ws);
+                    tracing::info!(
+                        conn,
+                        op = "publish",
+                        code = %e.code,
+                        reason = crate::web::log_reason(e),
+                        "refused"
+                    );
+                }
                 let frame = match &outcome {
                     Ok(ok) => encode_ok(id, ok),
                     Err(e) => encode_error(Some(id), e),
@@ -79,7 +97,8 @@ impl Reply {
                 let _ = queue.push(Utf8Bytes::from(frame));
                 drop(permit);
             }
-            // A task that gave up waiting has nobody to tell.
+            // A task that gave up waiting has nobody to tell. Its own transport counts and
+            // logs a refusal.
             Reply::Waiting(tx) => {
                 let _ = tx.send(outcome);
             }
@@ -90,7 +109,8 @@ impl Reply {
 /// Hands publishes to the committers; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    shards: Arc<[mpsc::Sender<Job>]>,
+    /// Each job with when it was queued, for `realtime_publish_delivery_seconds`.
+    shards: Arc<[mpsc::Sender<(Instant, Job)>]>,
 }
 
 impl Publisher {
@@ -121,7 +141,9 @@ impl Publisher {
             job.channel.as_str().hash(&mut h);
             (h.finish() % self.shards.len() as u64) as usize
         };
-        if let Err(mpsc::error::SendError(job)) = self.shards[shard].send(job).await {
+        if let Err(mpsc::error::SendError((_, job))) =
+            self.shards[shard].send((Instant::now(), job)).await
+        {
             job.reply.send(Err(ErrorBody::new(
                 ErrorCode::Unavailable,
                 "the server is shutting down",
@@ -130,24 +152,36 @@ impl Publisher {
     }
 }
 
-async fn commit_loop(store: Store, broker: Arc<dyn Broker>, mut rx: mpsc::Receiver<Job>) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let publications = commit(&store, std::mem::take(&mut jobs)).await;
+async fn commit_loop(
+    store: Store,
+    broker: Arc<dyn Broker>,
+    mut rx: mpsc::Receiver<(Instant, Job)>,
+) {
+    let mut queued = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
+        let (times, jobs): (Vec<Instant>, Vec<Job>) =
+            std::mem::take(&mut queued).into_iter().unzip();
+        let (publications, delivered) = commit(&store, jobs).await;
         if !publications.is_empty() {
             let (first, count) = (publications[0].seq, publications.len());
+            // The bus hands the batch to this instance's hub before anything else.
             if let Err(e) = broker.publish_batch(publications).await {
                 // Committed already: subscribers catch up from storage on the next message.
                 tracing::warn!(first, count, error = %e, "bus publish failed");
+            }
+            let latency = &crate::metrics::get().publish_delivery;
+            for (time, _) in times.iter().zip(&delivered).filter(|(_, d)| **d) {
+                latency.observe(time.elapsed().as_secs_f64());
             }
         }
     }
 }
 
-/// Stores a batch, replies to every job, and returns what to announce. When the batch fails
+/// Stores a batch, replies to every job, and returns what to announce, with which jobs
+/// brought a new message (in job order). When the batch fails
 /// for a reason other than storage being unavailable, each publish is retried on its own, so
 /// one bad message cannot fail the others.
-async fn commit(store: &Store, jobs: Vec<Job>) -> Vec<Publication> {
+async fn commit(store: &Store, jobs: Vec<Job>) -> (Vec<Publication>, Vec<bool>) {
     let now = now_ms();
     let batch: Vec<NewMessage<'_>> = jobs
         .iter()
@@ -159,7 +193,12 @@ async fn commit(store: &Store, jobs: Vec<Job>) -> Vec<Publication> {
             now_ms: now,
         })
         .collect();
-    let results = match store.publish_many(&batch).await {
+    let committed = crate::metrics::timed(
+        crate::metrics::StorageOp::Commit,
+        store.publish_many(&batch),
+    )
+    .await;
+    let results = match committed {
         Ok(published) => published.into_iter().map(Ok).collect(),
         Err(e) if e.is_unavailable() || batch.len() == 1 => {
             let error = chat::store_error(&e);
@@ -181,15 +220,25 @@ async fn commit(store: &Store, jobs: Vec<Job>) -> Vec<Publication> {
     };
     drop(batch);
     let mut publications = Vec::new();
+    let mut delivered = Vec::with_capacity(jobs.len());
     for (job, result) in jobs.into_iter().zip(results) {
         let outcome = result.and_then(|p| chat::outcome(&job.body, &job.client_msg_id, p));
         match outcome {
             Ok((ok, publication)) => {
+                // A retry of a stored message is neither a new message nor a delivery to time.
+                let new = !ok.duplicate;
+                if new {
+                    crate::metrics::get().message_in(Feature::of_channel(job.channel.as_str()));
+                }
                 job.reply.send(Ok(ok));
                 publications.push(publication);
+                delivered.push(new);
             }
-            Err(e) => job.reply.send(Err(e)),
+            Err(e) => {
+                job.reply.send(Err(e));
+                delivered.push(false);
+            }
         }
     }
-    publications
+    (publications, delivered)
 }

@@ -17,6 +17,8 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::SlowCause;
+
 /// What the writer should do next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
@@ -100,7 +102,7 @@ impl SendQueue {
         let len = frame.len();
         if state.bytes + len > self.inner.budget {
             drop(state);
-            self.fail_slow();
+            self.fail_slow(SlowCause::Overflow);
             return Err(Overflow);
         }
         state.bytes += len;
@@ -145,12 +147,13 @@ impl SendQueue {
 
     /// The peer is not keeping up: drop everything queued (freeing the memory now), abandon
     /// the frame being written, and close with 4001.
-    pub fn fail_slow(&self) {
+    pub fn fail_slow(&self, cause: SlowCause) {
         let mut state = self.lock();
         state.frames.clear();
         state.bytes = 0;
         if state.ending.is_none() {
             state.ending = Some(Ending::Close(CloseCode::SlowConsumer));
+            crate::metrics::get().slow_consumer(cause);
         }
         drop(state);
         self.inner.abort.cancel();

@@ -76,11 +76,13 @@ impl Registry {
         let Some(conns) = map.get(&address) else {
             return 0;
         };
-        conns
+        let sent = conns
             .iter()
             .filter(|(id, _)| Some(**id) != except)
             .filter(|(_, h)| h.queue.push(frame.clone()).is_ok())
-            .count()
+            .count();
+        crate::metrics::get().messages_out(crate::metrics::Feature::Notice, sent as u64);
+        sent
     }
 
     /// Records the token a session refreshed to.

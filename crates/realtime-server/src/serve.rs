@@ -53,6 +53,8 @@ pub enum ServeError {
 /// Runs the server until `shutdown` is cancelled or a termination signal arrives.
 pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), ServeError> {
     let config = loaded.config;
+    // Registered before anything can count, so every series is listed from the first scrape.
+    crate::metrics::get();
     match &loaded.file {
         Some(f) => tracing::info!(file = %f.display(), "configuration loaded"),
         None => tracing::info!("no config file; using built-in defaults"),
@@ -219,6 +221,27 @@ pub async fn serve(loaded: Loaded, shutdown: CancellationToken) -> Result<(), Se
     tokio::spawn(crate::features::moderation::worker::run(app.clone()));
     if let Some(shared) = app.conns.shared.clone() {
         tokio::spawn(crate::cluster::run(app.clone(), shared));
+    }
+    if let Some(addr) = app
+        .config
+        .metrics
+        .listen
+        .filter(|_| app.config.metrics.enabled)
+    {
+        let listener =
+            crate::listener::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
+        let router = crate::http::metrics_router(app.clone());
+        let stop = shutdown.clone();
+        // Not tracked: it stops with the shutdown signal; a scrape cut short is retried.
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+        tracing::info!(%addr, "metrics listening");
     }
     // The one line scripts and tests wait for; keep its wording stable.
     tracing::info!(addr = %local, "listening");

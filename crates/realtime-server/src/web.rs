@@ -30,11 +30,23 @@ struct Body<'a> {
     error: &'a ErrorBody,
 }
 
+/// Marks a response as a refusal, for the request's log line and `realtime_refusals_total`.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    /// What [`log_reason`] gives for the error.
+    pub reason: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(Body { error: &self.0 })).into_response();
+        response.extensions_mut().insert(Refusal {
+            code: self.0.code,
+            reason: log_reason(&self.0).to_owned(),
+        });
         if let Some(ms) = self.0.retry_after_ms {
             let secs = ms.div_ceil(1000).max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -47,6 +59,17 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// The reason to log for a refusal. A request that could not be decoded gets a generic one:
+/// a decoder's message may quote the request, and so a message body.
+pub fn log_reason(error: &ErrorBody) -> &str {
+    match error.code {
+        ErrorCode::BadRequest | ErrorCode::UnknownOp | ErrorCode::TooLarge => {
+            "the request was malformed"
+        }
+        _ => &error.message,
     }
 }
 

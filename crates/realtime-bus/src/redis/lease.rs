@@ -165,6 +165,7 @@ impl Keeper {
                     r.unwrap_or_else(|_| Err("timed out".to_owned()))
                 }
             };
+            super::metrics::record(super::metrics::Op::Lease, now.into_std(), outcome.is_ok());
             let wait = match outcome {
                 Ok(Held::Until(t)) => {
                     last_answer = Instant::now();

@@ -30,6 +30,7 @@
 mod lease;
 mod link;
 mod local;
+pub(crate) mod metrics;
 mod publish;
 mod rate;
 mod shared;

@@ -106,7 +106,11 @@ impl Publisher {
             }
             let count = batch.len() as u64;
             batch.clear();
-            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            let sent = super::metrics::timed(
+                super::metrics::Op::Publish,
+                pipe.query_async::<()>(&mut conn),
+            );
+            if let Err(e) = sent.await {
                 self.link.dropped.fetch_add(count, Ordering::Relaxed);
                 return Err((e.to_string(), true));
             }

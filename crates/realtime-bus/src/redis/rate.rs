@@ -97,10 +97,11 @@ impl RedisRateLimiter {
             .arg(rate.burst.max(1))
             .arg(rate.per_second.max(0.0))
             .arg(ttl);
-        let wait: u64 = tokio::time::timeout(TAKE_TIMEOUT, eval.query_async(&mut conn))
-            .await
-            .ok()?
-            .ok()?;
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(TAKE_TIMEOUT, eval.query_async::<u64>(&mut conn)).await;
+        let answer = answer.ok().and_then(Result::ok);
+        super::metrics::record(super::metrics::Op::RateLimit, started, answer.is_some());
+        let wait = answer?;
         Some(if wait == 0 {
             Ok(())
         } else {

@@ -111,10 +111,13 @@ impl RedisShared {
 }
 
 async fn timed<T>(f: impl Future<Output = redis::RedisResult<T>>) -> Result<T, BusError> {
-    match tokio::time::timeout(TIMEOUT, f).await {
-        Ok(r) => r.map_err(unavailable),
-        Err(_) => Err(unavailable("redis did not answer in time")),
-    }
+    super::metrics::timed(super::metrics::Op::Shared, async {
+        match tokio::time::timeout(TIMEOUT, f).await {
+            Ok(r) => r.map_err(unavailable),
+            Err(_) => Err(unavailable("redis did not answer in time")),
+        }
+    })
+    .await
 }
 
 impl SharedState for RedisShared {
@@ -148,6 +151,9 @@ impl SharedState for RedisShared {
                 }
             }
             for (address, conns) in &round.connections {
+                if conns.is_empty() {
+                    continue;
+                }
                 let key = connections_key(&self.prefix, address);
                 // XX: a connection released meanwhile is not brought back.
                 let mut cmd = redis::cmd("ZADD");
@@ -162,6 +168,11 @@ impl SharedState for RedisShared {
                 let key = presence_key(&self.prefix, channel);
                 pipe.zrembyscore(&key, "-inf", now).ignore();
                 pipe.zrangebyscore(&key, now + 1, "+inf");
+            }
+            // An idle instance has nothing to write or read: an empty pipeline is an error
+            // to Redis, and a round trip for nothing.
+            if pipe.cmd_iter().next().is_none() {
+                return Ok(HashMap::new());
             }
             let read: Vec<Vec<String>> = timed(pipe.query_async(&mut conn)).await?;
             Ok(round

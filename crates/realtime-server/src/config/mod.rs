@@ -32,7 +32,7 @@ pub use realtime_auth::config::{
 pub use realtime_bus::{BusConfig, BusKind};
 pub use realtime_store::StorageConfig;
 pub use retention::{MAX_RETENTION_BATCH, RetentionConfig, RetentionRule};
-pub use sections::{LogConfig, LogFormat, ServerConfig};
+pub use sections::{LogConfig, LogFormat, MetricsConfig, ServerConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,8 @@ pub struct Config {
     /// How long messages and note tombstones are kept.
     pub retention: RetentionConfig,
     pub log: LogConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
     /// The Torii indexer to follow; without it no world rule applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub torii: Option<ToriiConfig>,
@@ -132,6 +134,7 @@ impl Config {
         self.server.validate()?;
         self.limits.validate()?;
         self.log.validate()?;
+        self.metrics.validate(&self.server)?;
         self.auth.validate().map_err(|e| (e.key, e.reason))?;
         self.bus.validate().map_err(|e| (e.key, e.reason))?;
         self.moderation.validate()?;

@@ -119,6 +119,39 @@ impl ServerConfig {
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serves `GET /metrics`.
+    pub enabled: bool,
+    /// Serves it on this address only, instead of on `server.listen`: for a deployment
+    /// whose public port should not show counts to anyone who asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    pub(crate) fn validate(&self, server: &ServerConfig) -> Check {
+        if self.listen.is_some_and(|l| l == server.listen) {
+            return fail(
+                "metrics.listen",
+                "must differ from server.listen; leave it out to serve /metrics there",
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

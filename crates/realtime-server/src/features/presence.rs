@@ -100,10 +100,12 @@ pub async fn run(app: App) {
                 change.channel.as_str(),
                 &push,
             ));
+            let mut sent = 0;
             for queue in listeners {
                 // On overflow the queue closes the connection itself (4001).
-                let _ = queue.push(frame.clone());
+                sent += u64::from(queue.push(frame.clone()).is_ok());
             }
+            crate::metrics::get().messages_out(crate::metrics::Feature::Presence, sent);
         }
     }
 }

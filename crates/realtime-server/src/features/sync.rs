@@ -121,6 +121,9 @@ pub async fn sync(app: &AppState, who: Address, args: SyncArgs) -> Result<SyncOk
         })?;
         let channel = app.world.permissions.canonical(channel);
         let synced = missed(app, who, &channel, *since, &mut budget).await?;
+        if synced.error.is_none() {
+            crate::metrics::get().recovery(crate::metrics::Recovery::of(synced.reason));
+        }
         if synced.error.is_none()
             && let Some(peer) = crate::features::reads::receipt_peer(app, who, &channel).await?
         {
@@ -204,15 +207,17 @@ async fn missed(
     }
     // Each channel read counts against the read limit, as a history page does.
     app.delivery.rate_limits.take(Limit::Read, who).await?;
-    let messages = store
-        .range(
+    let messages = crate::metrics::timed(
+        crate::metrics::StorageOp::Read,
+        store.range(
             channel,
             since,
             head.last_seq,
             u32::try_from(count).unwrap_or(u32::MAX),
-        )
-        .await
-        .map_err(|e| store_error(&e))?;
+        ),
+    )
+    .await
+    .map_err(|e| store_error(&e))?;
     // Seqs have no gaps and only retention removes messages: trimmed since the head was read.
     if messages.len() as u64 != count {
         synced.reason = Some(NotRecovered::Expired);

@@ -111,6 +111,7 @@ impl LastSent {
                 .broker
                 .signal(channel.as_str(), bytes::Bytes::from(frame.clone()));
             delivery.hub.signal(&channel, frame, Some(conn.id));
+            crate::metrics::get().message_in(crate::metrics::Feature::Typing);
             self.remember(channel.clone(), now);
         }
         conn.reply_ok(

@@ -4,6 +4,7 @@
 //! - `POST /v1/auth/verify {"address", "nonce", "signature"}` → a session token, once the
 //!   account contract accepts the signature over the recomputed message hash.
 
+use crate::metrics::{Outcome, SignIn};
 use std::net::IpAddr;
 
 use axum::Extension;
@@ -200,6 +201,20 @@ pub async fn challenge(
 
 pub async fn verify(
     State(app): State<App>,
+    extension: Extension<ClientIp>,
+    request: Result<Json<VerifyRequest>, JsonRejection>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let outcome = verify_signature(app, extension, request).await;
+    let result = match &outcome {
+        Ok(_) => Outcome::Ok,
+        Err(_) => Outcome::Refused,
+    };
+    crate::metrics::get().sign_in(SignIn::Wallet, result);
+    outcome
+}
+
+async fn verify_signature(
+    app: App,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     request: Result<Json<VerifyRequest>, JsonRejection>,
 ) -> Result<Json<VerifyResponse>, ApiError> {

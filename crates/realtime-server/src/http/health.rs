@@ -212,8 +212,7 @@ pub async fn readyz(State(app): State<App>) -> Readiness {
         .storage
         .probe
         .check(|| async move {
-            store
-                .ping()
+            crate::metrics::timed(crate::metrics::StorageOp::Probe, store.ping())
                 .await
                 .map_err(|e| crate::probe::StorageDown(e.to_string()))
         })

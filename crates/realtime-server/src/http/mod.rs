@@ -5,6 +5,8 @@
 mod auth;
 mod demo;
 pub mod health;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -36,6 +38,9 @@ pub fn router(app: App, features: Arc<Features>) -> Router {
     if app.config.server.demo {
         routes = routes.merge(demo::routes());
     }
+    if app.config.metrics.enabled && app.config.metrics.listen.is_none() {
+        routes = routes.route("/metrics", get(metrics::serve));
+    }
     routes
         .fallback(crate::web::not_found)
         .method_not_allowed_fallback(crate::web::method_not_allowed)
@@ -43,6 +48,15 @@ pub fn router(app: App, features: Arc<Features>) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::web::with_deadline(limit, request, next)
         }))
+        .layer(axum::middleware::from_fn(observe::observe))
+        .with_state(app)
+}
+
+/// The router of `[metrics] listen`, when metrics have an address of their own.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::serve))
+        .fallback(crate::web::not_found)
         .with_state(app)
 }
 

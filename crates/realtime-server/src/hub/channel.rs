@@ -8,6 +8,7 @@ use realtime_protocol::CloseCode;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::ConnId;
+use crate::metrics::Feature;
 use crate::queue::SendQueue;
 
 /// Live pushes held for a subscriber while its recovery replay is read from storage.
@@ -44,11 +45,14 @@ pub(super) struct ChannelState {
     pub fill_failures: u32,
     /// Removed from the hub's map: joiners must start over.
     pub removed: bool,
+    /// What its messages count as in `realtime_messages_out_total`.
+    feature: Feature,
 }
 
 impl ChannelState {
     pub fn new(name: ChannelName) -> Self {
         Self {
+            feature: Feature::of_channel(name.as_str()),
             name,
             last: None,
             subscribers: HashMap::new(),
@@ -61,7 +65,7 @@ impl ChannelState {
     }
 
     pub fn add_pending(&mut self, conn: ConnId, queue: SendQueue, budget: usize) {
-        self.subscribers.insert(
+        let previous = self.subscribers.insert(
             conn,
             Subscriber {
                 queue,
@@ -73,6 +77,9 @@ impl ChannelState {
                 floor: 0,
             },
         );
+        if previous.is_none() {
+            crate::metrics::get().subscriptions.inc();
+        }
     }
 
     pub fn set_floor(&mut self, conn: ConnId, floor: u64) {
@@ -88,11 +95,17 @@ impl ChannelState {
         let Some(pending) = sub.pending.take() else {
             return;
         };
+        let mut sent = 0;
         for (seq, frame) in pending.frames {
-            if seq > sub.floor && sub.queue.push(frame).is_err() {
+            if seq <= sub.floor {
+                continue;
+            }
+            if sub.queue.push(frame).is_err() {
                 break;
             }
+            sent += 1;
         }
+        crate::metrics::get().messages_out(self.feature, sent);
     }
 
     /// Accepts a publication; returns true when publications wait behind a gap.
@@ -155,16 +168,19 @@ impl ChannelState {
     /// Hands an ephemeral frame (not stored, no seq) to every live subscriber but `except`.
     /// A subscriber still recovering misses it: it is about now, not history.
     pub fn signal(&self, frame: &Utf8Bytes, except: Option<ConnId>) {
+        let mut sent = 0;
         for (conn, sub) in &self.subscribers {
             if Some(*conn) != except && sub.pending.is_none() {
                 // On overflow the queue closes the connection itself (4001).
-                let _ = sub.queue.push(frame.clone());
+                sent += u64::from(sub.queue.push(frame.clone()).is_ok());
             }
         }
+        crate::metrics::get().messages_out(Feature::of_signal(frame.as_str()), sent);
     }
 
     /// Hands consecutive publications to every subscriber, waking each writer once.
     fn fan_out(&mut self, ready: &[(u64, Utf8Bytes)]) {
+        let mut sent = 0;
         for sub in self.subscribers.values_mut() {
             match &mut sub.pending {
                 Some(p) => {
@@ -174,6 +190,8 @@ impl ChannelState {
                             // Same rule as the send queue: too far behind, reconnect and recover.
                             sub.pending = None;
                             sub.queue.close(CloseCode::SlowConsumer);
+                            crate::metrics::get()
+                                .slow_consumer(crate::metrics::SlowCause::Overflow);
                             break;
                         }
                         p.frames.push((*seq, frame.clone()));
@@ -188,6 +206,7 @@ impl ChannelState {
                             break;
                         }
                         pushed = true;
+                        sent += 1;
                     }
                     if pushed {
                         sub.queue.wake();
@@ -195,5 +214,7 @@ impl ChannelState {
                 }
             }
         }
+        // One atomic add per batch, not per socket: this is the hottest loop of the server.
+        crate::metrics::get().messages_out(self.feature, sent);
     }
 }

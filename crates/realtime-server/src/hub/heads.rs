@@ -56,7 +56,11 @@ impl Hub {
         if channels.is_empty() {
             return Ok(0);
         }
-        let heads = self.store.channel_heads(&channels).await?;
+        let heads = crate::metrics::timed(
+            crate::metrics::StorageOp::Read,
+            self.store.channel_heads(&channels),
+        )
+        .await?;
         self.observe_heads(&channels, &heads);
         Ok(channels.len())
     }

@@ -154,7 +154,12 @@ impl Hub {
                     tracing::debug!(%channel, error = %e, "bus subscribe not confirmed");
                 }
             }
-            let head = match self.store.channel_head(channel).await {
+            let head = match crate::metrics::timed(
+                crate::metrics::StorageOp::Read,
+                self.store.channel_head(channel),
+            )
+            .await
+            {
                 Ok(h) => h,
                 Err(e) => {
                     self.leave(channel, conn);
@@ -198,7 +203,9 @@ impl Hub {
             return;
         };
         let mut st = lock(&state);
-        st.subscribers.remove(&conn);
+        if st.subscribers.remove(&conn).is_some() {
+            crate::metrics::get().subscriptions.dec();
+        }
         if st.subscribers.is_empty() {
             st.removed = true;
             map.remove(channel);
@@ -252,10 +259,11 @@ impl Hub {
             return;
         };
         tracing::debug!(%channel, after, up_to, "filling a seq gap from storage");
-        let result = self
-            .store
-            .range(&channel, after, up_to, GAP_FILL_BATCH)
-            .await;
+        let result = crate::metrics::timed(
+            crate::metrics::StorageOp::Read,
+            self.store.range(&channel, after, up_to, GAP_FILL_BATCH),
+        )
+        .await;
         let mut st = lock(&state);
         st.filling = false;
         match result {

@@ -103,6 +103,8 @@ pub struct Conn<'a> {
     pub queue: &'a SendQueue,
     pub identity: Option<&'a Identity>,
     pub(super) replay: &'a mut Option<Replay>,
+    /// The op being handled, for the log line of a refusal.
+    pub(super) op: &'static str,
 }
 
 impl std::fmt::Debug for Conn<'_> {
@@ -138,6 +140,7 @@ impl Conn<'_> {
 
     /// Sends an error reply.
     pub fn reply_error(&self, id: Option<u64>, error: &ErrorBody) {
+        super::refused(self.op, error);
         self.send(encode_error(id, error));
     }
 

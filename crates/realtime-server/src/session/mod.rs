@@ -105,6 +105,33 @@ pub(crate) struct Session {
     paused: Option<Instant>,
     /// A token taken for the next frame, before reading it.
     reserved: bool,
+    /// The op of the request being handled (empty before the first), for refusal logs.
+    op: &'static str,
+}
+
+/// Counts a refusal and logs it: one line per refused request, with the code, the op and the
+/// reason (the connection and its address come from the session's span).
+pub(crate) fn refused(op: &'static str, error: &ErrorBody) {
+    crate::metrics::get().refused(error.code, crate::metrics::Transport::Ws);
+    tracing::info!(op, code = %error.code, reason = crate::web::log_reason(error), "refused");
+}
+
+/// Counts the connection as open for as long as its session lives, however the session ends.
+struct Counted;
+
+impl Counted {
+    fn open() -> Self {
+        let metrics = crate::metrics::get();
+        metrics.connections.inc();
+        metrics.opened.inc();
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        crate::metrics::get().connections.dec();
+    }
 }
 
 /// How the reader loop ended.
@@ -130,6 +157,7 @@ pub(crate) async fn run(
         pending,
         ip,
     } = admission;
+    let _counted = Counted::open();
     let (sink, stream) = socket.split();
     let queue = SendQueue::new(app.config.limits.send_queue_bytes);
     let activity = Arc::new(Activity::new());
@@ -163,6 +191,7 @@ pub(crate) async fn run(
         ),
         paused: None,
         reserved: false,
+        op: "",
         app,
     };
     if unsupported {
@@ -170,7 +199,7 @@ pub(crate) async fn run(
     } else if let Some(token) = token
         && let Err(e) = session.authenticate(&token, None).await
     {
-        tracing::info!(code = %e.code, reason = %e.message, "token refused at connect");
+        refused("connect", &e);
         queue.close(close_code_for(e.code));
     }
     let (ended, stream) = session.read_loop(stream, &activity).await;
@@ -191,6 +220,7 @@ pub(crate) async fn run(
     {
         linger(socket.get_mut()).await;
     }
+    crate::metrics::get().closed(queue.close_code());
     match queue.close_code() {
         Some(code) => tracing::info!(close = code.code(), reason = code.reason(), "disconnected"),
         None => tracing::debug!("disconnected by the client"),

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::feature::{Conn, FeatureConn};
 use super::{Session, close_code_for};
+use crate::metrics::{Outcome, SignIn};
 
 impl Session {
     fn send(&self, text: String) {
@@ -25,7 +26,7 @@ impl Session {
     }
 
     pub(super) fn reply_error(&self, id: Option<u64>, error: ErrorBody) {
-        tracing::debug!(code = %error.code, message = %error.message, "request refused");
+        super::refused(self.op, &error);
         self.send(encode_error(id, &error));
     }
 
@@ -52,6 +53,7 @@ impl Session {
             }
         };
         let id = request.id;
+        self.op = request.op.name();
         if self
             .identity
             .as_ref()
@@ -111,6 +113,16 @@ impl Session {
         token: &str,
         reply_to: Option<u64>,
     ) -> Result<(), ErrorBody> {
+        let outcome = self.sign_in(token, reply_to).await;
+        let result = match &outcome {
+            Ok(()) => Outcome::Ok,
+            Err(_) => Outcome::Refused,
+        };
+        crate::metrics::get().sign_in(SignIn::Token, result);
+        outcome
+    }
+
+    async fn sign_in(&mut self, token: &str, reply_to: Option<u64>) -> Result<(), ErrorBody> {
         let identity = self.app.verify(token)?;
         let max = self.app.config.limits.max_connections_per_address;
         let too_many = || {
@@ -195,6 +207,7 @@ impl Session {
                 queue: &self.queue,
                 identity: self.identity.as_ref(),
                 replay: &mut self.replay,
+                op: self.op,
             },
             &mut self.features,
         )
@@ -211,6 +224,16 @@ impl Session {
     /// Replaces the session's token with a newer one for the same address, moving its
     /// expiry without reconnecting.
     fn refresh(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
+        let outcome = self.renew(id, token);
+        let result = match &outcome {
+            Ok(()) => Outcome::Ok,
+            Err(_) => Outcome::Refused,
+        };
+        crate::metrics::get().sign_in(SignIn::Refresh, result);
+        outcome
+    }
+
+    fn renew(&mut self, id: u64, token: &str) -> Result<(), ErrorBody> {
         let fresh = self.app.verify(token)?;
         let Some(current) = self.identity.as_mut() else {
             return Err(ErrorBody::new(ErrorCode::Unauthorized, "sign in first"));

@@ -27,6 +27,7 @@ async fn joined_session(app: &App, id: ConnId) -> Session {
         inbound: realtime_core::TokenBucket::new(10, 1.0, std::time::Instant::now()),
         paused: None,
         reserved: false,
+        op: "",
     };
     let token = app
         .identity

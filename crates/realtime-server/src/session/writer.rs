@@ -122,7 +122,7 @@ async fn send_bounded(
         _ = queue.aborted() => true,
         _ = tokio::time::sleep(stall) => {
             tracing::debug!(?stall, "frames stayed unread past the heartbeat allowance");
-            queue.fail_slow();
+            queue.fail_slow(crate::metrics::SlowCause::Stalled);
             true
         }
     }

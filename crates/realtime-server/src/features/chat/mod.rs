@@ -181,6 +181,9 @@ impl ChatConn {
                 return Err(e);
             }
         };
+        if recovered.is_some() {
+            crate::metrics::get().recovery(crate::metrics::Recovery::of(reason));
+        }
         let presence = &conn.app.conns.presence;
         if let Some(who) = conn.address() {
             presence.join(&channel, who);
@@ -297,6 +300,7 @@ impl ChatConn {
                 reply: Reply::Socket {
                     queue: conn.queue.clone(),
                     id,
+                    conn: conn.id,
                     permit,
                 },
             })
@@ -548,10 +552,12 @@ async fn recover(
         }));
     }
     let limit = u32::try_from(missed).unwrap_or(u32::MAX);
-    let messages = store
-        .range(channel, since, last, limit)
-        .await
-        .map_err(|e| chat::store_error(&e))?;
+    let messages = crate::metrics::timed(
+        crate::metrics::StorageOp::Read,
+        store.range(channel, since, last, limit),
+    )
+    .await
+    .map_err(|e| chat::store_error(&e))?;
     // Seqs have no gaps and only retention removes messages.
     if messages.len() as u64 != missed {
         return Ok(Recovery::none(NotRecovered::Expired));

@@ -134,9 +134,10 @@ pub fn event(n: &Note, kind: NoteEventKind) -> NoteEvent {
 pub fn announce(app: &AppState, n: &Note, kind: NoteEventKind) {
     let frame = Utf8Bytes::from(encode_push("note", &event(n, kind)));
     let permissions = &app.world.permissions;
-    app.world.feed.route_note(n.tile, &frame, |viewer| {
+    let sent = app.world.feed.route_note(n.tile, &frame, |viewer| {
         permissions.sees(&n.visibility, n.author, viewer)
     });
+    crate::metrics::get().messages_out(crate::metrics::Feature::Note, sent as u64);
 }
 
 /// Who reads: the viewer and its groups now (none while on-chain state is unavailable).
@@ -361,8 +362,9 @@ pub async fn create(
             format!("you have {live} notes on the map, the most allowed; delete one first"),
         ));
     }
-    let note = store
-        .create_note(NewNote {
+    let note = crate::metrics::timed(
+        crate::metrics::StorageOp::Write,
+        store.create_note(NewNote {
             author,
             tile,
             title: &title,
@@ -370,9 +372,10 @@ pub async fn create(
             visibility: &visibility,
             expires_at_ms,
             now_ms: now,
-        })
-        .await
-        .map_err(|e| store_error(&e))?;
+        }),
+    )
+    .await
+    .map_err(|e| store_error(&e))?;
     tracing::info!(
         note = note.id,
         x = tile.x,
@@ -380,6 +383,7 @@ pub async fn create(
         visibility = visibility.name(),
         "note pinned"
     );
+    crate::metrics::get().message_in(crate::metrics::Feature::Note);
     announce(app, &note, NoteEventKind::Created);
     Ok(NoteOk {
         note: note_data(&note),
@@ -461,13 +465,13 @@ pub async fn edit(
         body: body.as_deref(),
         expires_at_ms,
     };
-    let note = app
-        .storage
-        .store
-        .edit_note(id, who, edit, now)
-        .await
-        .map_err(|e| store_error(&e))?
-        .ok_or_else(|| gone(id))?;
+    let note = crate::metrics::timed(
+        crate::metrics::StorageOp::Write,
+        app.storage.store.edit_note(id, who, edit, now),
+    )
+    .await
+    .map_err(|e| store_error(&e))?
+    .ok_or_else(|| gone(id))?;
     announce(app, &note, NoteEventKind::Edited);
     Ok(NoteOk {
         note: note_data(&note),
@@ -478,13 +482,13 @@ pub async fn edit(
 pub async fn delete(app: &AppState, who: Address, id: u64) -> Result<NoteDeleted, ErrorBody> {
     own_note(app, who, id).await?;
     app.delivery.rate_limits.take(Limit::Publish, who).await?;
-    let note = app
-        .storage
-        .store
-        .delete_note(id, who, now_ms())
-        .await
-        .map_err(|e| store_error(&e))?
-        .ok_or_else(|| gone(id))?;
+    let note = crate::metrics::timed(
+        crate::metrics::StorageOp::Write,
+        app.storage.store.delete_note(id, who, now_ms()),
+    )
+    .await
+    .map_err(|e| store_error(&e))?
+    .ok_or_else(|| gone(id))?;
     tracing::info!(note = id, "note deleted");
     announce(app, &note, NoteEventKind::Deleted);
     Ok(NoteDeleted { id, rev: note.rev })

@@ -366,6 +366,14 @@ pub const ROUTES: &[Route] = &[
         .summary("What the instance is doing, for operators and dashboards")
         .tag("operations")
         .json(named::<health::Status>),
+    Route::get("/metrics", "metrics")
+        .summary("Prometheus metrics (docs/operations.md lists each)")
+        .about(
+            "The text exposition format 0.0.4. Served here unless `[metrics] listen` gives \
+             it an address of its own, and not at all with `[metrics] enabled = false`.",
+        )
+        .tag("operations")
+        .file("text/plain"),
     Route::get("/v1/openapi.json", "openapi")
         .summary("This document")
         .tag("operations")
