@@ -9,9 +9,11 @@
 pub mod blitz;
 pub mod devnet;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod moderation;
 pub mod pair;
+pub mod postgres_server;
 pub mod raw;
 pub mod redis;
 pub mod rpc_proxy;
@@ -330,6 +332,13 @@ impl Server {
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// Kills the process with SIGKILL (no shutdown, no goodbye to Redis or clients) and
+    /// waits for it; the value stays, with its logs, and its directory is kept until drop.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits for the process to exit.

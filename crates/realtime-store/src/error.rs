@@ -28,9 +28,26 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Tls(_) => StoreError::Unavailable(e),
+            sqlx::Error::Database(ref db) if server_unavailable(db.as_ref()) => {
+                StoreError::Unavailable(e)
+            }
             other => StoreError::Database(other),
         }
     }
+}
+
+/// Whether Postgres refused for being down rather than for the statement: it is shutting
+/// down and ended the session (57P01 on a restart, 57P02 on another backend's crash), it is
+/// starting or recovering and takes no connection yet (57P03), or the connection failed
+/// (class 08), or it is a standby or a demoted primary that takes no write (25006, during a
+/// failover). The same statement succeeds once it is back, so the caller is told
+/// `unavailable` and retries, instead of `internal`, which means a bug.
+fn server_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|pg| {
+            let code = pg.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+        })
 }
 
 impl StoreError {
