@@ -1,10 +1,13 @@
-//! The command line: config errors name file, key and reason; migrations; token gating.
+//! The command line: config errors name file, key and reason; migrations; token gating; the
+//! readiness probe containers run.
 
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
+use std::time::Duration;
 
-use e2e::{binary, unique};
+use e2e::blitz::{config_file, torii_env, wait_ready, world};
+use e2e::{Options, Server, binary, unique};
 
 struct Dir(std::path::PathBuf);
 
@@ -221,9 +224,82 @@ fn help_is_useful_on_every_command() {
         vec!["migrate", "down", "--help"],
         vec!["config", "check", "--help"],
         vec!["token", "--help"],
+        vec!["healthcheck", "--help"],
     ] {
         let (ok, out, _) = run(&args, &[], &dir);
         assert!(ok, "{args:?}");
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
+}
+
+/// Runs `healthcheck` with `args` and `env`: (exit code, stdout, stderr).
+fn healthcheck(args: &[&str], env: &[(String, String)]) -> (Option<i32>, String, String) {
+    let out = Command::new(binary())
+        .arg("healthcheck")
+        .args(args)
+        .envs(env.iter().cloned())
+        .env_remove("TORII_REALTIME_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The container image's health check: exit 0 only while `/readyz` answers 200, and 1 with
+/// the server's reason while it is not ready or cannot be reached, so an orchestrator routes
+/// to an instance only once it has synced with Torii, and stops when it is gone.
+// Several threads: the probe blocks one while the fake Torii answers on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_only_while_the_server_is_ready() {
+    let torii = world().await;
+    torii.set_down(true);
+    let mut server = Server::start_with(Options {
+        config_file: Some(config_file()),
+        env: torii_env(&torii),
+        ..Options::default()
+    })
+    .await;
+    let url = format!("http://{}/readyz", server.addr);
+
+    // Up, but not synced with Torii: 503, and the probe says why.
+    let (code, _, err) = healthcheck(&["--url", &url], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("is not ready: HTTP 503") && err.contains("torii:"),
+        "{err}"
+    );
+
+    torii.set_down(false);
+    wait_ready(&server).await;
+    let (code, out, err) = healthcheck(&["--url", &url], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("{url}: ready")), "{out}");
+
+    // Without --url, as in the image: /readyz on the port of server.listen, the wildcard
+    // address probed on loopback.
+    let mut env = torii_env(&torii);
+    env.push((
+        "TORII_REALTIME__SERVER__LISTEN".into(),
+        format!("0.0.0.0:{}", server.addr.port()),
+    ));
+    let config = config_file();
+    let (code, out, err) = healthcheck(&["--config", config.to_str().unwrap()], &env);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(&format!(
+            "http://127.0.0.1:{}/readyz: ready",
+            server.addr.port()
+        )),
+        "{out}"
+    );
+
+    // Gone: nothing answers.
+    server.terminate();
+    assert!(server.wait_exit(Duration::from_secs(10)).await.success());
+    let (code, _, err) = healthcheck(&["--url", &url, "--timeout", "1s"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot reach"), "{err}");
 }

@@ -61,6 +61,19 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Ask a running server whether it is ready (`/readyz`): exit 0 when ready, 1 otherwise.
+    /// For container health checks, where the image has no HTTP client.
+    Healthcheck {
+        /// The URL to probe; by default `/readyz` on the port of `server.listen` (a wildcard
+        /// address is probed on loopback).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// How long to wait for the answer, e.g. `2s`.
+        #[arg(long, value_name = "DURATION", default_value = "3s")]
+        timeout: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,8 @@
 //! What each command does. Exit codes: 0 success, 1 failure (the message names the cause),
 //! 2 bad usage (from the argument parser).
 
+mod healthcheck;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -33,6 +35,9 @@ pub enum CommandError {
     /// A development token cannot be minted: switched off, or a bad argument.
     #[error("{0}")]
     Token(String),
+    /// The server did not answer its readiness probe with a 200.
+    #[error("{0}")]
+    Probe(#[from] healthcheck::ProbeError),
 }
 
 /// Runs a parsed command line.
@@ -60,6 +65,11 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
         } => load(config.config.as_deref())
             .and_then(|loaded| token(&loaded.config, &address, ttl, moderator)),
+        Command::Healthcheck {
+            url,
+            timeout,
+            config,
+        } => healthcheck::run(url, &timeout, config.config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
